@@ -1,0 +1,7 @@
+//! What a load test *is* and what its result *is*: the load plan, reports with
+//! exact HDR histograms, and thresholds. Shared by the CLI, the agent and the
+//! operator so all three give the same numbers and the same verdict. No I/O.
+
+pub mod duration;
+pub mod plan;
+pub mod report;

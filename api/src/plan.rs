@@ -1,0 +1,92 @@
+//! The load plan: everything one run of the engine needs, as the CLI, a
+//! `gcannon run` manifest and a `LoadTest` spec all express it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+
+/// What to send, how hard, and for how long. Field names are the manifest's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadPlan {
+    /// `http://host:port/path`; may be empty when every template carries `Host`.
+    pub target: String,
+    /// Total TCP connections, split evenly over threads (and runners).
+    pub connections: u32,
+    /// Worker threads, one io_uring each (per runner).
+    pub threads: u32,
+    /// Requests (or WebSocket frames) in flight per connection.
+    pub pipeline: u32,
+    /// Close and reconnect after this many responses; `None` keeps connections open.
+    pub requests_per_connection: Option<u64>,
+    /// How long the measured part of the run lasts.
+    pub duration: HumanDuration,
+    /// Excluded from the results, before the measured part.
+    pub warmup: HumanDuration,
+    /// Status code counted as success.
+    pub expected_status: u16,
+    /// Receive buffer size in bytes.
+    pub recv_buf: u32,
+    /// Raw request templates; connections rotate through them on reconnect.
+    pub templates: Vec<RequestTemplate>,
+    /// WebSocket echo mode when set.
+    pub websocket: Option<WebSocketPlan>,
+    /// Open model: total requests per second (constant), when set.
+    pub rate: Option<u64>,
+    /// Open model: ramping stages of target rate; overrides `rate` when non-empty.
+    pub stages: Vec<Stage>,
+    /// Take latency when the completion arrives rather than after parsing.
+    pub cqe_latency: bool,
+    /// Keep one latency histogram per template.
+    pub per_template_latency: bool,
+}
+
+/// One raw HTTP/1.1 request as given by the user, before validation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestTemplate {
+    /// Where it came from (file name or `inline[0]`), for error messages.
+    pub name: String,
+    /// The request text: request line, headers, blank line, body.
+    pub text: String,
+}
+
+/// WebSocket echo settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSocketPlan {
+    /// Text payload of every frame.
+    pub message: String,
+}
+
+/// One ramp stage: move linearly to `target` req/s over `duration`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    /// How long this stage lasts.
+    pub duration: HumanDuration,
+    /// Rate reached at the end of the stage, requests per second.
+    pub target: u64,
+}
+
+impl Default for LoadPlan {
+    fn default() -> Self {
+        Self {
+            target: String::new(),
+            connections: 100,
+            threads: 1,
+            pipeline: 1,
+            requests_per_connection: None,
+            duration: HumanDuration(std::time::Duration::from_secs(10)),
+            warmup: HumanDuration(std::time::Duration::from_millis(100)),
+            expected_status: 200,
+            recv_buf: 4096,
+            templates: Vec::new(),
+            websocket: None,
+            rate: None,
+            stages: Vec::new(),
+            cqe_latency: false,
+            per_template_latency: false,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The `gcannon` command line.

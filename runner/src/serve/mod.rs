@@ -1,0 +1,1 @@
+//! `gcannon serve`: the built-in HTTP/1.1 target. (being written)
