@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# One image, three binaries: gcannon (the engine and in-cluster agent),
+# glass-cannon-operator and crdgen. The operator Deployment and the runner pods
+# both use it, so a release pins one digest for everything it runs.
+
+ARG RUST_IMAGE=rust:1-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+COPY . .
+# Cache mounts keep the registry and target dir between builds; the binaries are
+# copied out in the same step because the cache is not part of the layer.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p runner -p operator \
+    && mkdir -p /out \
+    && cp target/release/gcannon target/release/glass-cannon-operator target/release/crdgen /out/
+
+FROM ${RUNTIME_IMAGE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="glass-cannon" \
+      org.opencontainers.image.description="io_uring HTTP/1.1 load generator (gcannon) and its Kubernetes operator" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.vendor="Glass Cannon"
+COPY --from=build /out/gcannon /out/glass-cannon-operator /out/crdgen /usr/local/bin/
+# distroless :nonroot is uid/gid 65532; numeric so runAsNonRoot can verify it.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/gcannon"]
+CMD ["--help"]
