@@ -1,0 +1,33 @@
+//! Every engine tunable in one place, as in the original's `constants.h`.
+
+use std::time::Duration;
+
+/// Submission queue entries per worker ring.
+pub const RING_ENTRIES: u32 = 4096;
+/// Provided receive buffers per worker (a power of two, at most 32768).
+pub const RECV_BUFFERS: u16 = 4096;
+/// Buffer group id of the provided-buffer ring (one ring per worker, so always 0).
+pub const BUF_GROUP: u16 = 0;
+/// Completions copied out of the ring per pass before they are processed.
+pub const CQE_BATCH: usize = 2048;
+/// Most connections one worker may own.
+pub const MAX_CONNS_PER_WORKER: u32 = 16384;
+/// Deepest pipeline: requests in flight per connection.
+pub const MAX_PIPELINE: u32 = 64;
+/// Most raw request templates.
+pub const MAX_TEMPLATES: usize = 64;
+/// Smallest receive buffer a user may ask for.
+pub const MIN_RECV_BUF: u32 = 512;
+/// How long a worker may block in the kernel before it looks at the clock again.
+pub const MAX_WAIT: Duration = Duration::from_millis(20);
+/// How often connections are scanned for timeouts and due reconnects.
+pub const SCAN_INTERVAL: Duration = Duration::from_millis(20);
+/// First pause before reconnecting after a failed connect; doubles up to `RETRY_MAX`.
+pub const RETRY_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between connect attempts.
+pub const RETRY_MAX: Duration = Duration::from_millis(250);
+/// Default time a request may wait for its response before it counts as a timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// After the run's end, how long workers may take to close up before the main
+/// thread stops waiting for them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
