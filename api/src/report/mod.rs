@@ -3,6 +3,10 @@
 //! histograms add bucket by bucket), so percentiles always come from one
 //! merged histogram and never from averaging percentiles.
 
+mod merge;
+
+pub use merge::add_histogram;
+
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +17,8 @@ pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// A new, empty latency histogram with the project's precision and range.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG).expect("static histogram bounds are valid")
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG)
+        .expect("static histogram bounds are valid")
 }
 
 /// Everything counted during a run. All fields add when reports merge.
