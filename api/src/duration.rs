@@ -22,7 +22,10 @@ pub struct DurationError {
 impl HumanDuration {
     /// Parse `500ms`, `5s`, `1m`, `2h`, `1m30s`, `250us`; a bare number means seconds.
     pub fn parse(s: &str) -> Result<Self, DurationError> {
-        let err = |reason| DurationError { input: s.to_string(), reason };
+        let err = |reason| DurationError {
+            input: s.to_string(),
+            reason,
+        };
         let t = s.trim();
         if t.is_empty() {
             return Err(err("empty"));
@@ -34,7 +37,10 @@ impl HumanDuration {
         let mut total = Duration::ZERO;
         let mut rest = t;
         while !rest.is_empty() {
-            let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+            let digits = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || *b == b'.')
+                .count();
             if digits == 0 {
                 return Err(err("expected a number before the unit"));
             }
@@ -72,13 +78,13 @@ impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         let ms = d.as_millis();
-        if d.subsec_nanos() % 1_000_000 != 0 {
+        if !d.subsec_nanos().is_multiple_of(1_000_000) {
             write!(f, "{}us", d.as_micros())
-        } else if ms % 1000 != 0 {
+        } else if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
-        } else if ms % 3_600_000 == 0 && ms > 0 {
+        } else if ms.is_multiple_of(3_600_000) && ms > 0 {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 && ms > 0 {
+        } else if ms.is_multiple_of(60_000) && ms > 0 {
             write!(f, "{}m", ms / 60_000)
         } else {
             write!(f, "{}s", ms / 1000)
@@ -96,6 +102,27 @@ impl std::str::FromStr for HumanDuration {
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// Pattern accepted by [`HumanDuration::parse`], for schema validation at `kubectl apply`.
+pub const DURATION_PATTERN: &str = r"^([0-9]+|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$";
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HumanDuration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration such as 500ms, 5s, 1m or 1m30s; a bare number means seconds."
+        })
     }
 }
 

@@ -3,5 +3,6 @@
 //! operator so all three give the same numbers and the same verdict. No I/O.
 
 pub mod duration;
+pub mod loadtest;
 pub mod plan;
 pub mod report;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::duration::HumanDuration;
 
 /// What to send, how hard, and for how long. Field names are the manifest's.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LoadPlan {
     /// `http://host:port/path`; may be empty when every template carries `Host`.
@@ -42,7 +42,7 @@ pub struct LoadPlan {
 }
 
 /// One raw HTTP/1.1 request as given by the user, before validation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestTemplate {
     /// Where it came from (file name or `inline[0]`), for error messages.
@@ -52,7 +52,7 @@ pub struct RequestTemplate {
 }
 
 /// WebSocket echo settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebSocketPlan {
     /// Text payload of every frame.
@@ -60,7 +60,7 @@ pub struct WebSocketPlan {
 }
 
 /// One ramp stage: move linearly to `target` req/s over `duration`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stage {
     /// How long this stage lasts.

@@ -1,0 +1,310 @@
+//! The `LoadTest` custom resource (`glasscannon.dev/v1alpha1`): a load plan
+//! plus how to run it on a cluster. `gcannon run` reads the same manifest.
+
+mod status;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+use crate::plan::{LoadPlan, RequestTemplate, Stage, WebSocketPlan};
+
+pub use crate::report::Report;
+pub use status::{
+    format_us, LatencySummary, LoadTestStatus, Phase, Shard, ShardPhase, Summary, SummaryErrors,
+    SummaryStatus, ThresholdResult, Verdict,
+};
+
+/// A distributed load test: the plan, the runner pods and the pass/fail thresholds.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "glasscannon.dev",
+    version = "v1alpha1",
+    kind = "LoadTest",
+    plural = "loadtests",
+    shortname = "lt",
+    namespaced,
+    status = "LoadTestStatus",
+    doc = "A Glass Cannon load test run by N runner pods; results and the verdict land in status.",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Runners","type":"integer","jsonPath":".spec.runners"}"#,
+    printcolumn = r#"{"name":"RPS","type":"number","jsonPath":".status.summary.rps"}"#,
+    printcolumn = r#"{"name":"p99","type":"string","jsonPath":".status.summary.latency.p99Text"}"#,
+    printcolumn = r#"{"name":"Verdict","type":"string","jsonPath":".status.verdict"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("self.connections >= self.runners * self.threads").message("connections must be at least runners * threads: every thread needs a connection"))]
+#[x_kube(validation = Rule::new("self.target != '' || size(self.templates) > 0").message("set target, or at least one template carrying a Host header"))]
+#[serde(rename_all = "camelCase")]
+pub struct LoadTestSpec {
+    /// `http://host:port/path`; may be empty when every template carries `Host`.
+    #[serde(default)]
+    pub target: String,
+    /// Raw HTTP/1.1 request templates, inline or from a ConfigMap key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateSource>,
+    /// WebSocket echo mode when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketPlan>,
+    /// Total TCP connections over all runners and threads.
+    #[serde(default = "default_connections")]
+    #[schemars(range(min = 1, max = 10_000_000))]
+    pub connections: u32,
+    /// Worker threads per runner, one io_uring each.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub threads: u32,
+    /// Requests in flight per connection.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 4096))]
+    pub pipeline: u32,
+    /// Close and reconnect after this many responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub requests_per_connection: Option<u64>,
+    /// Measured duration, e.g. `30s`.
+    #[serde(default = "default_duration")]
+    pub duration: HumanDuration,
+    /// Warm-up excluded from the results, e.g. `1s`.
+    #[serde(default = "default_warmup")]
+    pub warmup: HumanDuration,
+    /// Status code counted as success.
+    #[serde(default = "default_expected_status")]
+    #[schemars(range(min = 100, max = 599))]
+    pub expected_status: u16,
+    /// Receive buffer size in bytes.
+    #[serde(default = "default_recv_buf")]
+    #[schemars(range(min = 256, max = 16_777_216))]
+    pub recv_buf: u32,
+    /// Open model: total requests per second over all runners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub rate: Option<u64>,
+    /// Open model: ramping stages; override `rate` when present.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+    /// Runner pods; connections and rate are split exactly between them.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub runners: u32,
+    /// Pass/fail gates such as `p99 < 5ms` or `errors < 0.1%`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<String>,
+    /// Runner pod template.
+    #[serde(default)]
+    pub runner: RunnerTemplate,
+    /// Seccomp profile of runner pods; the operator's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<SeccompChoice>,
+    /// Run runner containers privileged (explicit opt-in, rarely needed).
+    #[serde(default)]
+    pub privileged: bool,
+    /// What happens to runner pods once the test finished.
+    #[serde(default)]
+    pub cleanup: CleanupPolicy,
+}
+
+/// One request template: inline `text`, or a `configMapRef`.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new("has(self.text) != has(self.configMapRef)").message("set exactly one of text or configMapRef"))]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSource {
+    /// Label for error messages; defaults to `inline[i]` or the ConfigMap key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The raw request: request line, headers, blank line, body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A ConfigMap key holding the raw request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ConfigMapKeyRef>,
+}
+
+/// A key of a ConfigMap in the LoadTest's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ConfigMapKeyRef {
+    /// ConfigMap name.
+    pub name: String,
+    /// Key inside the ConfigMap.
+    pub key: String,
+}
+
+/// How runner pods look, beyond what the operator fixes for safety.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerTemplate {
+    /// Runner image; the operator's `GC_RUNNER_IMAGE` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Image pull policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    /// Container resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Node selector of runner pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of runner pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Affinity of runner pods (spread adds its own anti-affinity term).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Put each runner on its own node.
+    #[serde(default)]
+    pub spread: bool,
+    /// Extra environment variables of the runner container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Extra pod annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Extra pod labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+/// Image pull policy of the runner container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when missing.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+impl PullPolicy {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "Always",
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Never => "Never",
+        }
+    }
+}
+
+/// Seccomp profile of runner pods. io_uring needs `Localhost` (the chart's profile) or `Unconfined`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum SeccompChoice {
+    /// The chart's profile: the runtime default plus the io_uring syscalls.
+    Localhost,
+    /// The container runtime's default (blocks io_uring on most runtimes).
+    RuntimeDefault,
+    /// No seccomp filtering.
+    Unconfined,
+}
+
+impl std::str::FromStr for SeccompChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "Localhost" => Ok(Self::Localhost),
+            "RuntimeDefault" => Ok(Self::RuntimeDefault),
+            "Unconfined" => Ok(Self::Unconfined),
+            other => Err(format!(
+                "unknown seccomp choice {other:?} (use Localhost, RuntimeDefault or Unconfined)"
+            )),
+        }
+    }
+}
+
+/// What happens to runner pods after the test.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum CleanupPolicy {
+    /// Delete the Job and its pods; status stays.
+    #[default]
+    Delete,
+    /// Keep the Job and pods for inspection.
+    Keep,
+}
+
+/// Why a spec cannot be turned into a runnable plan.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    /// A template has neither or both of `text` and `configMapRef`.
+    #[error("template {index}: set exactly one of text or configMapRef")]
+    TemplateSource {
+        /// Position in `spec.templates`.
+        index: usize,
+    },
+    /// A ConfigMap template could not be resolved.
+    #[error("template {index}: {reason}")]
+    Unresolved {
+        /// Position in `spec.templates`.
+        index: usize,
+        /// What went wrong resolving it.
+        reason: String,
+    },
+}
+
+impl LoadTestSpec {
+    /// The engine's plan for the whole test; `resolve` reads ConfigMap templates.
+    pub fn plan(
+        &self,
+        mut resolve: impl FnMut(&ConfigMapKeyRef) -> Result<String, String>,
+    ) -> Result<LoadPlan, SpecError> {
+        let mut templates = Vec::with_capacity(self.templates.len());
+        for (index, t) in self.templates.iter().enumerate() {
+            let (name, text) = match (&t.text, &t.config_map_ref) {
+                (Some(text), None) => (format!("inline[{index}]"), text.clone()),
+                (None, Some(r)) => {
+                    let text =
+                        resolve(r).map_err(|reason| SpecError::Unresolved { index, reason })?;
+                    (format!("configmap/{}/{}", r.name, r.key), text)
+                }
+                _ => return Err(SpecError::TemplateSource { index }),
+            };
+            templates.push(RequestTemplate {
+                name: t.name.clone().unwrap_or(name),
+                text,
+            });
+        }
+        Ok(LoadPlan {
+            target: self.target.clone(),
+            connections: self.connections,
+            threads: self.threads,
+            pipeline: self.pipeline,
+            requests_per_connection: self.requests_per_connection,
+            duration: self.duration,
+            warmup: self.warmup,
+            expected_status: self.expected_status,
+            recv_buf: self.recv_buf,
+            templates,
+            websocket: self.websocket.clone(),
+            rate: self.rate,
+            stages: self.stages.clone(),
+            ..LoadPlan::default()
+        })
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_connections() -> u32 {
+    LoadPlan::default().connections
+}
+fn default_duration() -> HumanDuration {
+    LoadPlan::default().duration
+}
+fn default_warmup() -> HumanDuration {
+    LoadPlan::default().warmup
+}
+fn default_expected_status() -> u16 {
+    LoadPlan::default().expected_status
+}
+fn default_recv_buf() -> u32 {
+    LoadPlan::default().recv_buf
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! What the operator and the runners write into a `LoadTest`'s status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::report::Report;
+
+/// Observed state of a LoadTest.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadTestStatus {
+    /// Where the test is in its life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// When every runner starts sending: set once all runner pods are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Time>,
+    /// One entry per runner, each written by that runner (field manager `glass-cannon-runner-<index>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["index".into()]))]
+    pub shards: Vec<Shard>,
+    /// The merged result of all shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    /// `Passed` when every threshold holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Each threshold with its measured value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threshold_results: Vec<ThresholdResult>,
+    /// `Complete`, `Failed`, `ThresholdsPassed`, `SpecChanged`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The spec generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Human-readable explanation of the current phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The Indexed Job running the runners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+}
+
+/// Life cycle of a LoadTest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum Phase {
+    /// Accepted; the Job is being created.
+    Pending,
+    /// Runner pods are being scheduled and started.
+    Starting,
+    /// Runners are sending load.
+    Running,
+    /// Every runner reported; results are in `summary`.
+    Succeeded,
+    /// A runner failed, or the spec is invalid; see `message`.
+    Failed,
+}
+
+impl Phase {
+    /// True once the test can never change again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// One runner's entry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Shard {
+    /// The runner's `JOB_COMPLETION_INDEX`.
+    pub index: u32,
+    /// Runner pod name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Node the pod ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Progress of this runner.
+    #[serde(default)]
+    pub phase: ShardPhase,
+    /// Last update by the runner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    /// Why the runner failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Counts and serialized histogram so far (final once `Done`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown")]
+    pub report: Option<serde_json::Value>,
+}
+
+fn preserve_unknown(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+/// Progress of one runner.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum ShardPhase {
+    /// Sending load.
+    #[default]
+    Running,
+    /// Finished; its report is final.
+    Done,
+    /// Could not run; see `message`.
+    Failed,
+}
+
+/// Final verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum Verdict {
+    /// Every threshold holds.
+    Passed,
+    /// At least one threshold failed, or the test failed.
+    Failed,
+}
+
+/// One threshold and how it went.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdResult {
+    /// The expression as written.
+    pub expr: String,
+    /// The measured value, formatted in the expression's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// Merged result of every shard.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Requests sent.
+    pub requests: u64,
+    /// Responses received.
+    pub responses: u64,
+    /// Bytes received.
+    pub bytes_read: u64,
+    /// Longest runner's measured time, seconds.
+    pub elapsed_sec: f64,
+    /// Responses per second.
+    pub rps: f64,
+    /// Bytes received per second.
+    pub bandwidth_bytes_per_sec: f64,
+    /// Latency from the merged histogram.
+    pub latency: LatencySummary,
+    /// Responses by status class.
+    pub status: SummaryStatus,
+    /// Faults.
+    pub errors: SummaryErrors,
+    /// Merged HDR histogram, V2-deflate serialized then base64 (microseconds).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub histogram: String,
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencySummary {
+    /// Mean.
+    pub avg_us: f64,
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Maximum.
+    pub max_us: u64,
+    /// p99 for humans (`1.25ms`), for `kubectl get`.
+    pub p99_text: String,
+}
+
+/// Responses by status class.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SummaryStatus {
+    /// 200–299.
+    #[serde(rename = "2xx")]
+    pub s2xx: u64,
+    /// 300–399.
+    #[serde(rename = "3xx")]
+    pub s3xx: u64,
+    /// 400–499.
+    #[serde(rename = "4xx")]
+    pub s4xx: u64,
+    /// 500–599.
+    #[serde(rename = "5xx")]
+    pub s5xx: u64,
+    /// Anything else.
+    pub other: u64,
+    /// Responses whose status was not the expected one.
+    #[serde(rename = "unexpected")]
+    pub unexpected: u64,
+}
+
+/// Faults by kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SummaryErrors {
+    /// All faults.
+    pub total: u64,
+    /// Connect failures.
+    pub connect: u64,
+    /// Read/write failures.
+    pub read: u64,
+    /// Timeouts.
+    pub timeout: u64,
+    /// Unparseable responses.
+    pub parse: u64,
+}
+
+impl Summary {
+    /// Summarize a merged report; `histogram` is its serialized form (may be empty).
+    pub fn from_report(r: &Report, histogram: String) -> Self {
+        let c = &r.counts;
+        let h = &r.latency;
+        let per_sec = |n: f64| {
+            if r.elapsed_sec > 0.0 {
+                n / r.elapsed_sec
+            } else {
+                0.0
+            }
+        };
+        let p = |q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(q)
+            }
+        };
+        let p99 = p(0.99);
+        Self {
+            requests: c.requests,
+            responses: c.responses,
+            bytes_read: c.bytes_read,
+            elapsed_sec: r.elapsed_sec,
+            rps: (per_sec(c.responses as f64) * 10.0).round() / 10.0,
+            bandwidth_bytes_per_sec: per_sec(c.bytes_read as f64).round(),
+            latency: LatencySummary {
+                avg_us: if h.is_empty() {
+                    0.0
+                } else {
+                    (h.mean() * 10.0).round() / 10.0
+                },
+                p50_us: p(0.50),
+                p90_us: p(0.90),
+                p99_us: p99,
+                p999_us: p(0.999),
+                max_us: if h.is_empty() { 0 } else { h.max() },
+                p99_text: format_us(p99),
+            },
+            status: SummaryStatus {
+                s2xx: c.status.s2xx,
+                s3xx: c.status.s3xx,
+                s4xx: c.status.s4xx,
+                s5xx: c.status.s5xx,
+                other: c.status.other,
+                unexpected: c.unexpected_status,
+            },
+            errors: SummaryErrors {
+                total: c.errors.total(),
+                connect: c.errors.connect,
+                read: c.errors.read,
+                timeout: c.errors.timeout,
+                parse: c.errors.parse,
+            },
+            histogram,
+        }
+    }
+}
+
+/// `850us`, `1.25ms`, `2.50s`: short latency text for tables.
+pub fn format_us(us: u64) -> String {
+    if us < 1000 {
+        format!("{us}us")
+    } else if us < 1_000_000 {
+        format!("{:.2}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}

@@ -1,0 +1,86 @@
+use kube::CustomResourceExt;
+
+use super::*;
+
+#[test]
+fn crd_carries_cel_rules_list_maps_and_columns() {
+    let crd = serde_json::to_string(&LoadTest::crd()).unwrap();
+    assert!(
+        crd.contains("self.connections >= self.runners * self.threads"),
+        "{crd}"
+    );
+    assert!(crd.contains("has(self.text) != has(self.configMapRef)"));
+    assert!(crd.contains(r#""x-kubernetes-list-map-keys":["index"]"#));
+    assert!(crd.contains(r#""x-kubernetes-list-type":"map""#));
+    assert!(crd.contains(r#""shortNames":["lt"]"#));
+    assert!(crd.contains(r#""jsonPath":".status.summary.latency.p99Text""#));
+    assert!(crd.contains(DURATION_PATTERN_JSON));
+}
+
+const DURATION_PATTERN_JSON: &str =
+    r#""pattern":"^([0-9]+|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$""#;
+
+#[test]
+fn minimal_manifest_gets_plan_defaults() {
+    let lt: LoadTest = serde_yaml::from_str(
+        "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata: {name: t}\nspec:\n  target: http://svc:8080/\n",
+    )
+    .unwrap();
+    assert_eq!(lt.spec.runners, 1);
+    assert_eq!(lt.spec.cleanup, CleanupPolicy::Delete);
+    let plan = lt.spec.plan(|_| unreachable!()).unwrap();
+    assert_eq!(
+        plan,
+        LoadPlan {
+            target: "http://svc:8080/".into(),
+            ..LoadPlan::default()
+        }
+    );
+}
+
+#[test]
+fn templates_resolve_inline_and_from_configmaps() {
+    let spec: LoadTestSpec = serde_yaml::from_str(
+        "templates:\n- text: \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"\n- configMapRef: {name: reqs, key: post}\n",
+    )
+    .unwrap();
+    let plan = spec
+        .plan(|r| Ok(format!("from {}/{}", r.name, r.key)))
+        .unwrap();
+    assert_eq!(plan.templates[0].name, "inline[0]");
+    assert_eq!(plan.templates[1].text, "from reqs/post");
+    let err = spec
+        .plan(|_| Err("configmap reqs not found".into()))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "template 1: configmap reqs not found");
+}
+
+#[test]
+fn template_with_both_sources_is_rejected() {
+    let spec: LoadTestSpec =
+        serde_yaml::from_str("templates:\n- text: x\n  configMapRef: {name: a, key: b}\n").unwrap();
+    assert_eq!(
+        spec.plan(|_| Ok(String::new())),
+        Err(SpecError::TemplateSource { index: 0 })
+    );
+}
+
+#[test]
+fn summary_comes_from_the_merged_histogram() {
+    let mut r = Report::default();
+    for v in 1..=1000u64 {
+        r.latency.record(v).unwrap();
+    }
+    r.counts.responses = 1000;
+    r.elapsed_sec = 2.0;
+    let s = Summary::from_report(&r, String::new());
+    assert_eq!(s.rps, 500.0);
+    assert!(
+        (989..=991).contains(&s.latency.p99_us),
+        "{}",
+        s.latency.p99_us
+    );
+    assert_eq!(s.latency.max_us, 1000);
+    assert_eq!(format_us(1250), "1.25ms");
+    assert_eq!(format_us(850), "850us");
+}

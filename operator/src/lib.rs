@@ -1,0 +1,1 @@
+//! The Glass Cannon operator.
