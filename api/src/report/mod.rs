@@ -3,8 +3,10 @@
 //! histograms add bucket by bucket), so percentiles always come from one
 //! merged histogram and never from averaging percentiles.
 
+mod codec;
 mod merge;
 
+pub use codec::{decode_histogram, encode_histogram, CodecError, WireReport};
 pub use merge::add_histogram;
 
 use hdrhistogram::Histogram;
