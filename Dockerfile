@@ -22,6 +22,7 @@ ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="glass-cannon" \
       org.opencontainers.image.description="io_uring HTTP/1.1 load generator (gcannon) and its Kubernetes operator" \
+      org.opencontainers.image.source="https://github.com/glass-cannon/glass-cannon" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
