@@ -1,1 +1,266 @@
-//! The io_uring engine: one worker thread per ring, nothing shared on the hot path.
+//! The io_uring engine: one worker thread per ring, nothing shared on the hot
+//! path. The main thread only starts workers, reports progress once a second,
+//! relays a stop request, and merges the workers' reports exactly.
+
+pub mod config;
+mod conn;
+pub mod ring;
+pub mod schedule;
+pub mod user_data;
+mod worker;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::plan::LoadPlan;
+use api::report::Report;
+
+use self::config::{DEFAULT_TIMEOUT, SHUTDOWN_GRACE};
+use self::schedule::Schedule;
+use crate::http::request::{get_request, Prepared};
+use crate::http::template;
+use crate::http::url::Target;
+use crate::progress::Progress;
+
+/// Why a run could not start or went wrong as a whole (faults of single
+/// requests are counted in the report instead).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// io_uring refused or unavailable.
+    #[error(transparent)]
+    Ring(ring::RingError),
+    /// The plan cannot be run.
+    #[error("{0}")]
+    Plan(String),
+    /// A system call failed in a way that ends the run.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Process-level settings that are not part of the load plan.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A request with no response for this long is a timeout.
+    pub timeout: Duration,
+    /// This process's index among `runners` (spreads `{SEQ}` values).
+    pub runner_index: u32,
+    /// Runner processes taking part in the same test.
+    pub runners: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { timeout: DEFAULT_TIMEOUT, runner_index: 0, runners: 1 }
+    }
+}
+
+/// Monotonic nanoseconds since the run's start, shared by all workers so their
+/// clocks agree.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base: Instant,
+}
+
+impl Clock {
+    /// Nanoseconds since the base instant.
+    #[inline]
+    pub fn now(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+}
+
+/// Per-worker progress counters, each on its own cache line.
+#[derive(Default)]
+#[repr(align(64))]
+pub struct WorkerProgress {
+    responses: AtomicU64,
+    bytes_read: AtomicU64,
+}
+
+/// What the main thread and workers share: a stop flag and progress counters.
+pub struct Shared {
+    stop: AtomicBool,
+    progress: Vec<WorkerProgress>,
+}
+
+/// One worker's share of the plan, with everything resolved and pre-built.
+pub struct WorkerPlan {
+    index: u32,
+    connections: u32,
+    first_conn: u32,
+    pipeline: u32,
+    requests_per_connection: Option<u64>,
+    expected_status: u16,
+    recv_buf: usize,
+    timeout: Duration,
+    cqe_latency: bool,
+    per_template_latency: bool,
+    addr: SocketAddr,
+    requests: Vec<Prepared>,
+    schedule: Option<Schedule>,
+    warmup: Duration,
+    duration: Duration,
+    seq_stride: u64,
+    seq_offset: u64,
+}
+
+/// A run ready to start: target resolved, requests built, shares computed.
+pub struct Run {
+    workers: Vec<WorkerPlan>,
+    shared: Arc<Shared>,
+    duration: Duration,
+    warmup: Duration,
+}
+
+/// `total` split into `parts` shares that differ by at most one; share `i`.
+fn share(total: u64, parts: u32, i: u32) -> u64 {
+    total / parts as u64 + ((i as u64) < total % parts as u64) as u64
+}
+
+impl Run {
+    /// Validate and prepare a plan. Everything that can be wrong with the input is
+    /// reported here, before any load is sent.
+    pub fn new(plan: &LoadPlan, opts: &RunOptions) -> Result<Self, EngineError> {
+        let plan_err = |e: String| EngineError::Plan(e);
+        let target = if plan.target.is_empty() { None } else { Some(Target::parse(&plan.target).map_err(|e| plan_err(e.to_string()))?) };
+        let default_host = target.as_ref().map(|t| t.host_header());
+        let compiled = plan
+            .templates
+            .iter()
+            .map(|t| template::compile(t, default_host.as_deref()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| plan_err(e.to_string()))?;
+        let addr = match (&target, compiled.first()) {
+            (Some(t), _) => t.resolve().map_err(|e| plan_err(e.to_string()))?,
+            (None, Some(first)) => resolve_host_header(first.host().unwrap_or_default())?,
+            (None, None) => return Err(plan_err("no target URL and no request templates".into())),
+        };
+        let requests: Vec<Prepared> = if compiled.is_empty() {
+            vec![Prepared::new(get_request(target.as_ref().expect("checked above")), plan.pipeline, false, None)]
+        } else {
+            compiled.iter().map(|t| Prepared::from_template(t, plan.pipeline)).collect()
+        };
+        let duration = plan_duration(plan);
+        let warmup = plan.warmup.get();
+        let threads = plan.threads;
+        let mut first_conn = 0;
+        let workers = (0..threads)
+            .map(|w| {
+                let connections = share(plan.connections as u64, threads, w) as u32;
+                let wp = WorkerPlan {
+                    index: w,
+                    connections,
+                    first_conn,
+                    pipeline: plan.pipeline,
+                    requests_per_connection: plan.requests_per_connection,
+                    expected_status: plan.expected_status,
+                    recv_buf: plan.recv_buf as usize,
+                    timeout: opts.timeout,
+                    cqe_latency: plan.cqe_latency,
+                    per_template_latency: plan.per_template_latency,
+                    addr,
+                    requests: requests.clone(),
+                    schedule: worker_schedule(plan, threads, w, warmup),
+                    warmup,
+                    duration,
+                    seq_stride: (threads * opts.runners.max(1)) as u64,
+                    seq_offset: (opts.runner_index * threads + w) as u64,
+                };
+                first_conn += connections;
+                wp
+            })
+            .collect();
+        let shared = Arc::new(Shared { stop: AtomicBool::new(false), progress: (0..threads).map(|_| WorkerProgress::default()).collect() });
+        Ok(Self { workers, shared, duration, warmup })
+    }
+
+    /// Length of the measured part.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// Start the workers, report progress about once a second, stop early when
+    /// `interrupt` becomes true, and return the merged report.
+    pub fn execute(self, interrupt: &AtomicBool, mut on_progress: impl FnMut(&Progress)) -> Result<Report, EngineError> {
+        // Fail before any load is sent when this process may not use io_uring.
+        drop(ring::new_ring().map_err(EngineError::Ring)?);
+        let clock = Clock { base: Instant::now() };
+        let handles: Vec<_> = self
+            .workers
+            .into_iter()
+            .map(|wp| {
+                let shared = self.shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("gcannon-w{}", wp.index))
+                    .spawn(move || worker::Worker::new(wp, shared, clock)?.run())
+                    .map_err(|e| EngineError::Io(format!("cannot start a worker thread: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let deadline = self.warmup + self.duration + SHUTDOWN_GRACE;
+        let mut next_report = self.warmup + Duration::from_secs(1);
+        loop {
+            if handles.iter().all(|h| h.is_finished()) {
+                break;
+            }
+            let elapsed = clock.base.elapsed();
+            if interrupt.load(Relaxed) {
+                self.shared.stop.store(true, Relaxed);
+            }
+            if elapsed >= deadline {
+                // Workers check the clock every few milliseconds; one that has not
+                // ended by now is stuck in the kernel. Do not hang with it.
+                self.shared.stop.store(true, Relaxed);
+                return Err(EngineError::Io("a worker did not stop within the grace period".into()));
+            }
+            if elapsed >= next_report {
+                on_progress(&Progress {
+                    elapsed: (elapsed - self.warmup).min(self.duration),
+                    total: self.duration,
+                    responses: self.shared.progress.iter().map(|p| p.responses.load(Relaxed)).sum(),
+                    bytes_read: self.shared.progress.iter().map(|p| p.bytes_read.load(Relaxed)).sum(),
+                });
+                next_report += Duration::from_secs(1);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut merged: Option<Report> = None;
+        for h in handles {
+            let report = h.join().map_err(|_| EngineError::Io("a worker thread panicked".into()))??;
+            match merged.as_mut() {
+                Some(m) => m.merge(&report),
+                None => merged = Some(report),
+            }
+        }
+        Ok(merged.unwrap_or_default())
+    }
+}
+
+/// The measured duration: the sum of the stages when ramping, else `duration`.
+pub fn plan_duration(plan: &LoadPlan) -> Duration {
+    if plan.stages.is_empty() {
+        plan.duration.get()
+    } else {
+        plan.stages.iter().map(|s| s.duration.get()).sum()
+    }
+}
+
+/// Worker `w`'s open-model schedule, with the warm-up run at the starting rate.
+fn worker_schedule(plan: &LoadPlan, threads: u32, w: u32, warmup: Duration) -> Option<Schedule> {
+    let part = |total: u64| share(total, threads, w) as f64;
+    if !plan.stages.is_empty() {
+        let initial = part(plan.rate.unwrap_or(0));
+        let mut stages = vec![(warmup, initial)];
+        stages.extend(plan.stages.iter().map(|s| (s.duration.get(), part(s.target))));
+        return Some(Schedule::new(initial, &stages));
+    }
+    let rate = part(plan.rate?);
+    Some(Schedule::constant(rate, warmup + plan.duration.get()))
+}
+
+fn resolve_host_header(host: &str) -> Result<SocketAddr, EngineError> {
+    let url = format!("http://{host}/");
+    let t = Target::parse(&url).map_err(|e| EngineError::Plan(format!("template Host header: {e}")))?;
+    t.resolve().map_err(|e| EngineError::Plan(e.to_string()))
+}

@@ -32,3 +32,49 @@ mod tests {
         assert_eq!(pipelined(r.as_bytes(), 3).len(), 3 * r.len());
     }
 }
+
+use super::template::{seq_value, Placeholder, PlaceholderKind, Template, XorShift64};
+
+/// One request as a worker sends it: its bytes alone and `depth` times over.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// One copy.
+    pub single: Vec<u8>,
+    /// `depth` copies back to back; a refill of k is `pipelined[..k * single.len()]`.
+    pub pipelined: Vec<u8>,
+    /// A HEAD request: responses carry no body.
+    pub head: bool,
+    /// A placeholder filled per request at send time.
+    pub fill: Option<Placeholder>,
+}
+
+impl Prepared {
+    /// Pre-build `bytes` for a pipeline of `depth`.
+    pub fn new(bytes: Vec<u8>, depth: u32, head: bool, fill: Option<Placeholder>) -> Self {
+        Self { pipelined: pipelined(&bytes, depth), single: bytes, head, fill }
+    }
+
+    /// From a compiled raw template.
+    pub fn from_template(t: &Template, depth: u32) -> Self {
+        Self::new(t.bytes.clone(), depth, t.head, t.placeholder)
+    }
+}
+
+/// Per-sender state for placeholder values: `{RAND}` draws from the connection's
+/// generator, `{SEQ}` from the worker's counter spread by stride and offset.
+#[inline]
+pub fn placeholder_value(p: &Placeholder, rng: &mut u64, seq: &mut u64, stride: u64, offset: u64) -> u64 {
+    match p.kind {
+        PlaceholderKind::Rand { min, max } => {
+            let mut x = XorShift64::new(*rng);
+            let v = x.next_in(min, max);
+            *rng = x.0;
+            v
+        }
+        PlaceholderKind::Seq { start } => {
+            let v = seq_value(start, *seq, stride, offset);
+            *seq += 1;
+            v
+        }
+    }
+}

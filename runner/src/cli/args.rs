@@ -1,0 +1,194 @@
+//! Command-line flags, compatible with the original C `gcannon`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use api::duration::HumanDuration;
+use api::plan::{LoadPlan, Stage, WebSocketPlan};
+use clap::{Args, Parser, Subcommand};
+
+/// io_uring HTTP/1.1 and WebSocket load generator.
+#[derive(Debug, Parser)]
+#[command(name = "gcannon", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// A subcommand; without one, run a load test against URL.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The load test flags.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Subcommands beside the plain load test.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the built-in HTTP/1.1 target server.
+    Serve(ServeArgs),
+    /// Start the built-in server in-process and run a short load test against it.
+    Demo(DemoArgs),
+    /// Run a LoadTest manifest on this machine with one or more runner processes.
+    Run(RunArgs),
+    /// In-cluster runner: run this pod's shard of a LoadTest (used by the operator).
+    Agent,
+    /// Internal: run one shard of a plan read from stdin, print its wire report.
+    #[command(hide = true)]
+    Shard(ShardArgs),
+}
+
+/// Flags of a load test (the original's, plus ours).
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// Target URL, http://host[:port]/path (may be omitted when --raw templates carry Host).
+    pub url: Option<String>,
+    /// Total connections, split evenly over threads.
+    #[arg(short = 'c', long = "connections", default_value_t = 100)]
+    pub connections: u32,
+    /// Worker threads, one io_uring each.
+    #[arg(short = 't', long = "threads", default_value_t = 1)]
+    pub threads: u32,
+    /// Test duration: 500ms, 5s, 1m.
+    #[arg(short = 'd', long = "duration", default_value = "10s")]
+    pub duration: HumanDuration,
+    /// Requests in flight per connection (max 64).
+    #[arg(short = 'p', long = "pipeline", default_value_t = 1)]
+    pub pipeline: u32,
+    /// Requests per connection before it is closed and reopened.
+    #[arg(short = 'r', long = "requests-per-conn")]
+    pub requests_per_conn: Option<u64>,
+    /// Expected status code.
+    #[arg(short = 's', long = "status", default_value_t = 200)]
+    pub status: u16,
+    /// Raw HTTP request files, comma separated; connections rotate through them.
+    #[arg(long = "raw", value_delimiter = ',')]
+    pub raw: Vec<PathBuf>,
+    /// WebSocket echo mode.
+    #[arg(long)]
+    pub ws: bool,
+    /// WebSocket message payload.
+    #[arg(long = "ws-msg", default_value = "hello")]
+    pub ws_msg: String,
+    /// Live terminal view and rich results.
+    #[arg(long)]
+    pub tui: bool,
+    /// One JSON object on stdout, nothing else.
+    #[arg(long)]
+    pub json: bool,
+    /// Latency histogram buckets in --tui mode (1..=100).
+    #[arg(short = 'b', long = "buckets", default_value_t = 10)]
+    pub buckets: usize,
+    /// Receive buffer size in bytes (min 512).
+    #[arg(long = "recv-buf", default_value_t = 4096)]
+    pub recv_buf: u32,
+    /// Take latency when the completion arrives rather than after parsing.
+    #[arg(long = "cqe-latency")]
+    pub cqe_latency: bool,
+    /// A latency histogram per template.
+    #[arg(long = "per-tpl-latency")]
+    pub per_tpl_latency: bool,
+    /// Empty the run history and exit.
+    #[arg(long = "clear-history")]
+    pub clear_history: bool,
+    /// Warm-up before measuring, excluded from results.
+    #[arg(long, default_value = "100ms")]
+    pub warmup: HumanDuration,
+    /// A request with no response for this long counts as a timeout.
+    #[arg(long, default_value = "2s")]
+    pub timeout: HumanDuration,
+    /// Open model: total requests per second, on a fixed schedule.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Open model ramp: DURATION:RATE stages, comma separated (10s:1000,30s:20000).
+    #[arg(long, value_delimiter = ',', value_parser = parse_stage)]
+    pub stages: Vec<Stage>,
+    /// Pass/fail threshold, repeatable: 'p99 < 5ms', 'errors < 0.1%'.
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+}
+
+/// `gcannon serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Server threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// `gcannon demo` flags.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long the demo load test runs.
+    #[arg(short = 'd', long, default_value = "3s")]
+    pub duration: HumanDuration,
+    /// Connections.
+    #[arg(short = 'c', long, default_value_t = 64)]
+    pub connections: u32,
+    /// Pipeline depth.
+    #[arg(short = 'p', long, default_value_t = 16)]
+    pub pipeline: u32,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gcannon run` flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A LoadTest manifest (YAML).
+    pub manifest: PathBuf,
+    /// Runner processes (default: the manifest's spec.runners).
+    #[arg(long)]
+    pub runners: Option<u32>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gcannon shard` flags (internal).
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// This runner's index.
+    #[arg(long)]
+    pub index: u32,
+    /// Runners in total.
+    #[arg(long)]
+    pub runners: u32,
+}
+
+fn parse_stage(s: &str) -> Result<Stage, String> {
+    let (d, r) = s.split_once(':').ok_or_else(|| format!("stage {s:?}: expected DURATION:RATE, e.g. 10s:1000"))?;
+    let duration = HumanDuration::parse(d).map_err(|e| format!("stage {s:?}: {e}"))?;
+    let target = r.trim().parse().map_err(|_| format!("stage {s:?}: rate {r:?} is not a whole number"))?;
+    Ok(Stage { duration, target })
+}
+
+impl LoadArgs {
+    /// The load plan these flags describe (templates are read from disk here).
+    pub fn to_plan(&self) -> Result<LoadPlan, String> {
+        let templates = crate::http::template::load(&self.raw).map_err(|e| e.to_string())?;
+        Ok(LoadPlan {
+            target: self.url.clone().unwrap_or_default(),
+            connections: self.connections,
+            threads: self.threads,
+            pipeline: self.pipeline,
+            requests_per_connection: self.requests_per_conn,
+            duration: self.duration,
+            warmup: self.warmup,
+            expected_status: self.status,
+            recv_buf: self.recv_buf,
+            templates,
+            websocket: self.ws.then(|| WebSocketPlan { message: self.ws_msg.clone() }),
+            rate: self.rate,
+            stages: self.stages.clone(),
+            cqe_latency: self.cqe_latency,
+            per_template_latency: self.per_tpl_latency,
+        })
+    }
+
+    /// The request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.get()
+    }
+}

@@ -1,0 +1,637 @@
+//! One worker: one io_uring ring, its connections, its requests and its own
+//! statistics. Nothing here is shared with other workers while the run lasts,
+//! except a relaxed progress counter the main thread reads once a second.
+//!
+//! The loop: dispatch due requests (open model), scan for timeouts and due
+//! reconnects, publish returned receive buffers, submit and wait once, drain a
+//! batch of completions, handle each. Every handler is a flat match on the
+//! completion's kind and the connection's state.
+
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use api::report::{new_histogram, Report, Second};
+use hdrhistogram::Histogram;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use super::config::{BUF_GROUP, CQE_BATCH, MAX_WAIT, RECV_BUFFERS, RETRY_MAX, RETRY_MIN, SCAN_INTERVAL};
+use super::conn::{Conn, State};
+use super::ring::{new_ring, BufRing};
+use super::user_data::{pack, unpack, Kind};
+use super::{Clock, Shared, WorkerPlan};
+use crate::http::parse::{ParseError, Response};
+use crate::http::request::{placeholder_value, Prepared};
+
+/// A worker's whole state. Field order matters: the ring is dropped before the
+/// buffer ring memory it points into.
+pub struct Worker {
+    ring: IoUring,
+    bufs: BufRing,
+    conns: Vec<Conn>,
+    plan: WorkerPlan,
+    shared: std::sync::Arc<Shared>,
+    clock: Clock,
+    addr: SockAddr,
+    report: Report,
+    sec_hist: Option<Histogram<u64>>,
+    cqes: Vec<(u64, i32, u32)>,
+    /// Open model: requests of the schedule handed to connections so far.
+    issued: u64,
+    /// Open model: round-robin cursor over connections.
+    cursor: usize,
+    /// Per-worker `{SEQ}` counter; values are spread over workers by stride.
+    seq: u64,
+    measure_start: u64,
+    end: u64,
+}
+
+/// The target address in the form `connect(2)` takes, kept at a stable address.
+struct SockAddr {
+    storage: Box<libc::sockaddr_storage>,
+    len: libc::socklen_t,
+    family: libc::c_int,
+}
+
+impl Worker {
+    /// Set up the ring, buffers and connection slots; nothing is sent yet.
+    pub fn new(plan: WorkerPlan, shared: std::sync::Arc<Shared>, clock: Clock) -> Result<Self, super::EngineError> {
+        let ring = new_ring().map_err(super::EngineError::Ring)?;
+        let bufs = BufRing::register(&ring, RECV_BUFFERS, plan.recv_buf).map_err(super::EngineError::Ring)?;
+        let templates = plan.requests.len();
+        let conns = (0..plan.connections)
+            .map(|i| {
+                let seed = (plan.index as u64) << 32 ^ i as u64 ^ 0x9e37_79b9_7f4a_7c15;
+                let mut c = Conn::new(plan.pipeline, (plan.first_conn as usize + i as usize) % templates, seed);
+                if plan.requests.iter().any(|r| r.fill.is_some()) {
+                    let widest = plan.requests.iter().map(|r| r.single.len()).max().unwrap_or(0);
+                    c.scratch = vec![0; widest * plan.pipeline as usize];
+                }
+                c
+            })
+            .collect();
+        let measure_start = plan.warmup.as_nanos() as u64;
+        let end = measure_start + plan.duration.as_nanos() as u64;
+        let per_template = if plan.per_template_latency { templates } else { 0 };
+        let report = Report {
+            uncorrected: plan.schedule.as_ref().map(|_| new_histogram()),
+            per_template: (0..per_template).map(|_| new_histogram()).collect(),
+            ..Report::default()
+        };
+        let sec_hist = plan.schedule.as_ref().map(|_| Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2).expect("static bounds"));
+        Ok(Self {
+            addr: SockAddr::new(plan.addr),
+            ring,
+            bufs,
+            conns,
+            shared,
+            clock,
+            report,
+            sec_hist,
+            cqes: Vec::with_capacity(CQE_BATCH),
+            issued: 0,
+            cursor: 0,
+            seq: 0,
+            measure_start,
+            end,
+            plan,
+        })
+    }
+
+    /// Run until the planned end or a stop request; return what was measured.
+    pub fn run(mut self) -> Result<Report, super::EngineError> {
+        let now = self.clock.now();
+        for i in 0..self.conns.len() {
+            self.open(i, now);
+        }
+        let mut next_scan = now;
+        loop {
+            let now = self.clock.now();
+            if now >= self.end || self.shared.stop.load(Relaxed) {
+                break;
+            }
+            let mut wake = self.end.min(now + MAX_WAIT.as_nanos() as u64);
+            if self.plan.schedule.is_some() {
+                wake = wake.min(self.dispatch(now));
+            }
+            if now >= next_scan {
+                self.scan(now);
+                next_scan = now + SCAN_INTERVAL.as_nanos() as u64;
+            }
+            wake = wake.min(next_scan);
+            self.bufs.publish();
+            self.submit_and_wait(wake.saturating_sub(now))?;
+            self.drain();
+            self.publish_progress();
+        }
+        Ok(self.finish())
+    }
+
+    /// Open model: hand every request that is due to a connection with room.
+    /// Returns when the next request is due.
+    fn dispatch(&mut self, now: u64) -> u64 {
+        let n = self.conns.len();
+        while let Some(due) = self.plan.schedule.as_ref().and_then(|s| s.due_ns(self.issued)) {
+            if due > now {
+                return due;
+            }
+            // Find a connection with room; one full lap without one means the
+            // server or the connections cannot keep up: leave the rest queued.
+            let mut found = None;
+            for step in 0..n {
+                let i = (self.cursor + step) % n;
+                let c = &self.conns[i];
+                if c.state == State::Open && c.inflight + c.ready < self.plan.pipeline && self.budget_left(c) > 0 {
+                    found = Some(i);
+                    break;
+                }
+            }
+            let Some(i) = found else { return now + MAX_WAIT.as_nanos() as u64 };
+            self.cursor = (i + 1) % n;
+            self.conns[i].assign(due);
+            self.issued += 1;
+            self.flush(i, now);
+        }
+        self.end
+    }
+
+    /// Requests this socket may still be given before `-r` closes it.
+    #[inline]
+    fn budget_left(&self, c: &Conn) -> u64 {
+        match self.plan.requests_per_connection {
+            Some(n) => n.saturating_sub(c.sent_on_socket + c.ready as u64),
+            None => u64::MAX,
+        }
+    }
+
+    /// Closed model: top the connection up to the pipeline depth.
+    #[inline]
+    fn refill(&mut self, i: usize, now: u64) {
+        if self.plan.schedule.is_some() {
+            return;
+        }
+        let c = &self.conns[i];
+        let room = (self.plan.pipeline - c.inflight - c.ready) as u64;
+        let k = room.min(self.budget_left(c)) as u32;
+        self.conns[i].assign_now(k, now);
+        self.flush(i, now);
+    }
+
+    /// Write the connection's ready requests in one send, unless one is in flight.
+    fn flush(&mut self, i: usize, now: u64) {
+        let c = &mut self.conns[i];
+        if c.send_pending || c.ready == 0 || c.state != State::Open {
+            return;
+        }
+        let req: &Prepared = &self.plan.requests[c.template];
+        let k = c.ready as usize;
+        let len = req.single.len();
+        let ptr = match &req.fill {
+            None => req.pipelined.as_ptr(),
+            Some(fill) => {
+                for copy in 0..k {
+                    let out = &mut c.scratch[copy * len..(copy + 1) * len];
+                    out.copy_from_slice(&req.single);
+                    let value = placeholder_value(fill, &mut c.rng, &mut self.seq, self.plan.seq_stride, self.plan.seq_offset);
+                    fill.write(&mut out[fill.range()], value);
+                }
+                c.scratch.as_ptr()
+            }
+        };
+        if now >= self.measure_start {
+            self.report.counts.requests += k as u64;
+            if self.plan.schedule.is_some() {
+                // Late: written more than a millisecond after it was due.
+                self.report.counts.late += c.unsent_intended().filter(|&t| now > t + 1_000_000).count() as u64;
+            }
+        }
+        c.mark_sent(now);
+        c.send_pending = true;
+        c.send_ptr = ptr as usize;
+        c.send_len = k * len;
+        c.send_off = 0;
+        let (fd, gen) = (c.fd, c.generation);
+        self.push_send(i, fd, gen);
+    }
+
+    fn push_send(&mut self, i: usize, fd: RawFd, gen: u16) {
+        let c = &self.conns[i];
+        let ptr = (c.send_ptr + c.send_off) as *const u8;
+        let len = (c.send_len - c.send_off) as u32;
+        let sqe = opcode::Send::new(types::Fd(fd), ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(pack(Kind::Send, gen, i as u32));
+        self.push(sqe);
+    }
+
+    /// Start a new socket in slot `i` and connect it.
+    fn open(&mut self, i: usize, now: u64) {
+        // SAFETY: plain socket(2) call; the result is checked.
+        let fd = unsafe { libc::socket(self.addr.family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            self.connect_failed(i, now);
+            return;
+        }
+        let one: libc::c_int = 1;
+        // SAFETY: valid fd and a pointer to a live c_int of the given size.
+        unsafe {
+            libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, (&one as *const libc::c_int).cast(), 4);
+        }
+        let c = &mut self.conns[i];
+        c.fd = fd;
+        c.state = State::Connecting;
+        c.last_rx = now;
+        c.parser.set_head(self.plan.requests[c.template].head);
+        let sqe = opcode::Connect::new(types::Fd(fd), (&*self.addr.storage as *const libc::sockaddr_storage).cast(), self.addr.len)
+            .build()
+            .user_data(pack(Kind::Connect, c.generation, i as u32));
+        self.push(sqe);
+    }
+
+    /// Close slot `i`'s socket (if any) and forget its requests.
+    fn close(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        if c.fd >= 0 {
+            // SAFETY: we own this fd. shutdown wakes the armed multishot receive so
+            // the kernel drops its reference; its completion is then stale and ignored.
+            unsafe {
+                libc::shutdown(c.fd, libc::SHUT_RDWR);
+                libc::close(c.fd);
+            }
+        }
+        c.reset();
+    }
+
+    /// Close and connect again at once, rotating to the next template.
+    fn reconnect(&mut self, i: usize, now: u64) {
+        self.close(i);
+        let templates = self.plan.requests.len();
+        let c = &mut self.conns[i];
+        c.template = (c.template + 1) % templates;
+        if now >= self.measure_start {
+            self.report.counts.reconnects += 1;
+        }
+        self.open(i, now);
+    }
+
+    fn connect_failed(&mut self, i: usize, now: u64) {
+        if now >= self.measure_start {
+            self.report.counts.errors.connect += 1;
+        }
+        self.close(i);
+        let c = &mut self.conns[i];
+        c.failures = (c.failures + 1).min(16);
+        let backoff = (RETRY_MIN.as_nanos() as u64) << (c.failures - 1).min(8);
+        c.retry_at = now + backoff.min(RETRY_MAX.as_nanos() as u64);
+    }
+
+    /// Reconnect slots whose back-off has passed; time out silent connections.
+    fn scan(&mut self, now: u64) {
+        let timeout = self.plan.timeout.as_nanos() as u64;
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            match c.state {
+                State::Waiting if now >= c.retry_at => self.open(i, now),
+                State::Connecting | State::Upgrading if now.saturating_sub(c.last_rx) > timeout => self.connect_failed(i, now),
+                State::Open => {
+                    let stalled = c.oldest_sent().is_some_and(|t| now.saturating_sub(t) > timeout)
+                        && now.saturating_sub(c.last_rx) > timeout;
+                    if stalled {
+                        if now >= self.measure_start {
+                            self.report.counts.errors.timeout += c.inflight as u64;
+                        }
+                        self.reconnect(i, now);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Queue one SQE, submitting first when the queue is full.
+    #[inline]
+    fn push(&mut self, sqe: squeue::Entry) {
+        loop {
+            // SAFETY: every pointer in our SQEs (send buffers, sockaddr) stays valid
+            // until its completion: they live in self and are never moved or freed mid-run.
+            if unsafe { self.ring.submission().push(&sqe) }.is_ok() {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                if e.raw_os_error() != Some(libc::EBUSY) {
+                    return;
+                }
+                self.drain();
+            }
+        }
+    }
+
+    fn submit_and_wait(&mut self, wait_ns: u64) -> Result<(), super::EngineError> {
+        let ts = types::Timespec::from(Duration::from_nanos(wait_ns.max(1)));
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
+            Err(e) => Err(super::EngineError::Io(format!("io_uring_enter failed: {e}"))),
+        }
+    }
+
+    /// Copy a batch of completions out of the ring, then handle each.
+    fn drain(&mut self) {
+        loop {
+            self.cqes.clear();
+            for cqe in self.ring.completion().take(CQE_BATCH) {
+                self.cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
+            }
+            if self.cqes.is_empty() {
+                return;
+            }
+            let now = self.clock.now();
+            for n in 0..self.cqes.len() {
+                let (ud, res, flags) = self.cqes[n];
+                self.handle(ud, res, flags, now);
+            }
+            if self.cqes.len() < CQE_BATCH {
+                return;
+            }
+        }
+    }
+
+    fn handle(&mut self, ud: u64, res: i32, flags: u32, now: u64) {
+        let Some((kind, gen, idx)) = unpack(ud) else { return };
+        let i = idx as usize;
+        let bid = cqueue::buffer_select(flags);
+        if self.conns.get(i).is_none_or(|c| c.generation != gen) {
+            // A completion for a socket already closed: only its buffer matters.
+            if let Some(b) = bid {
+                self.bufs.push(b);
+            }
+            return;
+        }
+        match kind {
+            Kind::Connect => self.on_connect(i, res, now),
+            Kind::Send => self.on_send(i, res, now),
+            Kind::Recv => self.on_recv(i, res, bid, cqueue::more(flags), now),
+            Kind::Tick => {}
+        }
+    }
+
+    fn on_connect(&mut self, i: usize, res: i32, now: u64) {
+        if res < 0 {
+            self.connect_failed(i, now);
+            return;
+        }
+        let c = &mut self.conns[i];
+        c.state = State::Open;
+        c.failures = 0;
+        c.last_rx = now;
+        let (fd, gen) = (c.fd, c.generation);
+        self.arm_recv(i, fd, gen);
+        self.refill(i, now);
+    }
+
+    fn arm_recv(&mut self, i: usize, fd: RawFd, gen: u16) {
+        let sqe = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP).build().user_data(pack(Kind::Recv, gen, i as u32));
+        self.push(sqe);
+    }
+
+    fn on_send(&mut self, i: usize, res: i32, now: u64) {
+        if res < 0 {
+            if now >= self.measure_start {
+                self.report.counts.errors.read += 1;
+            }
+            self.reconnect(i, now);
+            return;
+        }
+        let c = &mut self.conns[i];
+        c.send_off += res as usize;
+        if c.send_off < c.send_len {
+            let (fd, gen) = (c.fd, c.generation);
+            self.push_send(i, fd, gen);
+            return;
+        }
+        c.send_pending = false;
+        self.refill(i, now);
+        self.flush(i, now);
+    }
+
+    fn on_recv(&mut self, i: usize, res: i32, bid: Option<u16>, more: bool, now: u64) {
+        if res > 0 {
+            let Some(b) = bid else { return };
+            let outcome = self.consume(i, b, res as usize, now);
+            self.bufs.push(b);
+            match outcome {
+                Consumed::Fine if !more => {
+                    let c = &self.conns[i];
+                    let (fd, gen) = (c.fd, c.generation);
+                    self.arm_recv(i, fd, gen);
+                }
+                Consumed::Fine => {}
+                Consumed::Reconnect => self.reconnect(i, now),
+            }
+            return;
+        }
+        if let Some(b) = bid {
+            self.bufs.push(b);
+        }
+        if res == -libc::ENOBUFS {
+            // Every buffer was in use; they are being returned now, so listen again.
+            let c = &self.conns[i];
+            let (fd, gen) = (c.fd, c.generation);
+            self.bufs.publish();
+            self.arm_recv(i, fd, gen);
+            return;
+        }
+        let measuring = now >= self.measure_start;
+        if res == 0 {
+            // The server closed. A close-delimited body ends here; anything else
+            // outstanding was lost.
+            match self.conns[i].parser.finish() {
+                Ok(Some(resp)) => self.completed(i, resp, now),
+                Ok(None) if self.conns[i].inflight == 0 => {}
+                Ok(None) | Err(_) if measuring => self.report.counts.errors.read += 1,
+                _ => {}
+            }
+        } else if measuring {
+            self.report.counts.errors.read += 1;
+        }
+        self.reconnect(i, now);
+    }
+
+    /// Feed received bytes to the connection's parser and account every response.
+    fn consume(&mut self, i: usize, bid: u16, len: usize, cqe_now: u64) -> Consumed {
+        let measuring = cqe_now >= self.measure_start;
+        if measuring {
+            self.report.counts.bytes_read += len as u64;
+        }
+        let data = self.bufs.get(bid, len);
+        let c = &mut self.conns[i];
+        c.last_rx = cqe_now;
+        let mut done = 0u32;
+        let mut close = false;
+        let mut unexpected = false;
+        let expected = self.plan.expected_status;
+        let counts = &mut self.report.counts;
+        let inflight = c.inflight;
+        let result = c.parser.feed(data, |r: Response| {
+            if done == inflight {
+                unexpected = true;
+                return;
+            }
+            done += 1;
+            close |= r.close;
+            if measuring {
+                counts.status.record(r.status);
+                counts.unexpected_status += (r.status != expected) as u64;
+            }
+        });
+        let now = if self.plan.cqe_latency || done == 0 { cqe_now } else { self.clock.now() };
+        for _ in 0..done {
+            self.record_latency(i, now, measuring);
+        }
+        match result {
+            Err(ParseError::Malformed(_)) | Err(ParseError::Truncated) => {
+                if measuring {
+                    self.report.counts.errors.parse += 1;
+                }
+                return Consumed::Reconnect;
+            }
+            Ok(_) if unexpected => {
+                // A response nobody asked for: the stream can no longer be trusted.
+                if measuring {
+                    self.report.counts.errors.parse += 1;
+                }
+                return Consumed::Reconnect;
+            }
+            Ok(_) => {}
+        }
+        let c = &self.conns[i];
+        let budget_spent = self.plan.requests_per_connection.is_some_and(|n| c.done_on_socket >= n);
+        if close || budget_spent {
+            return Consumed::Reconnect;
+        }
+        self.refill(i, now);
+        Consumed::Fine
+    }
+
+    /// One response completed outside `consume` (close-delimited body at EOF).
+    fn completed(&mut self, i: usize, resp: Response, now: u64) {
+        if self.conns[i].inflight == 0 {
+            return;
+        }
+        let measuring = now >= self.measure_start;
+        if measuring {
+            self.report.counts.status.record(resp.status);
+            self.report.counts.unexpected_status += (resp.status != self.plan.expected_status) as u64;
+        }
+        self.record_latency(i, now, measuring);
+    }
+
+    /// Pop the oldest request's times and record its latency.
+    #[inline]
+    fn record_latency(&mut self, i: usize, now: u64, measuring: bool) {
+        let template = self.conns[i].template;
+        let Some((intended, sent)) = self.conns[i].complete() else { return };
+        if !measuring {
+            return;
+        }
+        let r = &mut self.report;
+        r.counts.responses += 1;
+        let us = (now.saturating_sub(intended) / 1000).max(1);
+        r.latency.saturating_record(us);
+        if let Some(h) = r.per_template.get_mut(template) {
+            h.saturating_record(us);
+        }
+        if let Some(u) = r.uncorrected.as_mut() {
+            u.saturating_record((now.saturating_sub(sent) / 1000).max(1));
+        }
+        let sec = (now.saturating_sub(self.measure_start) / 1_000_000_000) as usize;
+        if sec >= r.timeline.len() {
+            self.roll_second(sec);
+        }
+        let r = &mut self.report;
+        r.timeline[sec].responses += 1;
+        if let Some(h) = self.sec_hist.as_mut() {
+            h.saturating_record(us);
+        }
+    }
+
+    /// Close the per-second p99 of the seconds that ended and open `sec`.
+    #[cold]
+    fn roll_second(&mut self, sec: usize) {
+        let r = &mut self.report;
+        if let (Some(h), Some(last)) = (self.sec_hist.as_mut(), r.timeline.last_mut()) {
+            last.p99_us = h.value_at_quantile(0.99);
+            h.reset();
+        }
+        r.timeline.resize(sec + 1, Second::default());
+    }
+
+    fn publish_progress(&self) {
+        self.shared.progress[self.plan.index as usize].responses.store(self.report.counts.responses, Relaxed);
+        self.shared.progress[self.plan.index as usize].bytes_read.store(self.report.counts.bytes_read, Relaxed);
+    }
+
+    /// Close every socket and hand back the report.
+    fn finish(mut self) -> Report {
+        let now = self.clock.now().min(self.end);
+        if let Some(schedule) = self.plan.schedule.as_ref() {
+            // Requests that were due but never written: queued on a connection, or
+            // never handed to one because none had room.
+            let queued: u64 = self.conns.iter().map(|c| c.ready as u64).sum();
+            let due_by_now = (self.issued..).take_while(|&k| schedule.due_ns(k).is_some_and(|t| t <= now)).count() as u64;
+            self.report.counts.unsent += queued + due_by_now;
+        }
+        for i in 0..self.conns.len() {
+            self.close(i);
+        }
+        let len = self.report.timeline.len();
+        if len > 0 {
+            self.roll_second(len - 1);
+        }
+        self.publish_progress();
+        self.report.elapsed_sec = now.saturating_sub(self.measure_start) as f64 / 1e9;
+        self.report
+    }
+}
+
+enum Consumed {
+    Fine,
+    Reconnect,
+}
+
+impl SockAddr {
+    fn new(addr: SocketAddr) -> Self {
+        // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+        let mut storage: Box<libc::sockaddr_storage> = Box::new(unsafe { std::mem::zeroed() });
+        let len = match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+                unsafe { std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin) };
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+                unsafe { std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin6) };
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        Self { storage, len: len as libc::socklen_t, family }
+    }
+}
