@@ -5,9 +5,11 @@
 
 mod codec;
 mod merge;
+mod summary;
 
 pub use codec::{decode_histogram, encode_histogram, CodecError, WireReport};
 pub use merge::add_histogram;
+pub use summary::{LatencySummary, Summary};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
