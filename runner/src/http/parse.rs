@@ -65,6 +65,8 @@ enum State {
     TrailerLf,
     /// Body delimited by the connection closing.
     UntilClose,
+    /// After a 101 or a `close` response: the rest is not HTTP; wait for `reset`.
+    Stopped,
 }
 
 /// Per-connection response parser state.
@@ -120,14 +122,21 @@ impl ResponseParser {
 
     /// True between responses (nothing partial buffered).
     pub fn is_idle(&self) -> bool {
-        self.state == State::StatusLine
+        matches!(self.state, State::StatusLine | State::Stopped)
+    }
+
+    /// True after a 101 or a `close: true` response: `feed` consumes nothing more
+    /// until `reset` (needed when the stop falls exactly on a buffer's end).
+    pub fn is_stopped(&self) -> bool {
+        self.state == State::Stopped
     }
 
     /// Consume bytes; call `on_response` for every complete *final* response, in order.
     ///
     /// 1xx interim responses are skipped, except 101 which is final: after it, and
     /// after any response with `close: true`, parsing stops and the number of bytes
-    /// consumed is returned (the rest is not HTTP). Otherwise returns `buf.len()`.
+    /// consumed is returned (the rest is not HTTP), and later calls consume nothing
+    /// (return 0) until [`reset`](Self::reset). Otherwise returns `buf.len()`.
     /// On `Err` the connection must be reset.
     pub fn feed(
         &mut self,
@@ -349,6 +358,7 @@ impl ResponseParser {
                     }
                 }
                 State::UntilClose => return Ok(len),
+                State::Stopped => return Ok(pos),
             }
         }
         Ok(pos)
@@ -363,7 +373,7 @@ impl ResponseParser {
         let state = self.state;
         self.reset();
         match state {
-            State::StatusLine => Ok(None),
+            State::StatusLine | State::Stopped => Ok(None),
             State::UntilClose => Ok(Some(self.pending)),
             _ => Err(ParseError::Truncated),
         }
@@ -371,9 +381,14 @@ impl ResponseParser {
 
     /// Deliver the pending response; true when parsing must stop after it.
     fn complete(&mut self, on_response: &mut impl FnMut(Response)) -> bool {
-        self.state = State::StatusLine;
+        let stop = self.pending.close || self.pending.status == 101;
+        self.state = if stop {
+            State::Stopped
+        } else {
+            State::StatusLine
+        };
         on_response(self.pending);
-        self.pending.close
+        stop
     }
 
     /// A chunk-size line ended: the last chunk leads to the trailers.
@@ -411,7 +426,7 @@ impl ResponseParser {
             close: head.conn_close || (head.http10 && !head.conn_keep_alive) || until_close,
         };
         match framing {
-            Framing::None | Framing::Length(0) => self.complete(on_response) || status == 101,
+            Framing::None | Framing::Length(0) => self.complete(on_response),
             Framing::Length(n) => {
                 self.state = State::Body { remaining: n };
                 false

@@ -440,3 +440,21 @@ fn ten_thousand_pipelined_in_one_buffer() {
     assert_eq!((count, n), (10_000, buf.len()));
     assert!(p.is_idle());
 }
+
+#[test]
+fn stop_on_buffer_end_is_remembered() {
+    let mut p = ResponseParser::new();
+    let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    assert_eq!(feed_whole(&mut p, head), Ok((vec![ok(101)], head.len())));
+    assert!(p.is_stopped());
+    // The next buffer holds WebSocket frames: nothing of it is consumed.
+    assert_eq!(feed_whole(&mut p, b"\x81\x05hello"), Ok((vec![], 0)));
+    assert_eq!(p.finish(), Ok(None));
+    assert!(!p.is_stopped());
+    let s = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(feed_whole(&mut p, s), Ok((vec![closing(200)], s.len())));
+    assert!(p.is_stopped());
+    p.reset();
+    assert!(!p.is_stopped());
+    assert_eq!(feed_whole(&mut p, s), Ok((vec![closing(200)], s.len())));
+}
