@@ -12,7 +12,13 @@ local function summary(st)
   if s.rps ~= nil then
     table.insert(parts, string.format("%.0f req/s", s.rps))
   end
-  if s.latencyUs ~= nil and s.latencyUs.p99 ~= nil then
+  -- status.summary.latency {p99Us, p99Text}; older operators wrote latencyUs {p99}.
+  local lat = s.latency
+  if lat ~= nil and lat.p99Text ~= nil and lat.p99Text ~= "" then
+    table.insert(parts, "p99 " .. lat.p99Text)
+  elseif lat ~= nil and lat.p99Us ~= nil then
+    table.insert(parts, string.format("p99 %.0f us", lat.p99Us))
+  elseif s.latencyUs ~= nil and s.latencyUs.p99 ~= nil then
     table.insert(parts, string.format("p99 %.0f us", s.latencyUs.p99))
   end
   if #parts == 0 then

@@ -20,7 +20,9 @@ local function lt(status)
   }
 end
 
-local summary = { rps = 125000.4, latencyUs = { p50 = 310, p99 = 1830 } }
+local summary = { rps = 125000.4, latency = { p50Us = 310, p99Us = 1830 } }
+local summary_text = { rps = 99.6, latency = { p99Us = 1250, p99Text = "1.25ms" } }
+local summary_legacy = { rps = 7, latencyUs = { p99 = 42 } }
 
 local cases = {
   { "no status yet", lt(nil), "Progressing", "Waiting" },
@@ -71,6 +73,8 @@ local cases = {
     "Running",
   },
   { "Succeeded without thresholds", lt({ phase = "Succeeded", summary = { rps = 10 } }), "Healthy", "10 req/s" },
+  { "p99Text preferred", lt({ phase = "Succeeded", verdict = "Passed", summary = summary_text }), "Healthy", "100 req/s, p99 1.25ms" },
+  { "legacy latencyUs", lt({ phase = "Succeeded", verdict = "Failed", summary = summary_legacy }), "Degraded", "7 req/s, p99 42 us" },
   { "verdict Passed wins over a stale phase", lt({ phase = "Running", verdict = "Passed" }), "Healthy", "passed" },
 }
 
