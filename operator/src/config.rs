@@ -1,0 +1,103 @@
+//! Operator settings from the environment (set by the Helm chart).
+
+use api::loadtest::SeccompChoice;
+
+use crate::error::Error;
+
+/// Default runner image.
+pub const DEFAULT_RUNNER_IMAGE: &str = "ghcr.io/glass-cannon/glass-cannon:latest";
+/// Default runner service account.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "glass-cannon-runner";
+/// Default localhost seccomp profile path, relative to the kubelet's seccomp root.
+pub const DEFAULT_LOCALHOST_PROFILE: &str = "glass-cannon/io-uring.json";
+/// Default metrics/health listen address.
+pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:8080";
+
+/// Operator-wide settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `GC_RUNNER_IMAGE`: image of runner pods unless the LoadTest names one.
+    pub runner_image: String,
+    /// `GC_RUNNER_SERVICE_ACCOUNT`: service account of runner pods.
+    pub runner_service_account: String,
+    /// `GC_SECCOMP_DEFAULT`: seccomp choice when the LoadTest has none.
+    pub seccomp_default: SeccompChoice,
+    /// `GC_SECCOMP_LOCALHOST_PROFILE`: profile used for `Localhost`.
+    pub seccomp_localhost_profile: String,
+    /// `GC_METRICS_ADDR`: where `/metrics`, `/healthz`, `/readyz` listen.
+    pub metrics_addr: std::net::SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            runner_image: DEFAULT_RUNNER_IMAGE.into(),
+            runner_service_account: DEFAULT_SERVICE_ACCOUNT.into(),
+            seccomp_default: SeccompChoice::RuntimeDefault,
+            seccomp_localhost_profile: DEFAULT_LOCALHOST_PROFILE.into(),
+            metrics_addr: DEFAULT_METRICS_ADDR
+                .parse()
+                .expect("static address is valid"),
+        }
+    }
+}
+
+impl Config {
+    /// Read the settings from the process environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read the settings through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let d = Self::default();
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let seccomp_default = match non_empty("GC_SECCOMP_DEFAULT") {
+            Some(v) => v
+                .parse()
+                .map_err(|e| Error::Config(format!("GC_SECCOMP_DEFAULT: {e}")))?,
+            None => d.seccomp_default,
+        };
+        let metrics_addr = match non_empty("GC_METRICS_ADDR") {
+            Some(v) => v.parse().map_err(|e| {
+                Error::Config(format!("GC_METRICS_ADDR {v:?}: {e} (expected host:port)"))
+            })?,
+            None => d.metrics_addr,
+        };
+        Ok(Self {
+            runner_image: non_empty("GC_RUNNER_IMAGE").unwrap_or(d.runner_image),
+            runner_service_account: non_empty("GC_RUNNER_SERVICE_ACCOUNT")
+                .unwrap_or(d.runner_service_account),
+            seccomp_default,
+            seccomp_localhost_profile: non_empty("GC_SECCOMP_LOCALHOST_PROFILE")
+                .unwrap_or(d.seccomp_localhost_profile),
+            metrics_addr,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(Config::from_lookup(|_| None).unwrap(), Config::default());
+        let c = Config::from_lookup(|k| match k {
+            "GC_SECCOMP_DEFAULT" => Some("Localhost".into()),
+            "GC_RUNNER_IMAGE" => Some("me/gc:1".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.seccomp_default, SeccompChoice::Localhost);
+        assert_eq!(c.runner_image, "me/gc:1");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::from_lookup(|k| (k == "GC_SECCOMP_DEFAULT").then(|| "Off".into()));
+        assert!(e.unwrap_err().to_string().contains("GC_SECCOMP_DEFAULT"));
+        let e = Config::from_lookup(|k| (k == "GC_METRICS_ADDR").then(|| "nope".into()));
+        assert!(e.unwrap_err().to_string().contains("GC_METRICS_ADDR"));
+    }
+}

@@ -1,0 +1,246 @@
+//! The pure Job builder: a LoadTest and the operator's config in, the runners' Indexed Job out.
+
+use std::collections::BTreeMap;
+
+use api::loadtest::{LoadTest, SeccompChoice};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::{Resource, ResourceExt};
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// Label put on every runner pod, valued with the LoadTest's name.
+pub const LOADTEST_LABEL: &str = "glasscannon.dev/loadtest";
+/// The uid runner containers run as (distroless `nonroot`).
+pub const RUNNER_UID: i64 = 65532;
+/// Name of the runner container.
+pub const CONTAINER_NAME: &str = "runner";
+
+/// The Job's name for a LoadTest: its own name, so `kubectl get job` matches `kubectl get lt`.
+pub fn job_name(lt: &LoadTest) -> String {
+    lt.name_any()
+}
+
+/// Labels on runner pods and the Job.
+pub fn runner_labels(lt: &LoadTest) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".into(),
+            "glass-cannon-runner".into(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".into(),
+            "glass-cannon-operator".into(),
+        ),
+        (LOADTEST_LABEL.into(), lt.name_any()),
+    ])
+}
+
+/// Build the Indexed Job that runs `spec.runners` agents for this LoadTest.
+pub fn build_job(lt: &LoadTest, cfg: &Config) -> Result<Job, Error> {
+    let owner = lt
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingField("metadata.uid"))?;
+    let namespace = lt
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let spec = &lt.spec;
+    let runners = i32::try_from(spec.runners).unwrap_or(i32::MAX);
+    let labels = runner_labels(lt);
+    let mut pod_labels = spec.runner.pod_labels.clone();
+    pod_labels.extend(labels.clone());
+
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(job_name(lt)),
+            namespace: Some(namespace),
+            labels: Some(labels.clone()),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            completion_mode: Some("Indexed".into()),
+            completions: Some(runners),
+            parallelism: Some(runners),
+            // A load test never silently re-runs: one failed pod fails the test.
+            backoff_limit: Some(0),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: (!spec.runner.pod_annotations.is_empty())
+                        .then(|| spec.runner.pod_annotations.clone()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod_spec(lt, cfg, &labels)),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    })
+}
+
+fn pod_spec(lt: &LoadTest, cfg: &Config, labels: &BTreeMap<String, String>) -> PodSpec {
+    let spec = &lt.spec;
+    let seccomp = spec.seccomp.unwrap_or(cfg.seccomp_default);
+    PodSpec {
+        restart_policy: Some("Never".into()),
+        service_account_name: Some(cfg.runner_service_account.clone()),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(!spec.privileged),
+            run_as_user: Some(RUNNER_UID),
+            run_as_group: Some(RUNNER_UID),
+            seccomp_profile: Some(seccomp_profile(seccomp, cfg)),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![container(lt, cfg)],
+        // Read-only root filesystem: the agent may still need a scratch /tmp.
+        volumes: Some(vec![Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        }]),
+        node_selector: (!spec.runner.node_selector.is_empty())
+            .then(|| spec.runner.node_selector.clone()),
+        tolerations: (!spec.runner.tolerations.is_empty()).then(|| spec.runner.tolerations.clone()),
+        affinity: affinity(lt, labels),
+        ..PodSpec::default()
+    }
+}
+
+/// The pod seccomp profile for a choice.
+pub fn seccomp_profile(choice: SeccompChoice, cfg: &Config) -> SeccompProfile {
+    match choice {
+        SeccompChoice::Localhost => SeccompProfile {
+            type_: "Localhost".into(),
+            localhost_profile: Some(cfg.seccomp_localhost_profile.clone()),
+        },
+        SeccompChoice::RuntimeDefault => SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        },
+        SeccompChoice::Unconfined => SeccompProfile {
+            type_: "Unconfined".into(),
+            localhost_profile: None,
+        },
+    }
+}
+
+fn container(lt: &LoadTest, cfg: &Config) -> Container {
+    let spec = &lt.spec;
+    let field = |path: &str| EnvVarSource {
+        field_ref: Some(ObjectFieldSelector {
+            field_path: path.into(),
+            api_version: None,
+        }),
+        ..EnvVarSource::default()
+    };
+    let mut env = vec![
+        EnvVar {
+            name: "GC_LOADTEST".into(),
+            value: Some(lt.name_any()),
+            value_from: None,
+        },
+        EnvVar {
+            name: "GC_NAMESPACE".into(),
+            value: None,
+            value_from: Some(field("metadata.namespace")),
+        },
+        EnvVar {
+            name: "POD_NAME".into(),
+            value: None,
+            value_from: Some(field("metadata.name")),
+        },
+        EnvVar {
+            name: "NODE_NAME".into(),
+            value: None,
+            value_from: Some(field("spec.nodeName")),
+        },
+    ];
+    // Our variables come first and user ones may not shadow them.
+    env.extend(
+        spec.runner
+            .env
+            .iter()
+            .filter(|e| !env.iter().any(|o| o.name == e.name))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    Container {
+        name: CONTAINER_NAME.into(),
+        image: Some(
+            spec.runner
+                .image
+                .clone()
+                .unwrap_or_else(|| cfg.runner_image.clone()),
+        ),
+        image_pull_policy: spec.runner.image_pull_policy.map(|p| p.as_str().into()),
+        command: Some(vec!["gcannon".into(), "agent".into()]),
+        env: Some(env),
+        resources: spec.runner.resources.clone(),
+        security_context: Some(container_security(spec.privileged)),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+fn container_security(privileged: bool) -> SecurityContext {
+    if privileged {
+        // The API server rejects privileged together with allowPrivilegeEscalation: false.
+        return SecurityContext {
+            privileged: Some(true),
+            read_only_root_filesystem: Some(true),
+            ..SecurityContext::default()
+        };
+    }
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUNNER_UID),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+fn affinity(lt: &LoadTest, labels: &BTreeMap<String, String>) -> Option<Affinity> {
+    let mut affinity = lt.spec.runner.affinity.clone();
+    if lt.spec.runner.spread {
+        let term = PodAffinityTerm {
+            label_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    LOADTEST_LABEL.to_string(),
+                    labels[LOADTEST_LABEL].clone(),
+                )])),
+                match_expressions: None,
+            }),
+            topology_key: "kubernetes.io/hostname".into(),
+            ..PodAffinityTerm::default()
+        };
+        let a = affinity.get_or_insert_with(Affinity::default);
+        let anti = a
+            .pod_anti_affinity
+            .get_or_insert_with(PodAntiAffinity::default);
+        anti.required_during_scheduling_ignored_during_execution
+            .get_or_insert_with(Vec::new)
+            .push(term);
+    }
+    affinity
+}
+
+#[cfg(test)]
+#[path = "job_tests.rs"]
+mod tests;

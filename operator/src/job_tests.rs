@@ -1,0 +1,191 @@
+use api::loadtest::{LoadTest, LoadTestSpec, SeccompChoice};
+use k8s_openapi::api::core::v1::PodSpec;
+
+use super::*;
+
+pub(crate) fn sample(yaml_spec: &str) -> LoadTest {
+    let spec: LoadTestSpec = serde_yaml::from_str(yaml_spec).unwrap();
+    let mut lt = LoadTest::new("smoke", spec);
+    lt.metadata.namespace = Some("perf".into());
+    lt.metadata.uid = Some("uid-1".into());
+    lt
+}
+
+fn pod(job: &Job) -> &PodSpec {
+    job.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+}
+
+#[test]
+fn job_is_indexed_owned_and_never_retried() {
+    let lt = sample("target: http://t/\nrunners: 3\nconnections: 30\n");
+    let job = build_job(&lt, &Config::default()).unwrap();
+    let s = job.spec.as_ref().unwrap();
+    assert_eq!(s.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!(
+        (s.completions, s.parallelism, s.backoff_limit),
+        (Some(3), Some(3), Some(0))
+    );
+    let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+        ("LoadTest", "smoke", "uid-1")
+    );
+    assert_eq!(owner.controller, Some(true));
+    assert_eq!(job.metadata.namespace.as_deref(), Some("perf"));
+}
+
+#[test]
+fn pod_is_hardened_and_runs_the_agent() {
+    let lt = sample("target: http://t/\n");
+    let job = build_job(&lt, &Config::default()).unwrap();
+    let p = pod(&job);
+    assert_eq!(
+        p.service_account_name.as_deref(),
+        Some("glass-cannon-runner")
+    );
+    assert_eq!(p.restart_policy.as_deref(), Some("Never"));
+    let psc = p.security_context.as_ref().unwrap();
+    assert_eq!(
+        (psc.run_as_non_root, psc.run_as_user),
+        (Some(true), Some(65532))
+    );
+    let c = &p.containers[0];
+    assert_eq!(c.command.as_ref().unwrap(), &["gcannon", "agent"]);
+    assert_eq!(
+        c.image.as_deref(),
+        Some(crate::config::DEFAULT_RUNNER_IMAGE)
+    );
+    let sc = c.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().drop.as_ref().unwrap(),
+        &["ALL"]
+    );
+    let env = c.env.as_ref().unwrap();
+    let get = |n: &str| env.iter().find(|e| e.name == n).unwrap();
+    assert_eq!(get("GC_LOADTEST").value.as_deref(), Some("smoke"));
+    let path = |n: &str| {
+        get(n)
+            .value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path
+            .clone()
+    };
+    assert_eq!(path("GC_NAMESPACE"), "metadata.namespace");
+    assert_eq!(path("POD_NAME"), "metadata.name");
+    assert_eq!(path("NODE_NAME"), "spec.nodeName");
+}
+
+#[test]
+fn seccomp_follows_spec_then_operator_default() {
+    let cfg = Config {
+        seccomp_default: SeccompChoice::Localhost,
+        ..Config::default()
+    };
+    let job = build_job(&sample("target: http://t/\n"), &cfg).unwrap();
+    let prof = pod(&job)
+        .security_context
+        .as_ref()
+        .unwrap()
+        .seccomp_profile
+        .clone()
+        .unwrap();
+    assert_eq!(prof.type_, "Localhost");
+    assert_eq!(
+        prof.localhost_profile.as_deref(),
+        Some("glass-cannon/io-uring.json")
+    );
+    let job = build_job(&sample("target: http://t/\nseccomp: Unconfined\n"), &cfg).unwrap();
+    let prof = pod(&job)
+        .security_context
+        .as_ref()
+        .unwrap()
+        .seccomp_profile
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (prof.type_.as_str(), prof.localhost_profile),
+        ("Unconfined", None)
+    );
+}
+
+#[test]
+fn spread_adds_hostname_anti_affinity_and_keeps_user_template() {
+    let lt = sample(
+        "target: http://t/\nrunner:\n  spread: true\n  image: me/gc:2\n  podLabels: {team: perf}\n  nodeSelector: {pool: load}\n  env: [{name: RUST_LOG, value: debug}, {name: GC_LOADTEST, value: evil}]\n",
+    );
+    let job = build_job(&lt, &Config::default()).unwrap();
+    let p = pod(&job);
+    let terms = p
+        .affinity
+        .as_ref()
+        .unwrap()
+        .pod_anti_affinity
+        .as_ref()
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap();
+    assert_eq!(terms[0].topology_key, "kubernetes.io/hostname");
+    let sel = terms[0]
+        .label_selector
+        .as_ref()
+        .unwrap()
+        .match_labels
+        .as_ref()
+        .unwrap();
+    assert_eq!(sel[LOADTEST_LABEL], "smoke");
+    assert_eq!(p.containers[0].image.as_deref(), Some("me/gc:2"));
+    assert_eq!(p.node_selector.as_ref().unwrap()["pool"], "load");
+    let labels = job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (labels["team"].as_str(), labels[LOADTEST_LABEL].as_str()),
+        ("perf", "smoke")
+    );
+    let env = p.containers[0].env.as_ref().unwrap();
+    assert!(env.iter().any(|e| e.name == "RUST_LOG"));
+    assert_eq!(
+        env.iter().filter(|e| e.name == "GC_LOADTEST").count(),
+        1,
+        "user env must not shadow ours"
+    );
+}
+
+#[test]
+fn privileged_is_an_explicit_opt_in() {
+    let job = build_job(
+        &sample("target: http://t/\nprivileged: true\n"),
+        &Config::default(),
+    )
+    .unwrap();
+    let sc = pod(&job).containers[0].security_context.clone().unwrap();
+    assert_eq!(
+        (sc.privileged, sc.allow_privilege_escalation),
+        (Some(true), None)
+    );
+}
+
+#[test]
+fn missing_uid_is_an_error_not_a_panic() {
+    let mut lt = sample("target: http://t/\n");
+    lt.metadata.uid = None;
+    assert!(matches!(
+        build_job(&lt, &Config::default()),
+        Err(Error::MissingField(_))
+    ));
+}
