@@ -2,4 +2,5 @@
 
 pub mod parse;
 pub mod request;
+pub mod template;
 pub mod url;
