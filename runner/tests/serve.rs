@@ -255,7 +255,7 @@ fn request_split_byte_by_byte() {
         send(&mut c, &[*b]);
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(read_resp(&mut c).body, &req[..req.len() - 24]);
+    assert_eq!(read_resp(&mut c).body, &req[..req.len() - 22]);
     assert_eq!(
         read_resp(&mut c).header("content-type"),
         Some("application/json")
@@ -417,4 +417,108 @@ fn shutdown_returns_with_open_connections() {
     send(&mut half, b"GET / HTT");
     h.shutdown();
     drop((idle, half));
+}
+
+/// A masked client frame.
+fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+    if payload.len() < 126 {
+        f.push(0x80 | payload.len() as u8);
+    } else {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+/// An unmasked server frame: (fin, opcode, payload).
+fn server_frame(r: &mut BufReader<TcpStream>) -> (bool, u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h).unwrap();
+    assert_eq!(h[1] & 0x80, 0, "server frames are unmasked");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).unwrap();
+    (h[0] & 0x80 != 0, h[0] & 0x0f, payload)
+}
+
+#[test]
+fn websocket_raw_fragments_ping_and_close() {
+    let h = server(1);
+    let mut c = connect(h.local_addr());
+    send(
+        &mut c,
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    let r = read_resp(&mut c);
+    assert_eq!(r.status, 101);
+    assert_eq!(r.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    let mut frames = client_frame(false, 1, b"Hel");
+    frames.extend(client_frame(true, 9, b"p")); // a ping between fragments
+    frames.extend(client_frame(false, 0, b"lo, "));
+    frames.extend(client_frame(true, 0, b"ws"));
+    let big = vec![7u8; 300];
+    frames.extend(client_frame(true, 2, &big));
+    send(&mut c, &frames);
+    assert_eq!(server_frame(&mut c), (true, 10, b"p".to_vec()));
+    assert_eq!(server_frame(&mut c), (true, 1, b"Hello, ws".to_vec()));
+    assert_eq!(server_frame(&mut c), (true, 2, big));
+    send(&mut c, &client_frame(true, 8, &1000u16.to_be_bytes()));
+    assert_eq!(server_frame(&mut c), (true, 8, 1000u16.to_be_bytes().to_vec()));
+    assert_eof(&mut c);
+    // The upgrade counts as a request; frames do not.
+    assert_eq!(h.requests(), 1);
+    h.shutdown();
+}
+
+#[test]
+fn websocket_with_tungstenite_client() {
+    use tungstenite::Message;
+    let h = server(2);
+    let stream = TcpStream::connect(h.local_addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let url = format!("ws://{}/ws", h.local_addr());
+    let (mut ws, resp) = tungstenite::client(url.as_str(), stream).expect("handshake");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::Text("hello".into())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("hello".into()));
+    let blob: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+    ws.send(Message::Binary(blob.clone().into())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Binary(blob.into()));
+    ws.send(Message::Ping(b"are you there".to_vec().into())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Pong(b"are you there".to_vec().into()));
+    ws.close(None).unwrap();
+    loop {
+        match ws.read() {
+            Ok(Message::Close(_)) => continue,
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("unclean close: {e}"),
+        }
+    }
+    h.shutdown();
+}
+
+#[test]
+fn ws_path_without_upgrade_is_400() {
+    let h = server(1);
+    let mut c = connect(h.local_addr());
+    assert_eq!(get(&mut c, "/ws").status, 400);
+    assert_eof(&mut c);
+    h.shutdown();
 }

@@ -15,7 +15,7 @@ mod ws;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -108,6 +108,29 @@ pub fn start(cfg: &ServeConfig) -> std::io::Result<ServerHandle> {
         handle.threads.push(t);
     }
     Ok(handle)
+}
+
+/// Serve on `listen` until `stop` becomes true; the exit code for `gcannon serve`.
+pub fn run_forever(listen: SocketAddr, threads: usize, stop: &AtomicBool) -> i32 {
+    let handle = match start(&ServeConfig { listen, threads }) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("gcannon serve: cannot listen on {listen}: {e}");
+            return 1;
+        }
+    };
+    eprintln!(
+        "gcannon serve: listening on {} with {} thread(s)",
+        handle.local_addr(),
+        threads.max(1)
+    );
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let served = handle.requests();
+    handle.shutdown();
+    eprintln!("gcannon serve: stopped after {served} requests");
+    0
 }
 
 /// One non-blocking `SO_REUSEPORT` listener.

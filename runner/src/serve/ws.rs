@@ -192,7 +192,7 @@ mod tests {
     fn accept_key_matches_rfc_example() {
         assert_eq!(
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kK+xOo0YzUzK+Q="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 
