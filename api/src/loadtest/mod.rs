@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::duration::HumanDuration;
 use crate::plan::{LoadPlan, RequestTemplate, Stage, WebSocketPlan};
 
-pub use crate::report::Report;
 pub use status::{
-    format_us, LatencySummary, LoadTestStatus, Phase, Shard, ShardPhase, Summary, SummaryErrors,
+    LatencySummary, LoadTestStatus, Phase, Shard, ShardPhase, Summary, SummaryErrors,
     SummaryStatus, ThresholdResult, Verdict,
 };
 

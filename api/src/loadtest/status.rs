@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::report::{Report, WireReport};
+use crate::report::{format_latency_us, Summary as ReportSummary, WireReport};
 
 /// Observed state of a LoadTest.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -221,72 +221,41 @@ pub struct SummaryErrors {
 }
 
 impl Summary {
-    /// Summarize a merged report; `histogram` is its serialized form (may be empty).
-    pub fn from_report(r: &Report, histogram: String) -> Self {
-        let c = &r.counts;
-        let h = &r.latency;
-        let per_sec = |n: f64| {
-            if r.elapsed_sec > 0.0 {
-                n / r.elapsed_sec
-            } else {
-                0.0
-            }
-        };
-        let p = |q: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(q)
-            }
-        };
-        let p99 = p(0.99);
+    /// The status form of a merged run's summary; `histogram` is the merged histogram, encoded.
+    pub fn from_summary(s: &ReportSummary, histogram: String) -> Self {
+        let l = &s.latency;
         Self {
-            requests: c.requests,
-            responses: c.responses,
-            bytes_read: c.bytes_read,
-            elapsed_sec: r.elapsed_sec,
-            rps: (per_sec(c.responses as f64) * 10.0).round() / 10.0,
-            bandwidth_bytes_per_sec: per_sec(c.bytes_read as f64).round(),
+            requests: s.requests,
+            responses: s.responses,
+            bytes_read: s.bytes_read,
+            elapsed_sec: s.elapsed_sec,
+            rps: (s.rps * 10.0).round() / 10.0,
+            bandwidth_bytes_per_sec: s.bandwidth_bps.round(),
             latency: LatencySummary {
-                avg_us: if h.is_empty() {
-                    0.0
-                } else {
-                    (h.mean() * 10.0).round() / 10.0
-                },
-                p50_us: p(0.50),
-                p90_us: p(0.90),
-                p99_us: p99,
-                p999_us: p(0.999),
-                max_us: if h.is_empty() { 0 } else { h.max() },
-                p99_text: format_us(p99),
+                avg_us: (l.avg * 10.0).round() / 10.0,
+                p50_us: l.p50,
+                p90_us: l.p90,
+                p99_us: l.p99,
+                p999_us: l.p999,
+                max_us: l.max,
+                p99_text: format_latency_us(l.p99 as f64),
             },
             status: SummaryStatus {
-                s2xx: c.status.s2xx,
-                s3xx: c.status.s3xx,
-                s4xx: c.status.s4xx,
-                s5xx: c.status.s5xx,
-                other: c.status.other,
-                unexpected: c.unexpected_status,
+                s2xx: s.status.s2xx,
+                s3xx: s.status.s3xx,
+                s4xx: s.status.s4xx,
+                s5xx: s.status.s5xx,
+                other: s.status.other,
+                unexpected: s.unexpected_status,
             },
             errors: SummaryErrors {
-                total: c.errors.total(),
-                connect: c.errors.connect,
-                read: c.errors.read,
-                timeout: c.errors.timeout,
-                parse: c.errors.parse,
+                total: s.error_total,
+                connect: s.errors.connect,
+                read: s.errors.read,
+                timeout: s.errors.timeout,
+                parse: s.errors.parse,
             },
             histogram,
         }
-    }
-}
-
-/// `850us`, `1.25ms`, `2.50s`: short latency text for tables.
-pub fn format_us(us: u64) -> String {
-    if us < 1000 {
-        format!("{us}us")
-    } else if us < 1_000_000 {
-        format!("{:.2}ms", us as f64 / 1e3)
-    } else {
-        format!("{:.2}s", us as f64 / 1e6)
     }
 }
