@@ -1,0 +1,136 @@
+//! The `gcannon` binary: bad input exits 2 with one clear line before any load;
+//! runs print the original's text and JSON shapes; Ctrl-C prints what was gathered.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn gcannon(args: &[&str]) -> Output {
+    let history = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .args(args)
+        .env("GCANNON_HISTORY", history.path().join("history.json"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("gcannon runs")
+}
+
+fn serve() -> runner::serve::ServerHandle {
+    runner::serve::start(&runner::serve::ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), threads: 1 }).unwrap()
+}
+
+#[test]
+fn bad_input_exits_2_with_one_clear_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["not a url"], "invalid URL"),
+        (&["https://127.0.0.1/"], "TLS"),
+        (&["http://127.0.0.1:1/", "--bogus"], "--bogus"),
+        (&["http://127.0.0.1:1/", "-c", "0"], "connections"),
+        (&["http://127.0.0.1:1/", "-p", "65"], "pipeline"),
+        (&["http://127.0.0.1:1/", "-c", "2", "-t", "3"], "threads"),
+        (&["http://127.0.0.1:1/", "-d", "0s"], "duration"),
+        (&["http://127.0.0.1:1/", "-d", "ten"], "duration"),
+        (&["http://127.0.0.1:1/", "--recv-buf", "100"], "512"),
+        (&["http://no-such-host.invalid/"], "resolve"),
+        (&["http://127.0.0.1:1/", "--threshold", "p99 <"], "threshold"),
+        (&["--raw", "/no/such/file.raw"], "/no/such/file.raw"),
+        (&[], "URL"),
+    ];
+    for (args, needle) in cases {
+        let out = gcannon(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: expected {needle:?} in {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+#[test]
+fn json_output_has_the_originals_fields() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let out = gcannon(&[&url, "-c", "4", "-d", "400ms", "-p", "2", "--json"]);
+    srv.shutdown();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON object");
+    for key in ["target", "mode", "connections", "threads", "pipeline_depth", "duration_sec", "elapsed_sec", "requests",
+        "responses", "rps", "bandwidth_bps", "bytes_read", "latency_us", "status", "errors", "reconnects"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    for key in ["avg", "p50", "p90", "p99", "p999", "samples"] {
+        assert!(v["latency_us"].get(key).is_some(), "missing latency_us.{key}");
+    }
+    for key in ["2xx", "3xx", "4xx", "5xx", "other"] {
+        assert!(v["status"].get(key).is_some(), "missing status.{key}");
+    }
+    for key in ["connect", "read", "timeout"] {
+        assert!(v["errors"].get(key).is_some(), "missing errors.{key}");
+    }
+    assert_eq!(v["mode"], "http");
+    assert_eq!(v["connections"], 4);
+    assert_eq!(v["pipeline_depth"], 2);
+    assert!(v["responses"].as_u64().unwrap() > 0);
+    assert_eq!(v["status"]["2xx"], v["responses"]);
+}
+
+#[test]
+fn text_output_has_banner_latency_and_counts() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let out = gcannon(&[&url, "-c", "4", "-t", "2", "-d", "300ms"]);
+    srv.shutdown();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in ["Target:", "Threads:   2", "Conns:     4 (2/thread)", "Pipeline:  1", "Latency", "requests in", "req/s", "Bandwidth", "2xx="] {
+        assert!(text.contains(part), "missing {part:?} in\n{text}");
+    }
+}
+
+#[test]
+fn no_successful_response_exits_1_on_time() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = gcannon(&[&url, "-c", "2", "-d", "300ms", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["errors"]["connect"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn thresholds_decide_the_exit_code() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let pass = gcannon(&[&url, "-c", "2", "-d", "300ms", "--threshold", "responses > 10", "--threshold", "errors == 0"]);
+    let fail = gcannon(&[&url, "-c", "2", "-d", "300ms", "--threshold", "p99 < 1ns"]);
+    srv.shutdown();
+    assert_eq!(pass.status.code(), Some(0), "{}", String::from_utf8_lossy(&pass.stdout));
+    assert_eq!(fail.status.code(), Some(1), "{}", String::from_utf8_lossy(&fail.stdout));
+}
+
+#[test]
+fn ctrl_c_prints_the_results_gathered_so_far() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let history = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .args([url.as_str(), "-c", "2", "-d", "30s", "--json"])
+        .env("GCANNON_HISTORY", history.path().join("h.json"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    srv.shutdown();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("results printed after Ctrl-C");
+    assert!(v["responses"].as_u64().unwrap() > 0);
+    assert!(v["elapsed_sec"].as_f64().unwrap() < 10.0, "stopped early: {v}");
+}
+
+#[test]
+fn demo_runs_against_the_embedded_server() {
+    let out = gcannon(&["demo", "-d", "300ms", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["responses"].as_u64().unwrap() > 0);
+}

@@ -1,0 +1,38 @@
+//! Helpers shared by the engine's end-to-end tests.
+#![allow(dead_code)]
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use api::duration::HumanDuration;
+use api::plan::LoadPlan;
+use api::report::Report;
+use runner::engine::{Run, RunOptions};
+
+/// A plan against `url` with test-sized defaults: short, no warm-up.
+pub fn plan(url: &str, connections: u32, pipeline: u32, millis: u64) -> LoadPlan {
+    LoadPlan {
+        target: url.to_string(),
+        connections,
+        pipeline,
+        duration: HumanDuration(Duration::from_millis(millis)),
+        warmup: HumanDuration(Duration::ZERO),
+        ..LoadPlan::default()
+    }
+}
+
+/// Run a plan to completion with a short request timeout.
+pub fn run(plan: &LoadPlan) -> Report {
+    run_with_timeout(plan, Duration::from_millis(500))
+}
+
+/// Run a plan with the given request timeout.
+pub fn run_with_timeout(plan: &LoadPlan, timeout: Duration) -> Report {
+    let opts = RunOptions { timeout, ..RunOptions::default() };
+    Run::new(plan, &opts).expect("plan is valid").execute(&AtomicBool::new(false), |_| {}).expect("run completes")
+}
+
+/// The built-in server on an ephemeral loopback port.
+pub fn serve() -> runner::serve::ServerHandle {
+    runner::serve::start(&runner::serve::ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), threads: 1 }).unwrap()
+}

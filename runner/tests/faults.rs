@@ -1,0 +1,165 @@
+//! A misbehaving server scripted here: it splits responses byte by byte, sends
+//! garbage, closes mid-response, or stalls. The engine counts each fault,
+//! replaces the connection and carries on; the run always ends on time.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::{plan, run, run_with_timeout};
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// Every response written one byte per write.
+    ByteByByte,
+    /// Garbage instead of a status line on every other connection.
+    GarbageEveryOtherConnection,
+    /// Half of every second response, then close.
+    CloseMidResponse,
+    /// Read requests, never answer.
+    Stall,
+}
+
+struct Script {
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicU64>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Script {
+    fn start(b: Behaviour) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let (s, a) = (stop.clone(), accepted.clone());
+        let thread = thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let n = a.fetch_add(1, Ordering::Relaxed);
+                        let s = s.clone();
+                        thread::spawn(move || serve_conn(stream, b, n, &s));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Self { addr, stop, accepted, thread: Some(thread) }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// Read until a blank line ends a (bodiless) request; false when the peer left.
+fn read_request(stream: &mut TcpStream, pending: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..i + 4);
+            return true;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn serve_conn(mut stream: TcpStream, b: Behaviour, conn_no: u64, stop: &AtomicBool) {
+    stream.set_nodelay(true).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut pending = Vec::new();
+    let mut served = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if !read_request(&mut stream, &mut pending) {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            // Read timeout: keep waiting unless the peer is gone.
+            let mut probe = [0u8; 1];
+            stream.set_nonblocking(true).unwrap();
+            let gone = matches!(stream.peek(&mut probe), Ok(0));
+            stream.set_nonblocking(false).unwrap();
+            if gone {
+                return;
+            }
+            continue;
+        }
+        served += 1;
+        let result = match b {
+            Behaviour::ByteByByte => OK.iter().try_for_each(|byte| stream.write_all(&[*byte])),
+            Behaviour::GarbageEveryOtherConnection if conn_no % 2 == 0 => {
+                let _ = stream.write_all(b"SPDY/9 banana\r\n\r\n");
+                return;
+            }
+            Behaviour::GarbageEveryOtherConnection => stream.write_all(OK),
+            Behaviour::CloseMidResponse if served % 2 == 0 => {
+                let _ = stream.write_all(&OK[..OK.len() / 2]);
+                return;
+            }
+            Behaviour::CloseMidResponse => stream.write_all(OK),
+            Behaviour::Stall => Ok(()),
+        };
+        if result.is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn responses_split_byte_by_byte_are_framed_right() {
+    let s = Script::start(Behaviour::ByteByByte);
+    let c = run(&plan(&s.url(), 2, 1, 400)).counts;
+    assert!(c.responses > 0, "{c:?}");
+    assert_eq!(c.errors.total(), 0, "{c:?}");
+    assert_eq!(c.status.s2xx, c.responses);
+}
+
+#[test]
+fn garbage_is_a_parse_error_and_the_connection_is_replaced() {
+    let s = Script::start(Behaviour::GarbageEveryOtherConnection);
+    let c = run(&plan(&s.url(), 2, 1, 400)).counts;
+    assert!(c.errors.parse > 0, "{c:?}");
+    assert!(c.responses > 0, "the well-behaved connections still count: {c:?}");
+    assert!(c.reconnects > 0, "{c:?}");
+    assert!(s.accepted.load(Ordering::Relaxed) > 2);
+}
+
+#[test]
+fn a_close_mid_response_is_a_read_error_and_recovers() {
+    let s = Script::start(Behaviour::CloseMidResponse);
+    let c = run(&plan(&s.url(), 2, 1, 400)).counts;
+    assert!(c.errors.read > 0, "{c:?}");
+    assert!(c.responses > 0, "{c:?}");
+    assert_eq!(c.errors.parse, 0, "{c:?}");
+}
+
+#[test]
+fn a_stalled_server_shows_up_as_timeouts_not_a_hang() {
+    let s = Script::start(Behaviour::Stall);
+    let c = run_with_timeout(&plan(&s.url(), 3, 2, 700), Duration::from_millis(150)).counts;
+    assert_eq!(c.responses, 0, "{c:?}");
+    assert!(c.errors.timeout >= 6, "every stalled request times out: {c:?}");
+    assert!(c.reconnects >= 3, "{c:?}");
+}

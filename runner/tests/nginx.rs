@@ -1,0 +1,111 @@
+//! The engine against a real nginx on loopback. Skips with a notice when nginx
+//! is not installed, and fails when `CI=true` (CI installs it).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{plan, run};
+
+struct Nginx {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> Option<PathBuf> {
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+fn start_nginx() -> Option<Nginx> {
+    let Some(bin) = nginx_binary() else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "nginx is required when CI=true (apt-get install nginx-light)");
+        eprintln!("notice: nginx not installed; skipping the nginx end-to-end tests");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(dir.path().join("big"), vec![b'x'; 300_000]).unwrap();
+    let conf = format!(
+        r#"
+daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
+    uwsgi_temp_path {d}; scgi_temp_path {d};
+    keepalive_requests 50;
+    server {{
+        listen 127.0.0.1:{port};
+        location = / {{ return 200 "hello from nginx\n"; }}
+        location = /missing {{ return 404; }}
+        location = /big {{ root {d}; }}
+        location = /empty {{ return 204; }}
+    }}
+}}
+"#,
+        d = dir.path().display()
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new(bin)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-p")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("nginx starts");
+    // Wait (bounded) until nginx accepts connections.
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(Nginx { child, port, _dir: dir });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("nginx did not start listening on port {port}");
+}
+
+#[test]
+fn nginx_keep_alive_limits_pipelining_status_and_bodies() {
+    let Some(n) = start_nginx() else { return };
+    let base = format!("http://127.0.0.1:{}", n.port);
+
+    // keepalive_requests 50: nginx closes with `Connection: close` every 50
+    // responses; that is a reconnect, never an error.
+    let c = run(&plan(&format!("{base}/"), 8, 1, 500)).counts;
+    assert!(c.responses > 500, "{c:?}");
+    assert_eq!(c.errors.total(), 0, "{c:?}");
+    assert!(c.reconnects >= c.responses / 50 - 8, "{c:?}");
+    assert_eq!(c.status.s2xx, c.responses);
+
+    let c = run(&plan(&format!("{base}/"), 4, 8, 500)).counts;
+    assert!(c.responses > 500, "{c:?}");
+    assert_eq!(c.errors.parse + c.errors.connect + c.errors.timeout, 0, "{c:?}");
+
+    let c = run(&plan(&format!("{base}/missing"), 2, 2, 300)).counts;
+    assert!(c.responses > 0 && c.status.s4xx == c.responses && c.unexpected_status == c.responses, "{c:?}");
+
+    let c = run(&plan(&format!("{base}/empty"), 2, 2, 300)).counts;
+    assert!(c.responses > 0 && c.status.s2xx == c.responses && c.errors.total() == 0, "{c:?}");
+
+    let mut p = plan(&format!("{base}/big"), 2, 1, 400);
+    p.recv_buf = 512;
+    let c = run(&p).counts;
+    assert!(c.responses > 0 && c.errors.total() == 0, "{c:?}");
+    assert!(c.bytes_read >= c.responses * 300_000, "{c:?}");
+}
