@@ -6,3 +6,5 @@ pub mod duration;
 pub mod loadtest;
 pub mod plan;
 pub mod report;
+pub mod split;
+pub mod threshold;

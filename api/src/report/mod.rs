@@ -9,7 +9,7 @@ mod summary;
 
 pub use codec::{decode_histogram, encode_histogram, CodecError, WireReport};
 pub use merge::add_histogram;
-pub use summary::{LatencySummary, Summary};
+pub use summary::{format_latency_us, LatencySummary, Summary};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};

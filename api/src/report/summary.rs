@@ -6,6 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use super::{Errors, Report, StatusClasses};
 
+/// A latency in microseconds the way people read it: `850us`, `1.82ms`, `1.20s`.
+pub fn format_latency_us(us: f64) -> String {
+    if !us.is_finite() {
+        return "-".to_string();
+    }
+    if us < 999.5 {
+        format!("{us:.0}us")
+    } else if us < 999_995.0 {
+        format!("{:.2}ms", us / 1_000.0)
+    } else {
+        format!("{:.2}s", us / 1_000_000.0)
+    }
+}
+
 /// Latency statistics of one histogram, in microseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
@@ -176,9 +190,20 @@ mod tests {
     }
 
     #[test]
+    fn latency_units_follow_magnitude() {
+        assert_eq!(format_latency_us(850.0), "850us");
+        assert_eq!(format_latency_us(1_820.0), "1.82ms");
+        assert_eq!(format_latency_us(1_200_000.0), "1.20s");
+        assert_eq!(format_latency_us(999.4), "999us");
+        assert_eq!(format_latency_us(f64::NAN), "-");
+    }
+
+    #[test]
     fn empty_report_gives_zeros_not_nan() {
-        let mut r = Report::default();
-        r.uncorrected = Some(new_histogram());
+        let r = Report {
+            uncorrected: Some(new_histogram()),
+            ..Report::default()
+        };
         let s = Summary::from_report(&r);
         assert_eq!(s.rps, 0.0);
         assert_eq!(s.error_rate, 0.0);

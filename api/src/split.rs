@@ -1,0 +1,1 @@
+//! Splitting one plan over several runners.
