@@ -26,7 +26,10 @@ enum Ev {
 #[derive(Clone, Debug)]
 enum Step {
     /// A data message sent as these fragment lengths.
-    Data { binary: bool, frags: Vec<usize> },
+    Data {
+        binary: bool,
+        frags: Vec<usize>,
+    },
     /// A ping between fragments of the message that follows.
     Ping(Vec<u8>),
     Pong(Vec<u8>),
@@ -90,7 +93,11 @@ fn server_stream(steps: &[Step], close: Option<u16>) -> (Vec<u8>, Vec<Ev>) {
                         .format(&mut out)
                         .unwrap();
                     if last {
-                        let op = if *binary { Opcode::Binary } else { Opcode::Text };
+                        let op = if *binary {
+                            Opcode::Binary
+                        } else {
+                            Opcode::Text
+                        };
                         want.push(Ev::Msg(op, frags.iter().map(|&l| l as u64).sum()));
                     }
                     if i == 0 {
@@ -109,9 +116,12 @@ fn server_stream(steps: &[Step], close: Option<u16>) -> (Vec<u8>, Vec<Ev>) {
     }
     if let Some(code) = close {
         let reason = "bye".into();
-        Frame::close(Some(CloseFrame { code: CloseCode::from(code), reason }))
-            .format(&mut out)
-            .unwrap();
+        Frame::close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason,
+        }))
+        .format(&mut out)
+        .unwrap();
         want.push(Ev::Close(Some(code)));
     }
     (out, want)
@@ -186,25 +196,33 @@ proptest! {
 #[test]
 fn handshake_and_echo_against_tungstenite_server() {
     let key = *b"0123456789abcdef";
-    let mut input = upgrade_request("127.0.0.1:9", "/ws", &key);
-    encode_client_frame(Opcode::Text, b"hello", [1, 2, 3, 4], &mut input);
     let pipe = Pipe {
-        input: Cursor::new(input),
+        input: Cursor::new(upgrade_request("127.0.0.1:9", "/ws", &key)),
         output: Vec::new(),
     };
     let mut ws = tungstenite::accept(pipe).expect("tungstenite accepts our upgrade request");
+    // A client sends frames only after the 101 (tungstenite rejects earlier ones).
+    let mut frame = Vec::new();
+    encode_client_frame(Opcode::Text, b"hello", [1, 2, 3, 4], &mut frame);
+    ws.get_mut().input = Cursor::new(frame);
     let msg = ws.read().unwrap();
     assert_eq!(msg, Message::Text("hello".into()));
     ws.send(msg).unwrap();
     ws.send(Message::Ping(vec![7, 8].into())).unwrap();
 
     let out = std::mem::take(&mut ws.get_mut().output);
-    let head_len = parse_upgrade_response(&out).unwrap().expect("complete head");
+    let head_len = parse_upgrade_response(&out)
+        .unwrap()
+        .expect("complete head");
     check_upgrade_response(&out[..head_len], &expected_accept(&key_base64(&key))).unwrap();
     assert_eq!(
         parse(&[&out[head_len..]]),
         [Ev::Msg(Opcode::Text, 5), Ev::Ping(vec![7, 8])]
     );
     // A different key's accept value is refused.
-    assert!(check_upgrade_response(&out[..head_len], &expected_accept("AAAAAAAAAAAAAAAAAAAAAA==")).is_err());
+    assert!(check_upgrade_response(
+        &out[..head_len],
+        &expected_accept("AAAAAAAAAAAAAAAAAAAAAA==")
+    )
+    .is_err());
 }
