@@ -76,6 +76,16 @@ impl Placeholder {
         self.offset..self.offset + self.width
     }
 
+    /// The value for the next request: a RAND draw from `rng`, or the SEQ value
+    /// number `k` of this sender (see [`seq_value`] for `stride` and `offset`).
+    #[inline]
+    pub fn next_value(&self, rng: &mut XorShift64, k: u64, stride: u64, offset: u64) -> u64 {
+        match self.kind {
+            PlaceholderKind::Rand { min, max } => rng.next_in(min, max),
+            PlaceholderKind::Seq { start } => seq_value(start, k, stride, offset),
+        }
+    }
+
     /// Writes `value` as exactly `width` ASCII digits into `slot[..width]`,
     /// zero-padded on the left; no allocation.
     ///
@@ -170,6 +180,17 @@ impl Template {
     /// The `Host` header value, so the target can be resolved without a URL.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
+    }
+
+    /// Appends one request to `out` with `value` in the placeholder slot (ignored
+    /// without a placeholder); allocates nothing when `out` has the capacity.
+    #[inline]
+    pub fn append_to(&self, out: &mut Vec<u8>, value: u64) {
+        let base = out.len();
+        out.extend_from_slice(&self.bytes);
+        if let Some(p) = &self.placeholder {
+            p.write(&mut out[base + p.offset..], value);
+        }
     }
 }
 
@@ -287,6 +308,9 @@ pub fn compile(t: &RequestTemplate, default_host: Option<&str>) -> Result<Templa
             let n = value
                 .parse::<usize>()
                 .map_err(|_| err(no, format!("Content-Length {value:?} is not a number")))?;
+            if content_length.is_some() {
+                return Err(err(no, "duplicate Content-Length header".into()));
+            }
             content_length = Some((no, n));
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = true;

@@ -150,6 +150,10 @@ fn errors_name_file_and_line() {
             "t.raw:2: Content-Length \"x\" is not a number",
         ),
         (
+            "GET / HTTP/1.1\nContent-Length: 0\nContent-Length: 0\n\n",
+            "t.raw:3: duplicate Content-Length",
+        ),
+        (
             "GET / HTTP/1.1\nA: 1\nB: {RAND:1:5\n\n",
             "t.raw:3: unterminated {RAND: placeholder",
         ),
@@ -308,5 +312,39 @@ proptest! {
         let full = format!("{value:020}");
         prop_assert_eq!(&buf[..width], &full.as_bytes()[20 - width..]);
         prop_assert!(buf[width..].iter().all(|&b| b == b'x'));
+    }
+}
+
+#[test]
+fn append_to_fills_each_pipelined_copy() {
+    let t = ok("GET /u/{SEQ:10} HTTP/1.1\nHost: x\n\n");
+    let p = t.placeholder.unwrap();
+    let mut out = Vec::with_capacity(3 * t.bytes.len());
+    let cap = out.capacity();
+    let mut rng = XorShift64::new(1);
+    for k in 0..3 {
+        t.append_to(&mut out, p.next_value(&mut rng, k, 2, 1));
+    }
+    assert_eq!(out.capacity(), cap, "no reallocation");
+    let s = String::from_utf8(out).unwrap();
+    let want: String = ["11", "13", "15"]
+        .iter()
+        .map(|v| format!("GET /u/{v} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
+    assert_eq!(s, want);
+    let plain = ok("GET / HTTP/1.1\n\n");
+    let mut out = Vec::new();
+    plain.append_to(&mut out, 99);
+    assert_eq!(out, plain.bytes);
+}
+
+#[test]
+fn next_value_draws_rand_in_range() {
+    let t = ok("GET /{RAND:5:9} HTTP/1.1\n\n");
+    let p = t.placeholder.unwrap();
+    let mut rng = XorShift64::new(42);
+    for k in 0..100 {
+        let v = p.next_value(&mut rng, k, 1, 0);
+        assert!((5..=9).contains(&v), "{v}");
     }
 }
