@@ -3,6 +3,9 @@
 
 pub mod cli;
 pub mod engine;
+pub mod history;
 pub mod http;
+pub mod progress;
 pub mod serve;
+pub mod tui;
 pub mod ws;

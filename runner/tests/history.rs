@@ -27,7 +27,10 @@ fn hist_path(dir: &tempfile::TempDir) -> PathBuf {
 fn round_trip_keeps_every_field_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let p = hist_path(&dir);
-    assert!(history::load(&p).unwrap().is_empty(), "missing file is an empty history");
+    assert!(
+        history::load(&p).unwrap().is_empty(),
+        "missing file is an empty history"
+    );
     for i in 0..3 {
         history::append(&p, entry(i)).unwrap();
     }
@@ -64,7 +67,12 @@ fn corrupt_files(dir: &std::path::Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("history.json.corrupt-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("history.json.corrupt-")
+        })
         .collect()
 }
 
@@ -76,7 +84,9 @@ fn corrupt_file_is_set_aside_with_its_content() {
     std::fs::write(&p, garbage).unwrap();
     let err = history::load(&p).unwrap_err();
     assert!(err.is_warning(), "{err}");
-    let HistoryError::SetAside { moved_to, .. } = &err else { panic!("{err:?}") };
+    let HistoryError::SetAside { moved_to, .. } = &err else {
+        panic!("{err:?}")
+    };
     let msg = err.to_string();
     assert!(!msg.contains('\n'), "one-line warning: {msg}");
     assert!(msg.contains("corrupt-"), "{msg}");
@@ -107,8 +117,10 @@ fn setting_aside_twice_keeps_both_copies() {
     history::load(&p).unwrap_err();
     std::fs::write(&p, "second").unwrap();
     history::load(&p).unwrap_err();
-    let mut contents: Vec<String> =
-        corrupt_files(dir.path()).iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let mut contents: Vec<String> = corrupt_files(dir.path())
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
     contents.sort();
     assert_eq!(contents, vec!["first", "second"]);
 }
@@ -136,11 +148,23 @@ fn unusable_directory_is_an_error_not_a_panic() {
 #[test]
 fn path_follows_the_environment_in_order() {
     let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| OsString::from(v))
+        }
     };
-    static ALL: [(&str, &str); 3] = [("GCANNON_HISTORY", "/x/h.json"), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/u")];
+    static ALL: [(&str, &str); 3] = [
+        ("GCANNON_HISTORY", "/x/h.json"),
+        ("XDG_DATA_HOME", "/xdg"),
+        ("HOME", "/home/u"),
+    ];
     assert_eq!(history::path_with(env(&ALL)), PathBuf::from("/x/h.json"));
-    assert_eq!(history::path_with(env(&ALL[1..])), PathBuf::from("/xdg/gcannon/history.json"));
+    assert_eq!(
+        history::path_with(env(&ALL[1..])),
+        PathBuf::from("/xdg/gcannon/history.json")
+    );
     assert_eq!(
         history::path_with(env(&[("XDG_DATA_HOME", "relative"), ("HOME", "/home/u")])),
         PathBuf::from("/home/u/.local/share/gcannon/history.json")

@@ -1,0 +1,72 @@
+//! The adaptive latency histogram of the results view: `-b` equal slices
+//! between the fastest response (p0) and p99.9, so one slow outlier does not
+//! squash every other bucket into the first row.
+
+use hdrhistogram::Histogram;
+
+/// Buckets when `-b` is not given.
+pub const DEFAULT_BUCKETS: usize = 10;
+/// The most buckets `-b` accepts.
+pub const MAX_BUCKETS: usize = 100;
+
+/// A bad TUI option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TuiError {
+    /// `-b` outside 1..=100.
+    #[error("-b {0}: the histogram needs between 1 and {MAX_BUCKETS} buckets")]
+    Buckets(usize),
+}
+
+/// Validate `-b`: 0 and anything above [`MAX_BUCKETS`] are rejected so the CLI
+/// can say so; [`crate::tui::render_results`] itself clamps into range.
+pub fn check_buckets(n: usize) -> Result<usize, TuiError> {
+    if (1..=MAX_BUCKETS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(TuiError::Buckets(n))
+    }
+}
+
+/// One row of the histogram: latencies in `[low_us, high_us)` (the last row
+/// includes its upper bound).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    /// Lower bound in microseconds.
+    pub low_us: f64,
+    /// Upper bound in microseconds.
+    pub high_us: f64,
+    /// Responses whose latency fell in this slice.
+    pub count: u64,
+}
+
+/// Split p0..=p99.9 of `h` into `n` (clamped to 1..=100) equal slices and
+/// count the recorded values in each; values above p99.9 are left out. An
+/// empty histogram gives no buckets.
+pub fn latency_buckets(h: &Histogram<u64>, n: usize) -> Vec<Bucket> {
+    let n = n.clamp(1, MAX_BUCKETS);
+    if h.is_empty() {
+        return Vec::new();
+    }
+    // HDR reports each recorded value as its bucket's highest equivalent
+    // value; take both ends the same way so every value lands in range.
+    let lo = h.highest_equivalent(h.min());
+    let hi = h.value_at_quantile(0.999).max(lo);
+    // A single distinct value still gets strictly increasing bounds.
+    let width = (hi - lo).max(1) as f64 / n as f64;
+    let mut buckets: Vec<Bucket> = (0..n)
+        .map(|i| Bucket {
+            low_us: lo as f64 + i as f64 * width,
+            high_us: lo as f64 + (i + 1) as f64 * width,
+            count: 0,
+        })
+        .collect();
+    for v in h.iter_recorded() {
+        let value = v.value_iterated_to();
+        if value < lo || value > hi {
+            continue;
+        }
+        let i = (((value - lo) as f64 / width) as usize).min(n - 1);
+        buckets[i].count += v.count_at_value();
+    }
+    buckets
+}

@@ -1,0 +1,278 @@
+//! The results view printed after a `--tui` run: tables for latency,
+//! throughput and status codes, the adaptive latency histogram and charts of
+//! the last runs. Rendered with ratatui widgets into an off-screen buffer and
+//! printed as ANSI text, so it stays in the scrollback like plain output.
+
+use api::plan::LoadPlan;
+use api::report::Report;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget};
+
+use super::ansi::buffer_to_ansi;
+use super::format;
+use super::histogram::latency_buckets;
+use crate::history::Entry;
+
+/// Columns of the results view.
+pub const WIDTH: u16 = 78;
+/// Runs shown in the history charts.
+pub const HISTORY_SHOWN: usize = 10;
+
+const BARS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
+
+/// The results view as lines with ANSI colours. `buckets` is clamped to
+/// 1..=100 (validate `-b` with [`super::check_buckets`] first to reject it
+/// instead). `history` is charted oldest to newest, its last
+/// [`HISTORY_SHOWN`] entries; include this run in it to see it charted.
+pub fn render_results(
+    plan: &LoadPlan,
+    report: &Report,
+    buckets: usize,
+    history: &[Entry],
+) -> String {
+    let hist = latency_buckets(&report.latency, buckets);
+    let shown = &history[history.len().saturating_sub(HISTORY_SHOWN)..];
+    let mut heights = vec![2u16, 4, 4, 4, hist.len().max(1) as u16 + 2];
+    if !shown.is_empty() {
+        heights.push(shown.len() as u16 + 2);
+        heights.push(shown.len() as u16 + 2);
+    }
+    let area = Rect::new(0, 0, WIDTH, heights.iter().sum());
+    let mut buf = Buffer::empty(area);
+    let rects = Layout::vertical(heights.iter().map(|h| Constraint::Length(*h))).split(area);
+
+    header(plan, report).render(rects[0], &mut buf);
+    latency_table(report).render(rects[1], &mut buf);
+    throughput_table(report).render(rects[2], &mut buf);
+    status_table(report).render(rects[3], &mut buf);
+    histogram(&hist).render(rects[4], &mut buf);
+    if !shown.is_empty() {
+        let first = history.len() - shown.len() + 1;
+        let rps: Vec<f64> = shown.iter().map(|e| e.rps).collect();
+        let lat: Vec<f64> = shown.iter().map(|e| e.avg_us).collect();
+        bar_chart(" Req/s, last runs ", first, &rps, Color::Green, format::si)
+            .render(rects[5], &mut buf);
+        bar_chart(
+            " Avg latency, last runs ",
+            first,
+            &lat,
+            Color::Magenta,
+            format::latency_us,
+        )
+        .render(rects[6], &mut buf);
+    }
+    buffer_to_ansi(&buf)
+}
+
+fn bold() -> Style {
+    Style::default().add_modifier(Modifier::BOLD)
+}
+
+fn boxed(title: &str) -> Block<'_> {
+    Block::bordered().title(Span::styled(title, bold().fg(Color::Cyan)))
+}
+
+fn header<'a>(plan: &'a LoadPlan, report: &Report) -> Paragraph<'a> {
+    let key = Style::default().fg(Color::DarkGray);
+    Paragraph::new(vec![
+        Line::from(vec![
+            Span::styled("gcannon results ", bold().fg(Color::Cyan)),
+            Span::styled(plan.target.as_str(), bold()),
+        ]),
+        Line::from(vec![
+            Span::styled("  connections ", key),
+            Span::raw(plan.connections.to_string()),
+            Span::styled("  threads ", key),
+            Span::raw(plan.threads.to_string()),
+            Span::styled("  pipeline ", key),
+            Span::raw(plan.pipeline.to_string()),
+            Span::styled("  elapsed ", key),
+            Span::raw(format::seconds(report.elapsed_sec)),
+        ]),
+    ])
+}
+
+/// A one-row table with a bold header row and evenly spread columns.
+fn one_row_table<'a>(title: &'a str, heads: &[&'a str], cells: Vec<Cell<'a>>) -> Table<'a> {
+    let widths = vec![Constraint::Ratio(1, heads.len() as u32); heads.len()];
+    Table::new(vec![Row::new(cells)], widths)
+        .header(Row::new(heads.iter().map(|h| Cell::from(*h))).style(bold()))
+        .block(boxed(title))
+}
+
+fn latency_table(report: &Report) -> Table<'static> {
+    let h = &report.latency;
+    let q = |q: f64| {
+        if h.is_empty() {
+            f64::NAN
+        } else {
+            h.value_at_quantile(q) as f64
+        }
+    };
+    let avg = if h.is_empty() { f64::NAN } else { h.mean() };
+    let max = if h.is_empty() {
+        f64::NAN
+    } else {
+        h.max() as f64
+    };
+    let cells = vec![
+        Cell::from(format::latency_us(avg)),
+        Cell::from(format::latency_us(q(0.5))),
+        Cell::from(format::latency_us(q(0.9))),
+        Cell::from(format::latency_us(q(0.99))).style(Style::default().fg(Color::Yellow)),
+        Cell::from(format::latency_us(q(0.999))).style(Style::default().fg(Color::Red)),
+        Cell::from(format::latency_us(max)),
+    ];
+    one_row_table(
+        " Latency ",
+        &["Avg", "p50", "p90", "p99", "p99.9", "Max"],
+        cells,
+    )
+}
+
+fn throughput_table(report: &Report) -> Table<'static> {
+    let c = &report.counts;
+    let per_sec = |v: u64| {
+        if report.elapsed_sec > 0.0 {
+            v as f64 / report.elapsed_sec
+        } else {
+            0.0
+        }
+    };
+    let cells = vec![
+        Cell::from(c.requests.to_string()),
+        Cell::from(c.responses.to_string()),
+        Cell::from(format::si(per_sec(c.responses))).style(bold().fg(Color::Green)),
+        Cell::from(format::bandwidth(per_sec(c.bytes_read))),
+    ];
+    one_row_table(
+        " Throughput ",
+        &["Requests", "Responses", "Req/s", "Bandwidth"],
+        cells,
+    )
+}
+
+fn status_table(report: &Report) -> Table<'static> {
+    let s = &report.counts.status;
+    let e = &report.counts.errors;
+    let warn = |v: u64, c: Color| {
+        if v > 0 {
+            Style::default().fg(c)
+        } else {
+            Style::default()
+        }
+    };
+    let cells = vec![
+        Cell::from(s.s2xx.to_string()).style(Style::default().fg(Color::Green)),
+        Cell::from(s.s3xx.to_string()),
+        Cell::from(s.s4xx.to_string()).style(warn(s.s4xx, Color::Yellow)),
+        Cell::from(s.s5xx.to_string()).style(warn(s.s5xx, Color::Red)),
+        Cell::from(s.other.to_string()).style(warn(s.other, Color::Red)),
+        Cell::from(e.total().to_string()).style(warn(e.total(), Color::Red)),
+        Cell::from(report.counts.reconnects.to_string()),
+    ];
+    one_row_table(
+        " Status codes ",
+        &["2xx", "3xx", "4xx", "5xx", "Other", "Errors", "Reconnects"],
+        cells,
+    )
+}
+
+/// A bar of `len` cells in eighths, so short bars still differ.
+fn bar(value: f64, max: f64, cells: usize) -> String {
+    if max <= 0.0 || !value.is_finite() || value <= 0.0 {
+        return String::new();
+    }
+    let eighths = ((value / max).min(1.0) * cells as f64 * 8.0).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    let partial = eighths % 8;
+    if partial > 0 {
+        s.push(BARS[partial - 1]);
+    }
+    if s.is_empty() {
+        // Anything above zero is visible.
+        s.push(BARS[0]);
+    }
+    s
+}
+
+fn histogram(buckets: &[super::histogram::Bucket]) -> Paragraph<'static> {
+    let block = boxed(" Latency histogram (p0 - p99.9) ");
+    if buckets.is_empty() {
+        return Paragraph::new("  no responses recorded").block(block);
+    }
+    let total: u64 = buckets.iter().map(|b| b.count).sum();
+    let max = buckets.iter().map(|b| b.count).max().unwrap_or(0) as f64;
+    // 2 borders + bounds (21) + counts (11) + percent (8) + gaps.
+    let cells = (WIDTH as usize).saturating_sub(2 + 21 + 11 + 8 + 3);
+    let lines: Vec<Line> = buckets
+        .iter()
+        .map(|b| {
+            let pct = if total > 0 {
+                b.count as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            Line::from(vec![
+                Span::raw(format!(
+                    "{:>9} - {:<9} ",
+                    format::latency_us(b.low_us),
+                    format::latency_us(b.high_us)
+                )),
+                Span::styled(
+                    format!("{:<cells$}", bar(b.count as f64, max, cells)),
+                    Style::default().fg(Color::Blue),
+                ),
+                Span::raw(format!(" {:>10}", b.count)),
+                Span::styled(
+                    format!(" {pct:>6.2}%"),
+                    Style::default().fg(Color::DarkGray),
+                ),
+            ])
+        })
+        .collect();
+    Paragraph::new(lines).block(block)
+}
+
+/// Horizontal bars, one per run, with the value printed at each bar's tip.
+fn bar_chart(
+    title: &'static str,
+    first_run: usize,
+    values: &[f64],
+    color: Color,
+    fmt: fn(f64) -> String,
+) -> Paragraph<'static> {
+    let max = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let labels: Vec<String> = values.iter().map(|v| fmt(*v)).collect();
+    let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    // 2 borders + run label (9) + space + value.
+    let cells = (WIDTH as usize).saturating_sub(2 + 9 + 1 + label_w + 1);
+    let last = first_run + values.len() - 1;
+    let lines: Vec<Line> = values
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (v, label))| {
+            let run = first_run + i;
+            let name = if run == last {
+                format!("run {run}*")
+            } else {
+                format!("run {run}")
+            };
+            let b = bar(*v, max, cells);
+            Line::from(vec![
+                Span::styled(format!("{name:>9} "), Style::default().fg(Color::DarkGray)),
+                Span::styled(b, Style::default().fg(color)),
+                Span::styled(format!(" {label}"), bold()),
+            ])
+        })
+        .collect();
+    Paragraph::new(lines).block(boxed(title))
+}
