@@ -25,10 +25,7 @@ pub fn buffer_to_ansi(buf: &Buffer) -> String {
         let mut current = Style::default();
         for x in area.left()..end {
             let cell = &buf[(x, y)];
-            let style = Style::default()
-                .fg(cell.fg)
-                .bg(cell.bg)
-                .add_modifier(cell.modifier);
+            let style = cell_style(cell.fg, cell.bg, cell.modifier);
             if style != current {
                 out.push_str(&sgr(&style));
                 current = style;
@@ -41,6 +38,19 @@ pub fn buffer_to_ansi(buf: &Buffer) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The cell's look, with the terminal's default colour as "no colour" so
+/// plain cells need no escape at all.
+fn cell_style(fg: Color, bg: Color, modifier: Modifier) -> Style {
+    let mut style = Style::default().add_modifier(modifier);
+    if fg != Color::Reset {
+        style = style.fg(fg);
+    }
+    if bg != Color::Reset {
+        style = style.bg(bg);
+    }
+    style
 }
 
 /// The SGR sequence selecting exactly this style, starting from a reset.

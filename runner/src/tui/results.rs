@@ -9,7 +9,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Widget};
+use ratatui::widgets::{Block, Cell, Padding, Paragraph, Row, Table, Widget};
 
 use super::ansi::buffer_to_ansi;
 use super::format;
@@ -72,7 +72,9 @@ fn bold() -> Style {
 }
 
 fn boxed(title: &str) -> Block<'_> {
-    Block::bordered().title(Span::styled(title, bold().fg(Color::Cyan)))
+    Block::bordered()
+        .title(Span::styled(title, bold().fg(Color::Cyan)))
+        .padding(Padding::horizontal(1))
 }
 
 fn header<'a>(plan: &'a LoadPlan, report: &Report) -> Paragraph<'a> {
@@ -206,8 +208,8 @@ fn histogram(buckets: &[super::histogram::Bucket]) -> Paragraph<'static> {
     }
     let total: u64 = buckets.iter().map(|b| b.count).sum();
     let max = buckets.iter().map(|b| b.count).max().unwrap_or(0) as f64;
-    // 2 borders + bounds (21) + counts (11) + percent (8) + gaps.
-    let cells = (WIDTH as usize).saturating_sub(2 + 21 + 11 + 8 + 3);
+    // Borders and padding (4) + bounds (21) + counts (11) + percent (8) + gap.
+    let cells = (WIDTH as usize).saturating_sub(4 + 21 + 11 + 8 + 1);
     let lines: Vec<Line> = buckets
         .iter()
         .map(|b| {
@@ -252,8 +254,8 @@ fn bar_chart(
         .fold(0.0, f64::max);
     let labels: Vec<String> = values.iter().map(|v| fmt(*v)).collect();
     let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-    // 2 borders + run label (9) + space + value.
-    let cells = (WIDTH as usize).saturating_sub(2 + 9 + 1 + label_w + 1);
+    // Borders and padding (4) + run label (9) + space + value + spare.
+    let cells = (WIDTH as usize).saturating_sub(4 + 9 + 1 + label_w + 1);
     let last = first_run + values.len() - 1;
     let lines: Vec<Line> = values
         .iter()
