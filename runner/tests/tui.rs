@@ -317,3 +317,125 @@ fn ansi_output_strips_back_to_the_drawn_text() {
     assert_eq!(s, "\x1b[0;31mab\x1b[0mcd\nx\n");
     assert_eq!(strip_ansi(&s), "abcd\nx\n");
 }
+
+/// Set in the tmux pane, where `pty_child` draws to a real terminal.
+const PTY_CHILD_ENV: &str = "GCANNON_TUI_PTY_CHILD";
+
+/// The program run inside tmux by `live_view_under_a_real_terminal`; a no-op
+/// in a normal test run.
+#[test]
+fn pty_child() {
+    let Some(mode) = std::env::var_os(PTY_CHILD_ENV) else {
+        return;
+    };
+    if mode == "pipe" {
+        let view = runner::tui::LiveView::start("x", Duration::from_secs(1)).unwrap();
+        assert!(view.is_none(), "a pipe is not a terminal");
+        println!("FALLBACK-OK");
+        return;
+    }
+    let mut view = runner::tui::LiveView::start("http://127.0.0.1:1/pty", Duration::from_secs(4))
+        .unwrap()
+        .expect("stdout is a terminal inside tmux");
+    for i in 1..=4u64 {
+        let mut p = progress(i, i * 1000, i * 2048);
+        p.total = Duration::from_secs(4);
+        view.update(&p).unwrap();
+    }
+    view.finish().unwrap();
+    println!("AFTER-LIVE");
+    print!("{}", render_results(&plan(), &spread(), 5, &[]));
+    println!("CHILD-DONE");
+}
+
+#[test]
+fn live_view_declines_when_stdout_is_not_a_terminal() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "pty_child", "--nocapture", "--test-threads=1"])
+        .env(PTY_CHILD_ENV, "pipe")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("FALLBACK-OK"), "{text}");
+}
+
+/// Kills the private tmux server however the test ends.
+struct TmuxServer(String);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn live_view_under_a_real_terminal() {
+    use std::process::Command;
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("notice: tmux is not installed; skipping the pseudo-terminal test");
+        return;
+    }
+    let server = TmuxServer(format!("gcannon-tui-test-{}", std::process::id()));
+    let exe = std::env::current_exe().unwrap();
+    let cmd = format!(
+        "env {PTY_CHILD_ENV}=1 '{}' --exact pty_child --nocapture --test-threads=1; sleep 60",
+        exe.display()
+    );
+    let status = Command::new("tmux")
+        .env_remove("TMUX")
+        .args([
+            "-L",
+            &server.0,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "80",
+        ])
+        .arg(cmd)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tmux new-session failed");
+    let mut screen = String::new();
+    for _ in 0..300 {
+        let out = Command::new("tmux")
+            .args(["-L", &server.0, "capture-pane", "-p", "-J", "-S", "-200"])
+            .output()
+            .unwrap();
+        screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if screen.contains("CHILD-DONE") || screen.contains("panicked") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        screen.contains("CHILD-DONE"),
+        "child did not finish:\n{screen}"
+    );
+    for part in [
+        "100%",
+        "4.0s / 4.0s",
+        "req/s 1.00K",
+        "peak 1.00K",
+        "Latency histogram",
+    ] {
+        assert!(screen.contains(part), "missing {part}:\n{screen}");
+    }
+    // The live view stays put above the results, which print after it.
+    let lines: Vec<&str> = screen.lines().collect();
+    let gauge = lines.iter().position(|l| l.contains("100%")).unwrap();
+    let after = lines.iter().position(|l| l.contains("AFTER-LIVE")).unwrap();
+    assert!(gauge < after, "\n{screen}");
+    assert_eq!(
+        screen.matches("100%").count(),
+        1,
+        "drawn in place:\n{screen}"
+    );
+}

@@ -173,12 +173,15 @@ impl LiveView {
         if !out.is_terminal() {
             return Ok(None);
         }
-        let terminal = Terminal::with_options(
+        let mut terminal = Terminal::with_options(
             CrosstermBackend::new(out),
             TerminalOptions {
                 viewport: Viewport::Inline(LiveState::HEIGHT),
             },
         )?;
+        // Diff-based drawing skips blank cells, so old text under the view
+        // (a half-written line) must be wiped first.
+        terminal.clear()?;
         let mut view = LiveView {
             terminal,
             state: LiveState::new(target, total),
