@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
 
+mod validate;
+
+pub use validate::{
+    PlanError, MAX_CONNECTIONS_PER_THREAD, MAX_PIPELINE, MAX_TEMPLATES, MIN_RECV_BUF,
+};
+
 /// What to send, how hard, and for how long. Field names are the manifest's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
