@@ -1,1 +1,5 @@
-fn main() {}
+//! `crdgen`: print the LoadTest CRD as YAML (`crdgen > crds/loadtest.yaml`).
+
+fn main() {
+    print!("{}", operator::crd_yaml());
+}

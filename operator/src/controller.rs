@@ -1,0 +1,98 @@
+//! The controller: `Context`, `reconcile` dispatching on the phase, `error_policy`, `run`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::loadtest::{LoadTest, Phase};
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::phases;
+
+/// Name the operator reports events and field ownership under.
+pub const CONTROLLER_NAME: &str = "glass-cannon-operator";
+
+/// Shared state of every reconcile.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Operator settings.
+    pub config: Config,
+    /// Event publisher.
+    pub recorder: Recorder,
+    /// Reconcile metrics.
+    pub metrics: Metrics,
+}
+
+impl Context {
+    /// A context around a client.
+    pub fn new(client: Client, config: Config, metrics: Metrics) -> Self {
+        let reporter = Reporter {
+            controller: CONTROLLER_NAME.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            metrics,
+        }
+    }
+}
+
+/// Move one LoadTest one step along `Pending -> Starting -> Running -> Succeeded | Failed`.
+pub async fn reconcile(lt: Arc<LoadTest>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.start();
+    if lt.namespace().is_none() {
+        return Err(Error::MissingField("metadata.namespace"));
+    }
+    let status = lt.status.clone().unwrap_or_default();
+    tracing::debug!(name = %lt.name_any(), phase = ?status.phase, "reconcile");
+    match status.phase {
+        None | Some(Phase::Pending) => phases::pending::reconcile(&ctx, &lt).await,
+        // A restart can find Starting with startAt already set: the runners are running.
+        Some(Phase::Starting) if status.start_at.is_none() => {
+            phases::starting::reconcile(&ctx, &lt).await
+        }
+        Some(Phase::Starting) | Some(Phase::Running) => phases::running::reconcile(&ctx, &lt).await,
+        Some(Phase::Succeeded) | Some(Phase::Failed) => {
+            phases::finished::reconcile(&ctx, &lt).await
+        }
+    }
+}
+
+/// Retry failed reconciles after a short back-off.
+pub fn error_policy(lt: Arc<LoadTest>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = %lt.name_any(), %error, "reconcile failed");
+    ctx.metrics.failure(error);
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Run the controller until a shutdown signal; `ready` flips once it watches.
+pub async fn run(ctx: Arc<Context>, ready: Arc<AtomicBool>) {
+    let lts: Api<LoadTest> = Api::all(ctx.client.clone());
+    if let Err(e) = lts.list(&kube::api::ListParams::default().limit(1)).await {
+        tracing::error!(error = %e, "LoadTest CRD not queryable; is it installed? (kubectl apply -f crds/loadtest.yaml)");
+        std::process::exit(1);
+    }
+    let jobs: Api<Job> = Api::all(ctx.client.clone());
+    ready.store(true, Ordering::Relaxed);
+    Controller::new(lts, watcher::Config::default().any_semantic())
+        .owns(jobs, watcher::Config::default())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile result");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,277 @@
+//! Finished: merge the shards, judge the thresholds, report, clean up; and
+//! afterwards, report (never act on) spec changes.
+
+use api::loadtest::{LoadTest, Phase, Shard, ShardPhase, Summary, ThresholdResult, Verdict};
+use api::report::{encode_histogram, Report, Summary as ReportSummary};
+use api::threshold::Threshold;
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{DeleteParams, PropagationPolicy};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::{json, Value};
+
+use super::{condition, conditions, event, fail, merge_conditions, patch_status};
+use crate::controller::Context;
+use crate::error::Result;
+
+/// Merge the final reports of the done shards exactly (counts add, histograms add).
+pub fn merge_shards(shards: &[Shard]) -> Result<Report, String> {
+    let mut merged = Report::default();
+    for s in shards.iter().filter(|s| s.phase == ShardPhase::Done) {
+        let wire = s
+            .report
+            .as_ref()
+            .ok_or_else(|| format!("shard {} is Done but has no report", s.index))?;
+        let r = Report::from_wire(wire).map_err(|e| format!("shard {}: {e}", s.index))?;
+        merged.merge(&r);
+    }
+    Ok(merged)
+}
+
+/// The status fields written once every shard is done.
+pub fn outcome(lt: &LoadTest, merged: &Report) -> Value {
+    let summary = ReportSummary::from_report(merged);
+    // Thresholds were validated before the Job was created; a bad one now fails the verdict.
+    let results: Vec<ThresholdResult> = lt
+        .spec
+        .thresholds
+        .iter()
+        .map(|t| match Threshold::parse(t) {
+            Ok(th) => {
+                let v = th.evaluate(&summary);
+                ThresholdResult {
+                    expr: t.clone(),
+                    measured: Some(v.measured),
+                    passed: v.passed,
+                }
+            }
+            Err(e) => ThresholdResult {
+                expr: t.clone(),
+                measured: Some(e.to_string()),
+                passed: false,
+            },
+        })
+        .collect();
+    let passed = results.iter().all(|r| r.passed);
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.expr.as_str())
+        .collect();
+    let status_summary = Summary::from_summary(&summary, encode_histogram(&merged.latency));
+    let message = if passed {
+        format!(
+            "completed: {:.0} req/s, p99 {}; all thresholds passed",
+            status_summary.rps, status_summary.latency.p99_text
+        )
+    } else {
+        format!(
+            "completed: {:.0} req/s, p99 {}; failed thresholds: {}",
+            status_summary.rps,
+            status_summary.latency.p99_text,
+            failed.join(", ")
+        )
+    };
+    let gen = lt.meta().generation;
+    let existing = lt
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let th_reason = if passed {
+        "ThresholdsPassed"
+    } else {
+        "ThresholdsFailed"
+    };
+    let conds = merge_conditions(
+        &existing,
+        vec![
+            condition(conditions::COMPLETE, true, "Completed", &message, gen),
+            condition(conditions::FAILED, false, "Completed", &message, gen),
+            condition(
+                conditions::THRESHOLDS_PASSED,
+                passed,
+                th_reason,
+                &message,
+                gen,
+            ),
+        ],
+    );
+    json!({
+        "phase": Phase::Succeeded,
+        "summary": status_summary,
+        "verdict": if passed { Verdict::Passed } else { Verdict::Failed },
+        "thresholdResults": results,
+        "conditions": conds,
+        "message": message,
+        "observedGeneration": gen,
+    })
+}
+
+/// Merge, judge, write the result, emit events and clean up.
+pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
+    let shards = lt
+        .status
+        .as_ref()
+        .map(|s| s.shards.clone())
+        .unwrap_or_default();
+    let merged = match merge_shards(&shards) {
+        Ok(m) => m,
+        Err(msg) => {
+            fail(
+                ctx,
+                lt,
+                "BadReport",
+                format!("could not merge runner reports: {msg}"),
+            )
+            .await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let status = outcome(lt, &merged);
+    let message = status["message"].as_str().unwrap_or_default().to_string();
+    let passed = status["verdict"] == json!("Passed");
+    patch_status(ctx, lt, status).await?;
+    event(
+        ctx,
+        lt,
+        !passed,
+        if passed { "Passed" } else { "ThresholdsFailed" },
+        message,
+    )
+    .await;
+    cleanup(ctx, lt).await?;
+    Ok(Action::await_change())
+}
+
+/// Delete the Job and its pods when the policy says so; status stays.
+pub async fn cleanup(ctx: &Context, lt: &LoadTest) -> Result<()> {
+    let Some(job) = lt.status.as_ref().and_then(|s| s.job_name.clone()) else {
+        return Ok(());
+    };
+    if lt.spec.cleanup == api::loadtest::CleanupPolicy::Keep {
+        return Ok(());
+    }
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match jobs.delete(&job, &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The message a finished test shows when its spec changed afterwards.
+pub fn spec_changed_message(name: &str) -> String {
+    format!(
+        "spec changed after the test finished; a finished LoadTest never runs again. To re-run: kubectl delete loadtest {name} && kubectl apply -f <manifest>"
+    )
+}
+
+/// A finished test never runs again; a later spec change is reported once.
+pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
+    let status = lt.status.clone().unwrap_or_default();
+    let gen = lt.meta().generation;
+    let already = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == conditions::SPEC_CHANGED && c.observed_generation == gen);
+    if gen.is_some()
+        && status.observed_generation.is_some()
+        && gen > status.observed_generation
+        && !already
+    {
+        let msg = spec_changed_message(&lt.name_any());
+        let conds = merge_conditions(
+            &status.conditions,
+            vec![condition(
+                conditions::SPEC_CHANGED,
+                true,
+                "SpecChangedAfterFinish",
+                &msg,
+                gen,
+            )],
+        );
+        patch_status(ctx, lt, json!({ "conditions": conds, "message": msg })).await?;
+        event(ctx, lt, true, "SpecChangedAfterFinish", msg).await;
+    }
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use api::loadtest::{LoadTestSpec, LoadTestStatus};
+    use api::report::new_histogram;
+
+    use super::*;
+
+    fn shard(index: u32, lat: &[u64], responses: u64) -> Shard {
+        let mut r = Report {
+            elapsed_sec: 1.0,
+            latency: new_histogram(),
+            ..Report::default()
+        };
+        for v in lat {
+            r.latency.record(*v).unwrap();
+        }
+        r.counts.responses = responses;
+        r.counts.status.s2xx = responses;
+        Shard {
+            index,
+            phase: ShardPhase::Done,
+            report: Some(r.to_wire()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merge_equals_recording_everything_in_one_histogram() {
+        let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
+        assert_eq!(merged.counts.responses, 4);
+        assert_eq!(merged.latency.len(), 4);
+        assert_eq!(
+            merged.latency.max(),
+            merged.latency.highest_equivalent(5000)
+        );
+    }
+
+    #[test]
+    fn done_shard_without_report_is_an_error() {
+        let s = Shard {
+            index: 3,
+            phase: ShardPhase::Done,
+            ..Default::default()
+        };
+        assert_eq!(
+            merge_shards(&[s]).unwrap_err(),
+            "shard 3 is Done but has no report"
+        );
+    }
+
+    #[test]
+    fn outcome_sets_verdict_conditions_and_measured_values() {
+        let spec: LoadTestSpec = serde_yaml::from_str(
+            "target: http://t/\nthresholds: ['p99 < 1ms', 'status_5xx == 0']\n",
+        )
+        .unwrap();
+        let mut lt = LoadTest::new("smoke", spec);
+        lt.metadata.generation = Some(1);
+        lt.status = Some(LoadTestStatus::default());
+        let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
+        let v = outcome(&lt, &merged);
+        assert_eq!(v["verdict"], "Failed");
+        assert_eq!(v["phase"], "Succeeded");
+        assert_eq!(v["thresholdResults"][0]["passed"], false);
+        assert_eq!(v["thresholdResults"][1]["passed"], true);
+        assert_eq!(v["summary"]["responses"], 4);
+        let conds = v["conditions"].as_array().unwrap();
+        let get = |t: &str| conds.iter().find(|c| c["type"] == t).unwrap()["status"].clone();
+        assert_eq!(
+            (get("Complete"), get("ThresholdsPassed")),
+            (json!("True"), json!("False"))
+        );
+    }
+}

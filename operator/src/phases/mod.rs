@@ -1,0 +1,178 @@
+//! One module per phase of a LoadTest; each decides from what it observes and
+//! writes only the status fields the operator owns (runners own `shards`).
+
+pub mod finished;
+pub mod pending;
+pub mod running;
+pub mod starting;
+
+use api::loadtest::{LoadTest, Phase};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::{json, Value};
+
+use crate::controller::Context;
+use crate::error::Result;
+
+/// Condition types the operator sets.
+pub mod conditions {
+    /// The test ran to the end and results are in status.
+    pub const COMPLETE: &str = "Complete";
+    /// The test could not run or a runner failed.
+    pub const FAILED: &str = "Failed";
+    /// Every threshold held.
+    pub const THRESHOLDS_PASSED: &str = "ThresholdsPassed";
+    /// The spec changed after the test finished; it is not re-run.
+    pub const SPEC_CHANGED: &str = "SpecChanged";
+}
+
+/// A metav1 Condition stamped now.
+pub fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time: Time(Timestamp::now()),
+    }
+}
+
+/// Replace (by type) or add conditions, keeping the others.
+pub fn merge_conditions(existing: &[Condition], new: Vec<Condition>) -> Vec<Condition> {
+    let mut out: Vec<Condition> = existing
+        .iter()
+        .filter(|c| !new.iter().any(|n| n.type_ == c.type_))
+        .cloned()
+        .collect();
+    out.extend(new);
+    out
+}
+
+/// Why a runner pod can no longer report, if it cannot: `(pod, reason)`.
+pub fn pod_failure(pod: &Pod) -> Option<(String, String)> {
+    let name = pod.name_any();
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() == Some("Failed") {
+        let reason = status.reason.clone().unwrap_or_else(|| "Failed".into());
+        let detail = status.message.clone().or_else(|| {
+            status.container_statuses.as_ref()?.iter().find_map(|c| {
+                let t = c.state.as_ref()?.terminated.as_ref()?;
+                Some(format!(
+                    "container {} exited with code {}{}",
+                    c.name,
+                    t.exit_code,
+                    t.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ))
+            })
+        });
+        return Some((
+            name,
+            detail.map(|d| format!("{reason}: {d}")).unwrap_or(reason),
+        ));
+    }
+    const STUCK: [&str; 6] = [
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "CrashLoopBackOff",
+    ];
+    status.container_statuses.as_ref()?.iter().find_map(|c| {
+        let w = c.state.as_ref()?.waiting.as_ref()?;
+        let reason = w.reason.as_deref()?;
+        STUCK.contains(&reason).then(|| {
+            let msg = w.message.clone().unwrap_or_default();
+            (
+                name.clone(),
+                format!("{reason}: {msg}")
+                    .trim_end_matches(": ")
+                    .to_string(),
+            )
+        })
+    })
+}
+
+/// True when the pod's Ready condition is True.
+pub fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Merge-patch the operator's status fields.
+pub async fn patch_status(ctx: &Context, lt: &LoadTest, status: Value) -> Result<LoadTest> {
+    let api: Api<LoadTest> =
+        Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
+    let patch = json!({ "status": status });
+    Ok(api
+        .patch_status(
+            &lt.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?)
+}
+
+/// Publish an Event about the LoadTest; failures are logged, never fatal.
+pub async fn event(ctx: &Context, lt: &LoadTest, warning: bool, reason: &str, note: String) {
+    let ev = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &lt.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish event");
+    }
+}
+
+/// Mark the test Failed with a message; partial shards stay in status.
+pub async fn fail(ctx: &Context, lt: &LoadTest, reason: &str, message: String) -> Result<()> {
+    let status = lt.status.clone().unwrap_or_default();
+    let gen = lt.meta().generation;
+    let conds = merge_conditions(
+        &status.conditions,
+        vec![
+            condition(conditions::FAILED, true, reason, &message, gen),
+            condition(conditions::COMPLETE, false, reason, &message, gen),
+        ],
+    );
+    patch_status(
+        ctx,
+        lt,
+        json!({
+            "phase": Phase::Failed,
+            "verdict": "Failed",
+            "message": message,
+            "conditions": conds,
+            "observedGeneration": gen,
+        }),
+    )
+    .await?;
+    event(ctx, lt, true, reason, message).await;
+    finished::cleanup(ctx, lt).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! Running: watch the runners' shards and pods until all report or one fails.
+
+use std::time::Duration;
+
+use api::loadtest::{LoadTest, ShardPhase};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+
+use super::pending::POLL;
+use super::starting::runner_pods;
+use super::{fail, finished, pod_failure};
+use crate::controller::Context;
+use crate::error::Result;
+
+/// How long after the planned end a runner may take to write its final shard.
+pub const REPORT_GRACE: Duration = Duration::from_secs(60);
+/// Annotation Kubernetes puts on Indexed Job pods.
+pub const INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
+
+/// What to do next while the test runs.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunDecision {
+    /// Keep waiting.
+    Wait,
+    /// Every runner is done: merge and judge.
+    Finish,
+    /// The test failed.
+    Fail {
+        /// Event/condition reason.
+        reason: &'static str,
+        /// Message naming the pod(s) and cause.
+        message: String,
+    },
+}
+
+/// Decide from shards, pods and the clock; `deadline` is when every shard must be final.
+pub fn decide(lt: &LoadTest, pods: &[Pod], now: Timestamp, deadline: Timestamp) -> RunDecision {
+    let status = lt.status.clone().unwrap_or_default();
+    let runners = lt.spec.runners;
+    let done = |i: u32| {
+        status
+            .shards
+            .iter()
+            .any(|s| s.index == i && s.phase == ShardPhase::Done)
+    };
+    if (0..runners).all(done) {
+        return RunDecision::Finish;
+    }
+    if let Some(s) = status.shards.iter().find(|s| s.phase == ShardPhase::Failed) {
+        let pod = s
+            .pod
+            .clone()
+            .unwrap_or_else(|| format!("index {}", s.index));
+        let why = s.message.clone().unwrap_or_else(|| "no message".into());
+        return RunDecision::Fail {
+            reason: "RunnerFailed",
+            message: format!("runner {pod} failed: {why}"),
+        };
+    }
+    if let Some((pod, why)) = pods.iter().find_map(pod_failure) {
+        return RunDecision::Fail {
+            reason: "RunnerFailed",
+            message: format!("runner pod {pod} failed: {why}"),
+        };
+    }
+    if now > deadline {
+        let missing: Vec<String> = (0..runners)
+            .filter(|i| !done(*i))
+            .map(|i| pod_for_index(pods, i).unwrap_or_else(|| format!("index {i}")))
+            .collect();
+        return RunDecision::Fail {
+            reason: "RunnerNeverReported",
+            message: format!(
+                "runner(s) never reported a final result by {deadline}: {}",
+                missing.join(", ")
+            ),
+        };
+    }
+    RunDecision::Wait
+}
+
+fn pod_for_index(pods: &[Pod], index: u32) -> Option<String> {
+    let idx = index.to_string();
+    pods.iter()
+        .find(|p| p.annotations().get(INDEX_ANNOTATION) == Some(&idx))
+        .map(|p| p.name_any())
+}
+
+/// When every shard must be final: start + warm-up + duration + grace.
+pub fn deadline(lt: &LoadTest) -> Timestamp {
+    let start = lt
+        .status
+        .as_ref()
+        .and_then(|s| s.start_at.as_ref())
+        .map(|t| t.0)
+        .unwrap_or_else(Timestamp::now);
+    let run = lt.spec.warmup.get() + lt.spec.duration.get() + REPORT_GRACE;
+    start
+        .checked_add(SignedDuration::try_from(run).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// Check shards and pods; finish or fail when the time comes.
+pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
+    let pods = runner_pods(ctx, lt).await?;
+    match decide(lt, &pods, Timestamp::now(), deadline(lt)) {
+        RunDecision::Wait => Ok(Action::requeue(POLL)),
+        RunDecision::Finish => finished::finish(ctx, lt).await,
+        RunDecision::Fail { reason, message } => {
+            fail(ctx, lt, reason, message).await?;
+            Ok(Action::await_change())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use api::loadtest::{LoadTestSpec, LoadTestStatus, Shard};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use serde_json::json;
+
+    use super::*;
+
+    fn lt(shards: Vec<Shard>) -> LoadTest {
+        let spec: LoadTestSpec = serde_yaml::from_str(
+            "target: http://t/\nrunners: 2\nconnections: 2\nduration: 10s\nwarmup: 0s\n",
+        )
+        .unwrap();
+        let mut lt = LoadTest::new("smoke", spec);
+        lt.status = Some(LoadTestStatus {
+            shards,
+            start_at: Some(Time(Timestamp::UNIX_EPOCH)),
+            ..Default::default()
+        });
+        lt
+    }
+
+    fn shard(index: u32, phase: ShardPhase) -> Shard {
+        Shard {
+            index,
+            phase,
+            pod: Some(format!("smoke-{index}-abc")),
+            ..Default::default()
+        }
+    }
+
+    fn indexed_pod(i: u32) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": format!("smoke-{i}-abc"),
+            "annotations": {INDEX_ANNOTATION: i.to_string()}}, "status": {"phase": "Running"}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn finishes_only_when_every_index_is_done() {
+        let now = Timestamp::UNIX_EPOCH;
+        let l = lt(vec![
+            shard(0, ShardPhase::Done),
+            shard(1, ShardPhase::Running),
+        ]);
+        assert_eq!(decide(&l, &[], now, deadline(&l)), RunDecision::Wait);
+        let l = lt(vec![shard(1, ShardPhase::Done), shard(0, ShardPhase::Done)]);
+        assert_eq!(decide(&l, &[], now, deadline(&l)), RunDecision::Finish);
+    }
+
+    #[test]
+    fn deadline_covers_warmup_duration_and_grace() {
+        let l = lt(vec![]);
+        assert_eq!(
+            deadline(&l),
+            Timestamp::UNIX_EPOCH
+                .checked_add(SignedDuration::from_secs(70))
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn failed_shard_and_silent_runner_fail_the_test_by_name() {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut failed = shard(1, ShardPhase::Failed);
+        failed.message = Some("io_uring blocked by seccomp".into());
+        let l = lt(vec![shard(0, ShardPhase::Done), failed]);
+        let RunDecision::Fail { message, .. } = decide(&l, &[], now, deadline(&l)) else {
+            panic!()
+        };
+        assert_eq!(
+            message,
+            "runner smoke-1-abc failed: io_uring blocked by seccomp"
+        );
+
+        let l = lt(vec![shard(0, ShardPhase::Done)]);
+        let late = deadline(&l)
+            .checked_add(SignedDuration::from_secs(1))
+            .unwrap();
+        let got = decide(&l, &[indexed_pod(0), indexed_pod(1)], late, deadline(&l));
+        let RunDecision::Fail { reason, message } = got else {
+            panic!()
+        };
+        assert_eq!(reason, "RunnerNeverReported");
+        assert!(message.ends_with(": smoke-1-abc"), "{message}");
+    }
+}
