@@ -467,7 +467,10 @@ fn websocket_raw_fragments_ping_and_close() {
     );
     let r = read_resp(&mut c);
     assert_eq!(r.status, 101);
-    assert_eq!(r.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_eq!(
+        r.header("sec-websocket-accept"),
+        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    );
     let mut frames = client_frame(false, 1, b"Hel");
     frames.extend(client_frame(true, 9, b"p")); // a ping between fragments
     frames.extend(client_frame(false, 0, b"lo, "));
@@ -479,7 +482,10 @@ fn websocket_raw_fragments_ping_and_close() {
     assert_eq!(server_frame(&mut c), (true, 1, b"Hello, ws".to_vec()));
     assert_eq!(server_frame(&mut c), (true, 2, big));
     send(&mut c, &client_frame(true, 8, &1000u16.to_be_bytes()));
-    assert_eq!(server_frame(&mut c), (true, 8, 1000u16.to_be_bytes().to_vec()));
+    assert_eq!(
+        server_frame(&mut c),
+        (true, 8, 1000u16.to_be_bytes().to_vec())
+    );
     assert_eof(&mut c);
     // The upgrade counts as a request; frames do not.
     assert_eq!(h.requests(), 1);
@@ -491,7 +497,9 @@ fn websocket_with_tungstenite_client() {
     use tungstenite::Message;
     let h = server(2);
     let stream = TcpStream::connect(h.local_addr()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let url = format!("ws://{}/ws", h.local_addr());
     let (mut ws, resp) = tungstenite::client(url.as_str(), stream).expect("handshake");
     assert_eq!(resp.status(), 101);
@@ -500,8 +508,12 @@ fn websocket_with_tungstenite_client() {
     let blob: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
     ws.send(Message::Binary(blob.clone().into())).unwrap();
     assert_eq!(ws.read().unwrap(), Message::Binary(blob.into()));
-    ws.send(Message::Ping(b"are you there".to_vec().into())).unwrap();
-    assert_eq!(ws.read().unwrap(), Message::Pong(b"are you there".to_vec().into()));
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Pong(b"are you there".to_vec().into())
+    );
     ws.close(None).unwrap();
     loop {
         match ws.read() {
@@ -520,5 +532,37 @@ fn ws_path_without_upgrade_is_400() {
     let mut c = connect(h.local_addr());
     assert_eq!(get(&mut c, "/ws").status, 400);
     assert_eof(&mut c);
+    h.shutdown();
+}
+
+#[test]
+fn large_pipelined_responses_survive_back_pressure() {
+    let h = server(1);
+    let mut c = connect(h.local_addr());
+    // ~8 MB of responses requested before reading any: the server must pause and resume.
+    let mut batch = Vec::new();
+    for i in 0..40 {
+        let path = if i % 2 == 0 {
+            "/bytes/200000"
+        } else {
+            "/chunked/3000"
+        };
+        batch.extend_from_slice(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes());
+    }
+    batch.extend_from_slice(b"GET /json HTTP/1.1\r\n\r\n");
+    send(&mut c, &batch);
+    for i in 0..40 {
+        let r = read_resp(&mut c);
+        assert_eq!(
+            r.body.len(),
+            if i % 2 == 0 { 200_000 } else { 3000 },
+            "response {i}"
+        );
+    }
+    assert_eq!(
+        read_resp(&mut c).header("content-type"),
+        Some("application/json")
+    );
+    assert_eq!(h.requests(), 41);
     h.shutdown();
 }

@@ -20,7 +20,7 @@ const WAKE: u64 = u64::MAX - 1;
 const READ_BUF: usize = 8 * 1024;
 /// Unsent output above which we stop reading (back-pressure).
 const OUT_HIGH: usize = 1024 * 1024;
-/// Output capacity kept after a flush; larger buffers are released.
+/// Buffer capacity kept once a buffer empties; larger ones are released.
 const OUT_KEEP: usize = 256 * 1024;
 /// How long a closing connection may linger for the peer's FIN.
 const DRAIN_NS: u64 = 2_000_000_000;
@@ -179,7 +179,17 @@ impl Worker {
             return None;
         }
         let now = self.shared.now_ns();
-        (now < until).then(|| until - now)
+        if now < until {
+            return Some(until - now);
+        }
+        // Over: clear it so later events skip the clock read (a newer stall wins the race).
+        let _ = self.shared.stall_until.compare_exchange(
+            until,
+            0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        None
     }
 
     fn publish(&self) {
@@ -295,7 +305,7 @@ impl Worker {
             let n = unsafe { libc::recv(c.fd.as_raw_fd(), scratch.as_mut_ptr().cast(), 4096, 0) };
             return n < 0 && would_block();
         }
-        if c.inbuf.len() == c.inbuf.capacity() {
+        if c.inbuf.capacity() - c.inbuf.len() < READ_BUF / 4 {
             c.inbuf.reserve(c.inbuf.capacity().max(READ_BUF));
         }
         let spare = c.inbuf.spare_capacity_mut();
@@ -407,6 +417,9 @@ impl Worker {
         if c.rpos == c.inbuf.len() {
             c.inbuf.clear();
             c.rpos = 0;
+            if c.inbuf.capacity() > OUT_KEEP {
+                c.inbuf = Vec::with_capacity(READ_BUF);
+            }
         } else if c.rpos > 0 {
             c.inbuf.copy_within(c.rpos.., 0);
             c.inbuf.truncate(c.inbuf.len() - c.rpos);
