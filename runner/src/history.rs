@@ -174,6 +174,29 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, HistoryError> {
     }
 }
 
+/// What the CLI does after a run: add `entry` and return the history to chart
+/// (this run last), plus a warning to print if the file had to be set aside or
+/// could not be written. Never fails: without a usable file the chart shows
+/// just this run.
+pub fn record(path: &Path, entry: Entry) -> (Vec<Entry>, Option<HistoryError>) {
+    let (mut entries, mut warning) = match load(path) {
+        Ok(v) => (v, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let readable = warning.as_ref().is_none_or(HistoryError::is_warning);
+    entries.push(entry.finite());
+    if entries.len() > MAX_ENTRIES {
+        entries.drain(..entries.len() - MAX_ENTRIES);
+    }
+    // Writing over a file we could not read would lose the runs in it.
+    if readable {
+        if let Err(e) = write_atomic(path, &entries) {
+            warning.get_or_insert(e);
+        }
+    }
+    (entries, warning)
+}
+
 /// Add one run, keeping the last [`MAX_ENTRIES`]; the file is replaced atomically.
 /// A damaged file is set aside first and the entry starts a new history; that is
 /// reported as [`HistoryError::SetAside`] after the entry has been written.

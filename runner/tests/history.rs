@@ -206,3 +206,32 @@ fn non_finite_numbers_do_not_break_the_file() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].rps, 0.0);
 }
+
+#[test]
+fn record_returns_the_history_with_this_run_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = hist_path(&dir);
+    history::append(&p, entry(1)).unwrap();
+    let (got, warning) = history::record(&p, entry(2));
+    assert!(warning.is_none());
+    assert_eq!(got, vec![entry(1), entry(2)]);
+    assert_eq!(history::load(&p).unwrap(), got);
+}
+
+#[test]
+fn record_over_damage_warns_and_still_charts_this_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("history.json");
+    std::fs::write(&p, "[{").unwrap();
+    let (got, warning) = history::record(&p, entry(3));
+    assert!(warning.unwrap().is_warning());
+    assert_eq!(got, vec![entry(3)]);
+    assert_eq!(history::load(&p).unwrap(), vec![entry(3)]);
+
+    // Unwritable location: the run is still returned, with the error as warning.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "x").unwrap();
+    let (got, warning) = history::record(&blocker.join("h.json"), entry(4));
+    assert_eq!(got, vec![entry(4)]);
+    assert!(matches!(warning, Some(HistoryError::Io { .. })));
+}
