@@ -4,6 +4,7 @@
 use std::os::fd::RawFd;
 
 use crate::http::parse::ResponseParser;
+use crate::ws::frame::FrameParser;
 
 /// Where a connection slot is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,14 @@ pub struct Conn {
     pub scratch: Vec<u8>,
     /// Random state for `{RAND:..}`.
     pub rng: u64,
+    /// WebSocket mode: frame parser once upgraded.
+    pub frames: FrameParser,
+    /// WebSocket mode: the upgrade response head gathered so far.
+    pub upgrade_head: Vec<u8>,
+    /// WebSocket mode: a pong owed to the server, sent before the next frames.
+    pub pong: Vec<u8>,
+    /// The send in flight is the pong.
+    pub pong_in_flight: bool,
     times: Box<[Times]>,
     head: u32,
 }
@@ -89,6 +98,10 @@ impl Conn {
             last_rx: 0,
             scratch: Vec::new(),
             rng: seed | 1,
+            frames: FrameParser::new(),
+            upgrade_head: Vec::new(),
+            pong: Vec::new(),
+            pong_in_flight: false,
             times: vec![Times::default(); depth.next_power_of_two() as usize].into_boxed_slice(),
             head: 0,
         }
@@ -157,6 +170,10 @@ impl Conn {
         self.generation = self.generation.wrapping_add(1);
         self.state = State::Waiting;
         self.parser.reset();
+        self.frames = FrameParser::new();
+        self.upgrade_head.clear();
+        self.pong.clear();
+        self.pong_in_flight = false;
         self.inflight = 0;
         self.ready = 0;
         self.sent_on_socket = 0;

@@ -52,7 +52,11 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { timeout: DEFAULT_TIMEOUT, runner_index: 0, runners: 1 }
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            runner_index: 0,
+            runners: 1,
+        }
     }
 }
 
@@ -104,6 +108,14 @@ pub struct WorkerPlan {
     duration: Duration,
     seq_stride: u64,
     seq_offset: u64,
+    ws: Option<WsSetup>,
+}
+
+/// WebSocket mode: the upgrade request and the accept value it must get back.
+#[derive(Clone)]
+pub struct WsSetup {
+    upgrade: Vec<u8>,
+    accept: String,
 }
 
 /// A run ready to start: target resolved, requests built, shares computed.
@@ -124,7 +136,11 @@ impl Run {
     /// reported here, before any load is sent.
     pub fn new(plan: &LoadPlan, opts: &RunOptions) -> Result<Self, EngineError> {
         let plan_err = |e: String| EngineError::Plan(e);
-        let target = if plan.target.is_empty() { None } else { Some(Target::parse(&plan.target).map_err(|e| plan_err(e.to_string()))?) };
+        let target = if plan.target.is_empty() {
+            None
+        } else {
+            Some(Target::parse(&plan.target).map_err(|e| plan_err(e.to_string()))?)
+        };
         let default_host = target.as_ref().map(|t| t.host_header());
         let compiled = plan
             .templates
@@ -137,10 +153,32 @@ impl Run {
             (None, Some(first)) => resolve_host_header(first.host().unwrap_or_default())?,
             (None, None) => return Err(plan_err("no target URL and no request templates".into())),
         };
-        let requests: Vec<Prepared> = if compiled.is_empty() {
-            vec![Prepared::new(get_request(target.as_ref().expect("checked above")), plan.pipeline, false, None)]
+        let ws = plan
+            .websocket
+            .as_ref()
+            .map(|_| ws_setup(target.as_ref()))
+            .transpose()?;
+        let requests: Vec<Prepared> = if let Some(w) = &plan.websocket {
+            let mut frame = Vec::new();
+            crate::ws::frame::encode_client_frame(
+                crate::ws::frame::Opcode::Text,
+                w.message.as_bytes(),
+                WS_MASK,
+                &mut frame,
+            );
+            vec![Prepared::new(frame, plan.pipeline, false, None)]
+        } else if compiled.is_empty() {
+            vec![Prepared::new(
+                get_request(target.as_ref().expect("checked above")),
+                plan.pipeline,
+                false,
+                None,
+            )]
         } else {
-            compiled.iter().map(|t| Prepared::from_template(t, plan.pipeline)).collect()
+            compiled
+                .iter()
+                .map(|t| Prepared::from_template(t, plan.pipeline))
+                .collect()
         };
         let duration = plan_duration(plan);
         let warmup = plan.warmup.get();
@@ -167,13 +205,22 @@ impl Run {
                     duration,
                     seq_stride: (threads * opts.runners.max(1)) as u64,
                     seq_offset: (opts.runner_index * threads + w) as u64,
+                    ws: ws.clone(),
                 };
                 first_conn += connections;
                 wp
             })
             .collect();
-        let shared = Arc::new(Shared { stop: AtomicBool::new(false), progress: (0..threads).map(|_| WorkerProgress::default()).collect() });
-        Ok(Self { workers, shared, duration, warmup })
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            progress: (0..threads).map(|_| WorkerProgress::default()).collect(),
+        });
+        Ok(Self {
+            workers,
+            shared,
+            duration,
+            warmup,
+        })
     }
 
     /// Length of the measured part.
@@ -183,10 +230,16 @@ impl Run {
 
     /// Start the workers, report progress about once a second, stop early when
     /// `interrupt` becomes true, and return the merged report.
-    pub fn execute(self, interrupt: &AtomicBool, mut on_progress: impl FnMut(&Progress)) -> Result<Report, EngineError> {
+    pub fn execute(
+        self,
+        interrupt: &AtomicBool,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> Result<Report, EngineError> {
         // Fail before any load is sent when this process may not use io_uring.
         drop(ring::new_ring().map_err(EngineError::Ring)?);
-        let clock = Clock { base: Instant::now() };
+        let clock = Clock {
+            base: Instant::now(),
+        };
         let handles: Vec<_> = self
             .workers
             .into_iter()
@@ -212,14 +265,26 @@ impl Run {
                 // Workers check the clock every few milliseconds; one that has not
                 // ended by now is stuck in the kernel. Do not hang with it.
                 self.shared.stop.store(true, Relaxed);
-                return Err(EngineError::Io("a worker did not stop within the grace period".into()));
+                return Err(EngineError::Io(
+                    "a worker did not stop within the grace period".into(),
+                ));
             }
             if elapsed >= next_report {
                 on_progress(&Progress {
                     elapsed: (elapsed - self.warmup).min(self.duration),
                     total: self.duration,
-                    responses: self.shared.progress.iter().map(|p| p.responses.load(Relaxed)).sum(),
-                    bytes_read: self.shared.progress.iter().map(|p| p.bytes_read.load(Relaxed)).sum(),
+                    responses: self
+                        .shared
+                        .progress
+                        .iter()
+                        .map(|p| p.responses.load(Relaxed))
+                        .sum(),
+                    bytes_read: self
+                        .shared
+                        .progress
+                        .iter()
+                        .map(|p| p.bytes_read.load(Relaxed))
+                        .sum(),
                 });
                 next_report += Duration::from_secs(1);
             }
@@ -227,7 +292,9 @@ impl Run {
         }
         let mut merged: Option<Report> = None;
         for h in handles {
-            let report = h.join().map_err(|_| EngineError::Io("a worker thread panicked".into()))??;
+            let report = h
+                .join()
+                .map_err(|_| EngineError::Io("a worker thread panicked".into()))??;
             match merged.as_mut() {
                 Some(m) => m.merge(&report),
                 None => merged = Some(report),
@@ -252,15 +319,33 @@ fn worker_schedule(plan: &LoadPlan, threads: u32, w: u32, warmup: Duration) -> O
     if !plan.stages.is_empty() {
         let initial = part(plan.rate.unwrap_or(0));
         let mut stages = vec![(warmup, initial)];
-        stages.extend(plan.stages.iter().map(|s| (s.duration.get(), part(s.target))));
+        stages.extend(
+            plan.stages
+                .iter()
+                .map(|s| (s.duration.get(), part(s.target))),
+        );
         return Some(Schedule::new(initial, &stages));
     }
     let rate = part(plan.rate?);
     Some(Schedule::constant(rate, warmup + plan.duration.get()))
 }
 
+/// Mask of the pre-built data frames. RFC 6455 wants unpredictable masks to
+/// protect proxies from cache poisoning; an echo load test opts out of that
+/// for zero per-frame work, as the original does.
+const WS_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+fn ws_setup(target: Option<&Target>) -> Result<WsSetup, EngineError> {
+    let t = target.ok_or_else(|| EngineError::Plan("WebSocket mode needs a target URL".into()))?;
+    let key: [u8; 16] = *b"gcannon-ws-key16";
+    let upgrade = crate::ws::handshake::upgrade_request(&t.host_header(), &t.path, &key);
+    let accept = crate::ws::handshake::expected_accept(&crate::ws::handshake::key_base64(&key));
+    Ok(WsSetup { upgrade, accept })
+}
+
 fn resolve_host_header(host: &str) -> Result<SocketAddr, EngineError> {
     let url = format!("http://{host}/");
-    let t = Target::parse(&url).map_err(|e| EngineError::Plan(format!("template Host header: {e}")))?;
+    let t =
+        Target::parse(&url).map_err(|e| EngineError::Plan(format!("template Host header: {e}")))?;
     t.resolve().map_err(|e| EngineError::Plan(e.to_string()))
 }

@@ -16,13 +16,17 @@ use api::report::{new_histogram, Report, Second};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::config::{BUF_GROUP, CQE_BATCH, MAX_WAIT, RECV_BUFFERS, RETRY_MAX, RETRY_MIN, SCAN_INTERVAL};
+use super::config::{
+    BUF_GROUP, CQE_BATCH, MAX_WAIT, RECV_BUFFERS, RETRY_MAX, RETRY_MIN, SCAN_INTERVAL,
+};
 use super::conn::{Conn, State};
 use super::ring::{new_ring, BufRing};
 use super::user_data::{pack, unpack, Kind};
 use super::{Clock, Shared, WorkerPlan};
 use crate::http::parse::{ParseError, Response};
 use crate::http::request::{placeholder_value, Prepared};
+
+mod ws;
 
 /// A worker's whole state. Field order matters: the ring is dropped before the
 /// buffer ring memory it points into.
@@ -56,16 +60,30 @@ struct SockAddr {
 
 impl Worker {
     /// Set up the ring, buffers and connection slots; nothing is sent yet.
-    pub fn new(plan: WorkerPlan, shared: std::sync::Arc<Shared>, clock: Clock) -> Result<Self, super::EngineError> {
+    pub fn new(
+        plan: WorkerPlan,
+        shared: std::sync::Arc<Shared>,
+        clock: Clock,
+    ) -> Result<Self, super::EngineError> {
         let ring = new_ring().map_err(super::EngineError::Ring)?;
-        let bufs = BufRing::register(&ring, RECV_BUFFERS, plan.recv_buf).map_err(super::EngineError::Ring)?;
+        let bufs = BufRing::register(&ring, RECV_BUFFERS, plan.recv_buf)
+            .map_err(super::EngineError::Ring)?;
         let templates = plan.requests.len();
         let conns = (0..plan.connections)
             .map(|i| {
                 let seed = (plan.index as u64) << 32 ^ i as u64 ^ 0x9e37_79b9_7f4a_7c15;
-                let mut c = Conn::new(plan.pipeline, (plan.first_conn as usize + i as usize) % templates, seed);
+                let mut c = Conn::new(
+                    plan.pipeline,
+                    (plan.first_conn as usize + i as usize) % templates,
+                    seed,
+                );
                 if plan.requests.iter().any(|r| r.fill.is_some()) {
-                    let widest = plan.requests.iter().map(|r| r.single.len()).max().unwrap_or(0);
+                    let widest = plan
+                        .requests
+                        .iter()
+                        .map(|r| r.single.len())
+                        .max()
+                        .unwrap_or(0);
                     c.scratch = vec![0; widest * plan.pipeline as usize];
                 }
                 c
@@ -73,13 +91,19 @@ impl Worker {
             .collect();
         let measure_start = plan.warmup.as_nanos() as u64;
         let end = measure_start + plan.duration.as_nanos() as u64;
-        let per_template = if plan.per_template_latency { templates } else { 0 };
+        let per_template = if plan.per_template_latency {
+            templates
+        } else {
+            0
+        };
         let report = Report {
             uncorrected: plan.schedule.as_ref().map(|_| new_histogram()),
             per_template: (0..per_template).map(|_| new_histogram()).collect(),
             ..Report::default()
         };
-        let sec_hist = plan.schedule.as_ref().map(|_| Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2).expect("static bounds"));
+        let sec_hist = plan.schedule.as_ref().map(|_| {
+            Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2).expect("static bounds")
+        });
         Ok(Self {
             addr: SockAddr::new(plan.addr),
             ring,
@@ -132,7 +156,12 @@ impl Worker {
     /// Returns when the next request is due.
     fn dispatch(&mut self, now: u64) -> u64 {
         let n = self.conns.len();
-        while let Some(due) = self.plan.schedule.as_ref().and_then(|s| s.due_ns(self.issued)) {
+        while let Some(due) = self
+            .plan
+            .schedule
+            .as_ref()
+            .and_then(|s| s.due_ns(self.issued))
+        {
             if due > now {
                 return due;
             }
@@ -142,12 +171,17 @@ impl Worker {
             for step in 0..n {
                 let i = (self.cursor + step) % n;
                 let c = &self.conns[i];
-                if c.state == State::Open && c.inflight + c.ready < self.plan.pipeline && self.budget_left(c) > 0 {
+                if c.state == State::Open
+                    && c.inflight + c.ready < self.plan.pipeline
+                    && self.budget_left(c) > 0
+                {
                     found = Some(i);
                     break;
                 }
             }
-            let Some(i) = found else { return now + MAX_WAIT.as_nanos() as u64 };
+            let Some(i) = found else {
+                return now + MAX_WAIT.as_nanos() as u64;
+            };
             self.cursor = (i + 1) % n;
             self.conns[i].assign(due);
             self.issued += 1;
@@ -181,7 +215,14 @@ impl Worker {
     /// Write the connection's ready requests in one send, unless one is in flight.
     fn flush(&mut self, i: usize, now: u64) {
         let c = &mut self.conns[i];
-        if c.send_pending || c.ready == 0 || c.state != State::Open {
+        if c.send_pending || c.state != State::Open {
+            return;
+        }
+        if !c.pong.is_empty() {
+            self.send_pong(i);
+            return;
+        }
+        if c.ready == 0 {
             return;
         }
         let req: &Prepared = &self.plan.requests[c.template];
@@ -193,7 +234,13 @@ impl Worker {
                 for copy in 0..k {
                     let out = &mut c.scratch[copy * len..(copy + 1) * len];
                     out.copy_from_slice(&req.single);
-                    let value = placeholder_value(fill, &mut c.rng, &mut self.seq, self.plan.seq_stride, self.plan.seq_offset);
+                    let value = placeholder_value(
+                        fill,
+                        &mut c.rng,
+                        &mut self.seq,
+                        self.plan.seq_stride,
+                        self.plan.seq_offset,
+                    );
                     fill.write(&mut out[fill.range()], value);
                 }
                 c.scratch.as_ptr()
@@ -203,7 +250,8 @@ impl Worker {
             self.report.counts.requests += k as u64;
             if self.plan.schedule.is_some() {
                 // Late: written more than a millisecond after it was due.
-                self.report.counts.late += c.unsent_intended().filter(|&t| now > t + 1_000_000).count() as u64;
+                self.report.counts.late +=
+                    c.unsent_intended().filter(|&t| now > t + 1_000_000).count() as u64;
             }
         }
         c.mark_sent(now);
@@ -229,7 +277,8 @@ impl Worker {
     /// Start a new socket in slot `i` and connect it.
     fn open(&mut self, i: usize, now: u64) {
         // SAFETY: plain socket(2) call; the result is checked.
-        let fd = unsafe { libc::socket(self.addr.family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        let fd =
+            unsafe { libc::socket(self.addr.family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             self.connect_failed(i, now);
             return;
@@ -237,16 +286,26 @@ impl Worker {
         let one: libc::c_int = 1;
         // SAFETY: valid fd and a pointer to a live c_int of the given size.
         unsafe {
-            libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, (&one as *const libc::c_int).cast(), 4);
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&one as *const libc::c_int).cast(),
+                4,
+            );
         }
         let c = &mut self.conns[i];
         c.fd = fd;
         c.state = State::Connecting;
         c.last_rx = now;
         c.parser.set_head(self.plan.requests[c.template].head);
-        let sqe = opcode::Connect::new(types::Fd(fd), (&*self.addr.storage as *const libc::sockaddr_storage).cast(), self.addr.len)
-            .build()
-            .user_data(pack(Kind::Connect, c.generation, i as u32));
+        let sqe = opcode::Connect::new(
+            types::Fd(fd),
+            (&*self.addr.storage as *const libc::sockaddr_storage).cast(),
+            self.addr.len,
+        )
+        .build()
+        .user_data(pack(Kind::Connect, c.generation, i as u32));
         self.push(sqe);
     }
 
@@ -294,9 +353,13 @@ impl Worker {
             let c = &self.conns[i];
             match c.state {
                 State::Waiting if now >= c.retry_at => self.open(i, now),
-                State::Connecting | State::Upgrading if now.saturating_sub(c.last_rx) > timeout => self.connect_failed(i, now),
+                State::Connecting | State::Upgrading if now.saturating_sub(c.last_rx) > timeout => {
+                    self.connect_failed(i, now)
+                }
                 State::Open => {
-                    let stalled = c.oldest_sent().is_some_and(|t| now.saturating_sub(t) > timeout)
+                    let stalled = c
+                        .oldest_sent()
+                        .is_some_and(|t| now.saturating_sub(t) > timeout)
                         && now.saturating_sub(c.last_rx) > timeout;
                     if stalled {
                         if now >= self.measure_start {
@@ -333,8 +396,17 @@ impl Worker {
         let args = types::SubmitArgs::new().timespec(&ts);
         match self.ring.submitter().submit_with_args(1, &args) {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
-            Err(e) => Err(super::EngineError::Io(format!("io_uring_enter failed: {e}"))),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(super::EngineError::Io(format!(
+                "io_uring_enter failed: {e}"
+            ))),
         }
     }
 
@@ -360,7 +432,9 @@ impl Worker {
     }
 
     fn handle(&mut self, ud: u64, res: i32, flags: u32, now: u64) {
-        let Some((kind, gen, idx)) = unpack(ud) else { return };
+        let Some((kind, gen, idx)) = unpack(ud) else {
+            return;
+        };
         let i = idx as usize;
         let bid = cqueue::buffer_select(flags);
         if self.conns.get(i).is_none_or(|c| c.generation != gen) {
@@ -384,16 +458,22 @@ impl Worker {
             return;
         }
         let c = &mut self.conns[i];
-        c.state = State::Open;
         c.failures = 0;
         c.last_rx = now;
         let (fd, gen) = (c.fd, c.generation);
         self.arm_recv(i, fd, gen);
+        if self.plan.ws.is_some() {
+            self.send_upgrade(i);
+            return;
+        }
+        self.conns[i].state = State::Open;
         self.refill(i, now);
     }
 
     fn arm_recv(&mut self, i: usize, fd: RawFd, gen: u16) {
-        let sqe = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP).build().user_data(pack(Kind::Recv, gen, i as u32));
+        let sqe = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP)
+            .build()
+            .user_data(pack(Kind::Recv, gen, i as u32));
         self.push(sqe);
     }
 
@@ -413,6 +493,9 @@ impl Worker {
             return;
         }
         c.send_pending = false;
+        if std::mem::take(&mut c.pong_in_flight) {
+            c.pong.clear();
+        }
         self.refill(i, now);
         self.flush(i, now);
     }
@@ -460,15 +543,24 @@ impl Worker {
         self.reconnect(i, now);
     }
 
-    /// Feed received bytes to the connection's parser and account every response.
+    /// Account received bytes and hand them to the connection's protocol.
     fn consume(&mut self, i: usize, bid: u16, len: usize, cqe_now: u64) -> Consumed {
-        let measuring = cqe_now >= self.measure_start;
-        if measuring {
+        if cqe_now >= self.measure_start {
             self.report.counts.bytes_read += len as u64;
         }
+        self.conns[i].last_rx = cqe_now;
+        match (self.plan.ws.is_some(), self.conns[i].state) {
+            (true, State::Upgrading) => self.consume_upgrade(i, bid, len, cqe_now),
+            (true, _) => self.consume_frames(i, bid, len, cqe_now),
+            (false, _) => self.consume_http(i, bid, len, cqe_now),
+        }
+    }
+
+    /// Frame HTTP responses and account each one.
+    fn consume_http(&mut self, i: usize, bid: u16, len: usize, cqe_now: u64) -> Consumed {
+        let measuring = cqe_now >= self.measure_start;
         let data = self.bufs.get(bid, len);
         let c = &mut self.conns[i];
-        c.last_rx = cqe_now;
         let mut done = 0u32;
         let mut close = false;
         let mut unexpected = false;
@@ -487,7 +579,11 @@ impl Worker {
                 counts.unexpected_status += (r.status != expected) as u64;
             }
         });
-        let now = if self.plan.cqe_latency || done == 0 { cqe_now } else { self.clock.now() };
+        let now = if self.plan.cqe_latency || done == 0 {
+            cqe_now
+        } else {
+            self.clock.now()
+        };
         for _ in 0..done {
             self.record_latency(i, now, measuring);
         }
@@ -507,12 +603,21 @@ impl Worker {
             }
             Ok(_) => {}
         }
+        self.after_responses(i, close, now)
+    }
+
+    /// Close after `Connection: close` or a spent `-r` budget, else top up.
+    fn after_responses(&mut self, i: usize, close: bool, now: u64) -> Consumed {
         let c = &self.conns[i];
-        let budget_spent = self.plan.requests_per_connection.is_some_and(|n| c.done_on_socket >= n);
+        let budget_spent = self
+            .plan
+            .requests_per_connection
+            .is_some_and(|n| c.done_on_socket >= n);
         if close || budget_spent {
             return Consumed::Reconnect;
         }
         self.refill(i, now);
+        self.flush(i, now);
         Consumed::Fine
     }
 
@@ -524,7 +629,8 @@ impl Worker {
         let measuring = now >= self.measure_start;
         if measuring {
             self.report.counts.status.record(resp.status);
-            self.report.counts.unexpected_status += (resp.status != self.plan.expected_status) as u64;
+            self.report.counts.unexpected_status +=
+                (resp.status != self.plan.expected_status) as u64;
         }
         self.record_latency(i, now, measuring);
     }
@@ -533,7 +639,9 @@ impl Worker {
     #[inline]
     fn record_latency(&mut self, i: usize, now: u64, measuring: bool) {
         let template = self.conns[i].template;
-        let Some((intended, sent)) = self.conns[i].complete() else { return };
+        let Some((intended, sent)) = self.conns[i].complete() else {
+            return;
+        };
         if !measuring {
             return;
         }
@@ -570,8 +678,12 @@ impl Worker {
     }
 
     fn publish_progress(&self) {
-        self.shared.progress[self.plan.index as usize].responses.store(self.report.counts.responses, Relaxed);
-        self.shared.progress[self.plan.index as usize].bytes_read.store(self.report.counts.bytes_read, Relaxed);
+        self.shared.progress[self.plan.index as usize]
+            .responses
+            .store(self.report.counts.responses, Relaxed);
+        self.shared.progress[self.plan.index as usize]
+            .bytes_read
+            .store(self.report.counts.bytes_read, Relaxed);
     }
 
     /// Close every socket and hand back the report.
@@ -581,7 +693,9 @@ impl Worker {
             // Requests that were due but never written: queued on a connection, or
             // never handed to one because none had room.
             let queued: u64 = self.conns.iter().map(|c| c.ready as u64).sum();
-            let due_by_now = (self.issued..).take_while(|&k| schedule.due_ns(k).is_some_and(|t| t <= now)).count() as u64;
+            let due_by_now = (self.issued..)
+                .take_while(|&k| schedule.due_ns(k).is_some_and(|t| t <= now))
+                .count() as u64;
             self.report.counts.unsent += queued + due_by_now;
         }
         for i in 0..self.conns.len() {
@@ -611,11 +725,15 @@ impl SockAddr {
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
                     sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-                unsafe { std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin) };
+                unsafe {
+                    std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin)
+                };
                 std::mem::size_of::<libc::sockaddr_in>()
             }
             SocketAddr::V6(a) => {
@@ -623,15 +741,27 @@ impl SockAddr {
                     sin6_family: libc::AF_INET6 as libc::sa_family_t,
                     sin6_port: a.port().to_be(),
                     sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
                     sin6_scope_id: a.scope_id(),
                 };
                 // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
-                unsafe { std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin6) };
+                unsafe {
+                    std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin6)
+                };
                 std::mem::size_of::<libc::sockaddr_in6>()
             }
         };
-        let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-        Self { storage, len: len as libc::socklen_t, family }
+        let family = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        Self {
+            storage,
+            len: len as libc::socklen_t,
+            family,
+        }
     }
 }

@@ -1,0 +1,122 @@
+//! WebSocket echo mode on top of the same worker: upgrade each connection, then
+//! pipelined masked frames go out as pre-built bytes and echoed messages come
+//! back through the frame parser. Pings are answered before the next frames.
+
+use super::{Consumed, Worker};
+use crate::engine::conn::State;
+use crate::engine::user_data::{pack, Kind};
+use crate::ws::frame::{pong_frame, WsEvent};
+use crate::ws::handshake::{check_upgrade_response, parse_upgrade_response, MAX_HEAD};
+use io_uring::{opcode, types};
+
+/// Mask for the client's control frames; data frames carry the pre-built mask.
+const PONG_MASK: [u8; 4] = [0x1d, 0x2c, 0x3b, 0x4a];
+
+impl Worker {
+    /// Send the pre-built upgrade request; the socket is `Upgrading` until `101`.
+    pub(super) fn send_upgrade(&mut self, i: usize) {
+        let ws = self.plan.ws.as_ref().expect("WebSocket mode");
+        let (ptr, len) = (ws.upgrade.as_ptr() as usize, ws.upgrade.len());
+        let c = &mut self.conns[i];
+        c.state = State::Upgrading;
+        c.send_pending = true;
+        c.send_ptr = ptr;
+        c.send_len = len;
+        c.send_off = 0;
+        let (fd, gen) = (c.fd, c.generation);
+        self.push_send(i, fd, gen);
+    }
+
+    /// Send the owed pong on its own; frames follow when it completes.
+    pub(super) fn send_pong(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        c.send_pending = true;
+        c.pong_in_flight = true;
+        c.send_ptr = c.pong.as_ptr() as usize;
+        c.send_len = c.pong.len();
+        c.send_off = 0;
+        let sqe = opcode::Send::new(types::Fd(c.fd), c.pong.as_ptr(), c.pong.len() as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(pack(Kind::Send, c.generation, i as u32));
+        self.push(sqe);
+    }
+
+    /// Gather the upgrade response head; on a valid `101` the socket is open.
+    pub(super) fn consume_upgrade(&mut self, i: usize, bid: u16, len: usize, now: u64) -> Consumed {
+        let measuring = now >= self.measure_start;
+        let data = self.bufs.get(bid, len);
+        let c = &mut self.conns[i];
+        c.upgrade_head
+            .extend_from_slice(&data[..len.min(MAX_HEAD + 4)]);
+        let accept = &self.plan.ws.as_ref().expect("WebSocket mode").accept;
+        let head_len = match parse_upgrade_response(&c.upgrade_head) {
+            Ok(None) => return Consumed::Fine,
+            Ok(Some(n)) => n,
+            Err(_) => return self.protocol_error(i, measuring),
+        };
+        if check_upgrade_response(&c.upgrade_head[..head_len], accept).is_err() {
+            return self.protocol_error(i, measuring);
+        }
+        if head_len < c.upgrade_head.len() {
+            // The server talked before we sent a frame: nothing asked for it.
+            return self.protocol_error(i, measuring);
+        }
+        c.upgrade_head.clear();
+        c.state = State::Open;
+        if measuring {
+            self.report.counts.ws_upgrades += 1;
+        }
+        self.refill(i, now);
+        self.flush(i, now);
+        Consumed::Fine
+    }
+
+    /// Count echoed messages, answer pings, stop at a close frame.
+    pub(super) fn consume_frames(
+        &mut self,
+        i: usize,
+        bid: u16,
+        len: usize,
+        cqe_now: u64,
+    ) -> Consumed {
+        let measuring = cqe_now >= self.measure_start;
+        let data = self.bufs.get(bid, len);
+        let c = &mut self.conns[i];
+        let inflight = c.inflight;
+        let (mut done, mut close, mut unexpected) = (0u32, false, false);
+        let pong = &mut c.pong;
+        let result = c.frames.feed(data, |ev| match ev {
+            WsEvent::Message { .. } if done == inflight => unexpected = true,
+            WsEvent::Message { .. } => done += 1,
+            WsEvent::Ping(payload) => {
+                pong.clear();
+                pong_frame(payload, PONG_MASK, pong);
+            }
+            WsEvent::Pong => {}
+            WsEvent::Close { .. } => close = true,
+        });
+        let now = if self.plan.cqe_latency || done == 0 {
+            cqe_now
+        } else {
+            self.clock.now()
+        };
+        if measuring {
+            self.report.counts.ws_frames += done as u64;
+        }
+        for _ in 0..done {
+            self.record_latency(i, now, measuring);
+        }
+        if result.is_err() || unexpected {
+            return self.protocol_error(i, measuring);
+        }
+        self.after_responses(i, close, now)
+    }
+
+    fn protocol_error(&mut self, _i: usize, measuring: bool) -> Consumed {
+        if measuring {
+            self.report.counts.errors.parse += 1;
+        }
+        Consumed::Reconnect
+    }
+}
