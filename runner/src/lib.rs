@@ -1,6 +1,7 @@
 //! Glass Cannon's runner: the io_uring load engine, HTTP/1.1 client framing,
 //! the built-in target server and the `gcannon` command line.
 
+pub mod agent;
 pub mod cli;
 pub mod engine;
 pub mod history;

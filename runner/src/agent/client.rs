@@ -1,0 +1,210 @@
+//! The agent's few API calls: read its LoadTest and ConfigMaps, apply its
+//! shard on the status subresource, poll for `startAt`. Transient failures
+//! (connection errors, 429, 5xx) are retried with exponential back-off.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use api::loadtest::{ConfigMapKeyRef, LoadTest, Phase, Shard};
+use api::plan::LoadPlan;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+
+use super::config::AgentConfig;
+use super::shard::apply_body;
+use super::AgentError;
+
+/// How often and how patiently the agent talks to the API server.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// Interval between reads while waiting for `startAt`.
+    pub poll: Duration,
+    /// Interval between progress applies while the engine runs.
+    pub progress_every: Duration,
+    /// First retry delay; doubled per attempt.
+    pub retry_base: Duration,
+    /// Attempts per call before giving up (at least 1).
+    pub attempts: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(1),
+            progress_every: Duration::from_secs(5),
+            retry_base: Duration::from_millis(250),
+            attempts: 5,
+        }
+    }
+}
+
+/// A runner's handle on its LoadTest.
+pub struct Agent {
+    cfg: AgentConfig,
+    timing: Timing,
+    loadtests: Api<LoadTest>,
+    configmaps: Api<ConfigMap>,
+}
+
+/// Whether retrying may help: the server or the network hiccuped, not the request.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+fn not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+impl Agent {
+    /// An agent for `cfg`'s LoadTest through `client`.
+    pub fn new(client: Client, cfg: AgentConfig, timing: Timing) -> Self {
+        Self {
+            loadtests: Api::namespaced(client.clone(), &cfg.namespace),
+            configmaps: Api::namespaced(client, &cfg.namespace),
+            cfg,
+            timing,
+        }
+    }
+
+    /// This agent's settings.
+    pub fn config(&self) -> &AgentConfig {
+        &self.cfg
+    }
+
+    /// This agent's timing.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    async fn retry<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, kube::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut delay = self.timing.retry_base;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(e) if transient(&e) && attempt < self.timing.attempts.max(1) => {
+                    eprintln!("gcannon agent: {what} failed (attempt {attempt}), retrying: {e}");
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Read the LoadTest; a missing one is [`AgentError::Deleted`].
+    pub async fn get_loadtest(&self) -> Result<LoadTest, AgentError> {
+        let name = &self.cfg.loadtest;
+        self.retry("reading the LoadTest", || self.loadtests.get(name))
+            .await
+            .map_err(|e| {
+                if not_found(&e) {
+                    AgentError::Deleted(name.clone())
+                } else {
+                    AgentError::kube(format!("reading LoadTest {name}"), e)
+                }
+            })
+    }
+
+    /// The whole test's plan, with ConfigMap templates read from the namespace.
+    pub async fn resolve_plan(&self, lt: &LoadTest) -> Result<LoadPlan, AgentError> {
+        let mut texts: BTreeMap<(String, String), Result<String, String>> = BTreeMap::new();
+        for r in lt
+            .spec
+            .templates
+            .iter()
+            .filter_map(|t| t.config_map_ref.as_ref())
+        {
+            if let Entry::Vacant(slot) = texts.entry((r.name.clone(), r.key.clone())) {
+                slot.insert(self.configmap_key(r).await?);
+            }
+        }
+        lt.spec
+            .plan(|r| {
+                texts
+                    .get(&(r.name.clone(), r.key.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Err(format!("configMapRef {}/{} was not read", r.name, r.key))
+                    })
+            })
+            .map_err(|e| AgentError::Plan(e.to_string()))
+    }
+
+    /// One ConfigMap key; the inner error explains a missing map or key.
+    async fn configmap_key(
+        &self,
+        r: &ConfigMapKeyRef,
+    ) -> Result<Result<String, String>, AgentError> {
+        match self
+            .retry("reading a ConfigMap", || self.configmaps.get(&r.name))
+            .await
+        {
+            Ok(cm) => Ok(cm
+                .data
+                .and_then(|mut d| d.remove(&r.key))
+                .ok_or_else(|| format!("ConfigMap {} has no key {:?}", r.name, r.key))),
+            Err(e) if not_found(&e) => Ok(Err(format!(
+                "ConfigMap {} not found in namespace {}",
+                r.name, self.cfg.namespace
+            ))),
+            Err(e) => Err(AgentError::kube(format!("reading ConfigMap {}", r.name), e)),
+        }
+    }
+
+    /// Server-side-apply this runner's shard on the status subresource.
+    pub async fn apply(&self, shard: &Shard) -> Result<(), AgentError> {
+        let name = &self.cfg.loadtest;
+        let params = PatchParams::apply(&self.cfg.field_manager()).force();
+        let body = Patch::Apply(apply_body(name, shard));
+        self.retry("applying the shard", || {
+            self.loadtests.patch_status(name, &params, &body)
+        })
+        .await
+        .map(drop)
+        .map_err(|e| {
+            if not_found(&e) {
+                AgentError::Deleted(name.clone())
+            } else {
+                AgentError::kube(
+                    format!("applying shard {} of LoadTest {name}", self.cfg.index),
+                    e,
+                )
+            }
+        })
+    }
+
+    /// Poll until the operator sets `status.startAt`; give up after the
+    /// configured timeout, when the LoadTest is deleted or when it failed.
+    pub async fn wait_for_start(&self) -> Result<Timestamp, AgentError> {
+        let give_up = tokio::time::Instant::now() + self.cfg.start_timeout;
+        loop {
+            let lt = self.get_loadtest().await?;
+            let status = lt.status.unwrap_or_default();
+            if let Some(at) = status.start_at {
+                return Ok(at.0);
+            }
+            if status.phase == Some(Phase::Failed) {
+                return Err(AgentError::TestFailed(
+                    status.message.unwrap_or_else(|| "no message".into()),
+                ));
+            }
+            if tokio::time::Instant::now() + self.timing.poll > give_up {
+                return Err(AgentError::StartTimeout(self.cfg.start_timeout));
+            }
+            tokio::time::sleep(self.timing.poll).await;
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! `gcannon agent`: the runner inside a LoadTest's pod. It reads its LoadTest,
+//! takes its share of the plan, reports ready in its `status.shards` entry,
+//! waits for `status.startAt`, runs the engine with progress updates and
+//! applies its final report (or its failure) for the operator to merge.
+
+pub mod client;
+pub mod config;
+pub mod shard;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::plan::LoadPlan;
+use api::report::Report;
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use tokio::sync::watch;
+
+pub use client::{Agent, Timing};
+pub use config::{AgentConfig, ConfigError};
+pub use shard::{apply_body, build_shard, ShardState};
+
+use crate::engine::{Run, RunOptions};
+use crate::progress::Progress;
+
+/// Why the agent stopped without a final result.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The environment does not describe a runner.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An API call failed for good.
+    #[error("{context}: {source}")]
+    Kube {
+        /// What the agent was doing.
+        context: String,
+        /// The client's error.
+        source: kube::Error,
+    },
+    /// The LoadTest is gone.
+    #[error("LoadTest {0} was deleted")]
+    Deleted(String),
+    /// The operator marked the test failed before it started.
+    #[error("the LoadTest failed before it started: {0}")]
+    TestFailed(String),
+    /// `startAt` never came.
+    #[error("status.startAt was not set within {0:?}; is the operator running and were all runner pods scheduled?")]
+    StartTimeout(Duration),
+    /// The spec cannot be turned into this runner's plan.
+    #[error("invalid load plan: {0}")]
+    Plan(String),
+    /// The engine failed.
+    #[error("engine: {0}")]
+    Engine(String),
+    /// SIGTERM arrived while running.
+    #[error("interrupted by SIGTERM before the run finished")]
+    Interrupted,
+    /// The async runtime could not be set up.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(String),
+}
+
+impl AgentError {
+    fn kube(context: String, source: kube::Error) -> Self {
+        Self::Kube { context, source }
+    }
+}
+
+/// Entry point of `gcannon agent`: 0 after the final shard is applied, an error otherwise.
+pub fn main() -> Result<i32, String> {
+    let cfg = AgentConfig::from_env().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| AgentError::Runtime(e.to_string()).to_string())?;
+    rt.block_on(async move {
+        let client = Client::try_default()
+            .await
+            .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+        let interrupt = Arc::new(AtomicBool::new(false));
+        watch_sigterm(interrupt.clone());
+        run(client, cfg, Timing::default(), interrupt)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Flip `interrupt` on SIGTERM so the engine stops early when the pod is deleted.
+fn watch_sigterm(interrupt: Arc<AtomicBool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::spawn(async move {
+            if term.recv().await.is_some() {
+                interrupt.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+/// The agent's whole life against `client`; returns 0 once the final shard is applied.
+/// Every failure after the LoadTest was read is also applied as a `Failed` shard.
+pub async fn run(
+    client: Client,
+    cfg: AgentConfig,
+    timing: Timing,
+    interrupt: Arc<AtomicBool>,
+) -> Result<i32, AgentError> {
+    let agent = Agent::new(client, cfg, timing);
+    let lt = agent.get_loadtest().await?;
+    let outcome = async {
+        let runners = lt.spec.runners.max(1);
+        let share = my_share(
+            &agent.resolve_plan(&lt).await?,
+            runners,
+            agent.config().index,
+        )?;
+        let opts = RunOptions {
+            runner_index: agent.config().index,
+            runners,
+            ..RunOptions::default()
+        };
+        // Fail before reporting ready: a bad plan should not hold the others at startAt.
+        Run::new(&share, &opts).map_err(|e| AgentError::Plan(e.to_string()))?;
+        agent.apply(&shard_now(&agent, ShardState::Ready)).await?;
+        eprintln!(
+            "gcannon agent: runner {} of {runners} ready, waiting for startAt",
+            agent.config().index
+        );
+        let start = agent.wait_for_start().await?;
+        sleep_until(start, agent.config().start_timeout).await;
+        execute(&agent, share, opts, interrupt).await
+    }
+    .await;
+    match outcome {
+        Ok(report) => {
+            agent
+                .apply(&shard_now(&agent, ShardState::Done(&report)))
+                .await?;
+            eprintln!(
+                "gcannon agent: done, {} responses in {:.2}s",
+                report.counts.responses, report.elapsed_sec
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            if !matches!(e, AgentError::Deleted(_)) {
+                // Best effort: the operator also notices the pod's failure.
+                if let Err(apply) = agent
+                    .apply(&shard_now(&agent, ShardState::Failed(e.to_string())))
+                    .await
+                {
+                    eprintln!("gcannon agent: could not report the failure: {apply}");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Share `index` of `plan` split over `runners`.
+pub fn my_share(plan: &LoadPlan, runners: u32, index: u32) -> Result<LoadPlan, AgentError> {
+    if index >= runners {
+        return Err(AgentError::Plan(format!(
+            "runner index {index} is out of range for {runners} runners"
+        )));
+    }
+    let mut shares =
+        api::split::split(plan, runners).map_err(|e| AgentError::Plan(e.to_string()))?;
+    Ok(shares.swap_remove(index as usize))
+}
+
+fn shard_now(agent: &Agent, state: ShardState<'_>) -> api::loadtest::Shard {
+    build_shard(agent.config(), state, Timestamp::now())
+}
+
+/// Sleep until `start` (no longer than `cap`, in case of a clock gone wild).
+async fn sleep_until(start: Timestamp, cap: Duration) {
+    let ahead = start.duration_since(Timestamp::now());
+    if let Ok(wait) = Duration::try_from(ahead) {
+        tokio::time::sleep(wait.min(cap)).await;
+    }
+}
+
+/// Run the engine on a blocking thread, applying progress every `progress_every`.
+async fn execute(
+    agent: &Agent,
+    share: LoadPlan,
+    opts: RunOptions,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Report, AgentError> {
+    let (tx, mut rx) = watch::channel(None::<Progress>);
+    let engine_interrupt = interrupt.clone();
+    let mut job = tokio::task::spawn_blocking(move || {
+        let run = Run::new(&share, &opts)?;
+        run.execute(&engine_interrupt, |p| {
+            tx.send_replace(Some(*p));
+        })
+    });
+    let mut ticker = tokio::time::interval(agent.timing().progress_every);
+    ticker.tick().await;
+    let result = loop {
+        tokio::select! {
+            joined = &mut job => break joined,
+            _ = ticker.tick() => {
+                let latest = *rx.borrow_and_update();
+                if let Some(p) = latest {
+                    // Progress is informative only: a failed update must not stop the run.
+                    if let Err(e) = agent.apply(&shard_now(agent, ShardState::Progress(p))).await {
+                        eprintln!("gcannon agent: progress update failed: {e}");
+                    }
+                }
+            }
+        }
+    };
+    let report = result
+        .map_err(|e| AgentError::Engine(format!("engine thread failed: {e}")))?
+        .map_err(|e| AgentError::Engine(e.to_string()))?;
+    if interrupt.load(Ordering::Relaxed) {
+        return Err(AgentError::Interrupted);
+    }
+    Ok(report)
+}
