@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use api::plan::LoadPlan;
 use api::report::Report;
+use api::split::share;
 
 use self::config::{DEFAULT_TIMEOUT, SHUTDOWN_GRACE};
 use self::schedule::Schedule;
@@ -126,15 +127,11 @@ pub struct Run {
     warmup: Duration,
 }
 
-/// `total` split into `parts` shares that differ by at most one; share `i`.
-fn share(total: u64, parts: u32, i: u32) -> u64 {
-    total / parts as u64 + ((i as u64) < total % parts as u64) as u64
-}
-
 impl Run {
     /// Validate and prepare a plan. Everything that can be wrong with the input is
     /// reported here, before any load is sent.
     pub fn new(plan: &LoadPlan, opts: &RunOptions) -> Result<Self, EngineError> {
+        plan.validate().map_err(|e| EngineError::Plan(e.to_string()))?;
         let plan_err = |e: String| EngineError::Plan(e);
         let target = if plan.target.is_empty() {
             None
