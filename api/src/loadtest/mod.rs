@@ -36,7 +36,7 @@ pub use status::{
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("self.connections >= self.runners * self.threads").message("connections must be at least runners * threads: every thread needs a connection"))]
-#[x_kube(validation = Rule::new("self.target != '' || size(self.templates) > 0").message("set target, or at least one template carrying a Host header"))]
+#[x_kube(validation = Rule::new("self.target != '' || (has(self.templates) && size(self.templates) > 0)").message("set target, or at least one template carrying a Host header"))]
 #[serde(rename_all = "camelCase")]
 pub struct LoadTestSpec {
     /// `http://host:port/path`; may be empty when every template carries `Host`.
@@ -44,6 +44,7 @@ pub struct LoadTestSpec {
     pub target: String,
     /// Raw HTTP/1.1 request templates, inline or from a ConfigMap key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
     pub templates: Vec<TemplateSource>,
     /// WebSocket echo mode when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +85,7 @@ pub struct LoadTestSpec {
     pub rate: Option<u64>,
     /// Open model: ramping stages; override `rate` when present.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub stages: Vec<Stage>,
     /// Runner pods; connections and rate are split exactly between them.
     #[serde(default = "one")]
@@ -91,6 +93,7 @@ pub struct LoadTestSpec {
     pub runners: u32,
     /// Pass/fail gates such as `p99 < 5ms` or `errors < 0.1%`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub thresholds: Vec<String>,
     /// Runner pod template.
     #[serde(default)]

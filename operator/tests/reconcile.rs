@@ -1,0 +1,303 @@
+//! Controller scenarios against the mock API server, one reconcile each.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::loadtest::{LoadTest, LoadTestStatus, Phase, Shard, ShardPhase};
+use api::report::Report;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use operator::controller::reconcile;
+use serde_json::json;
+use support::{context, loadtest, pod, pod_list, ApiServer};
+
+const JOBS: &str = "/apis/batch/v1/namespaces/perf/jobs";
+const JOB: &str = "/apis/batch/v1/namespaces/perf/jobs/smoke";
+const PODS: &str = "/api/v1/namespaces/perf/pods";
+
+/// Run one reconcile while `script` plays the API server; both must finish.
+async fn run<F, Fut>(lt: LoadTest, script: F) -> Action
+where
+    F: FnOnce(ApiServer, LoadTest) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (ctx, server) = context();
+    let server_task = tokio::spawn(script(server, lt.clone()));
+    let action = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(lt), ctx))
+        .await
+        .expect("reconcile waited for a request the script never answered")
+        .expect("reconcile failed");
+    server_task.await.expect("API script assertion failed");
+    action
+}
+
+fn status(phase: Phase, shards: Vec<Shard>) -> Option<LoadTestStatus> {
+    Some(LoadTestStatus {
+        phase: Some(phase),
+        job_name: Some("smoke".into()),
+        start_at: (phase == Phase::Running).then(|| Time(Timestamp::now())),
+        shards,
+        observed_generation: Some(1),
+        ..LoadTestStatus::default()
+    })
+}
+
+fn done_shard(index: u32, latencies_us: &[u64]) -> Shard {
+    let mut r = Report {
+        elapsed_sec: 2.0,
+        ..Report::default()
+    };
+    for v in latencies_us {
+        r.latency.record(*v).unwrap();
+    }
+    r.counts.requests = latencies_us.len() as u64;
+    r.counts.responses = latencies_us.len() as u64;
+    r.counts.status.s2xx = latencies_us.len() as u64;
+    Shard {
+        index,
+        phase: ShardPhase::Done,
+        pod: Some(format!("smoke-{index}-x")),
+        report: Some(r.to_wire()),
+        ..Shard::default()
+    }
+}
+
+#[tokio::test]
+async fn new_loadtest_creates_the_indexed_job() {
+    let lt = loadtest(
+        "target: http://svc:8080/\nrunners: 2\nconnections: 8\nseccomp: Localhost\n",
+        None,
+    );
+    let action = run(lt, |mut s, lt| async move {
+        s.expect("GET", JOB).await.not_found();
+        let create = s.expect("POST", JOBS).await;
+        let job = create.body.clone();
+        assert_eq!(job["spec"]["completionMode"], "Indexed");
+        assert_eq!(
+            (
+                job["spec"]["completions"].clone(),
+                job["spec"]["parallelism"].clone()
+            ),
+            (json!(2), json!(2))
+        );
+        assert_eq!(job["spec"]["backoffLimit"], 0);
+        assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], "uid-smoke");
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "Localhost"
+        );
+        assert_eq!(pod["containers"][0]["command"], json!(["gcannon", "agent"]));
+        assert_eq!(
+            pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+            true
+        );
+        create.respond(201, job);
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(
+            (patch["phase"].clone(), patch["jobName"].clone()),
+            (json!("Starting"), json!("smoke"))
+        );
+        s.expect_event("JobCreated").await;
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn restart_with_existing_job_adopts_it_instead_of_creating_another() {
+    let lt = loadtest("target: http://svc:8080/\n", None);
+    run(lt, |mut s, lt| async move {
+        let get = s.expect("GET", JOB).await;
+        let existing = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "smoke", "namespace": "perf",
+            "ownerReferences": [{"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "name": "smoke", "uid": "uid-smoke", "controller": true}]}});
+        get.respond(200, existing);
+        // The next request must be the status patch, not a POST of a second Job.
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Starting");
+        s.expect_event("JobAdopted").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_spec_sets_a_condition_and_creates_no_job() {
+    let lt = loadtest(
+        "target: http://svc:8080/\nthresholds: ['p99 <<< 5ms']\n",
+        None,
+    );
+    let action = run(lt, |mut s, lt| async move {
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Failed");
+        assert!(
+            patch["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid spec: thresholds: at "),
+            "{patch}"
+        );
+        let failed = patch["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Failed")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (failed["status"].clone(), failed["reason"].clone()),
+            (json!("True"), json!("InvalidSpec"))
+        );
+        s.expect_event("InvalidSpec").await;
+    })
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn all_pods_ready_sets_start_at_in_the_future() {
+    let lt = loadtest(
+        "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
+        status(Phase::Starting, vec![]),
+    );
+    let before = Timestamp::now();
+    run(lt, move |mut s, lt| async move {
+        let list = s.expect("GET", PODS).await;
+        assert!(
+            list.query
+                .contains("labelSelector=glasscannon.dev%2Floadtest%3Dsmoke"),
+            "{}",
+            list.query
+        );
+        list.respond(200, pod_list(vec![pod(0, true, None), pod(1, true, None)]));
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Running");
+        let start: Timestamp = patch["startAt"].as_str().unwrap().parse().unwrap();
+        assert!(
+            start > before,
+            "startAt {start} must be in the future of {before}"
+        );
+        s.expect_event("Started").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pods_not_all_ready_keep_waiting_without_writes() {
+    let lt = loadtest(
+        "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
+        status(Phase::Starting, vec![]),
+    );
+    let action = run(lt, |mut s, _| async move {
+        s.expect("GET", PODS)
+            .await
+            .respond(200, pod_list(vec![pod(0, true, None), pod(1, false, None)]));
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn all_shards_done_merges_judges_reports_and_cleans_up() {
+    let shards = vec![
+        done_shard(0, &[100, 200, 300]),
+        done_shard(1, &[400, 500, 600]),
+    ];
+    let lt = loadtest(
+        "target: http://svc:8080/\nrunners: 2\nconnections: 2\nthresholds: ['p99 < 1s', 'rps >= 1000000']\n",
+        status(Phase::Running, shards),
+    );
+    run(lt, |mut s, lt| async move {
+        s.expect("GET", PODS).await.respond(200, pod_list(vec![]));
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Succeeded");
+        assert_eq!(patch["summary"]["responses"], 6);
+        assert_eq!(patch["summary"]["rps"], 3.0);
+        assert!(!patch["summary"]["histogram"].as_str().unwrap().is_empty());
+        assert_eq!(patch["verdict"], "Failed");
+        assert_eq!(patch["thresholdResults"][0]["passed"], true);
+        assert_eq!(patch["thresholdResults"][1]["passed"], false);
+        let conds = patch["conditions"].as_array().unwrap();
+        let cond = |t: &str| conds.iter().find(|c| c["type"] == t).unwrap()["status"].clone();
+        assert_eq!(
+            (cond("Complete"), cond("ThresholdsPassed")),
+            (json!("True"), json!("False"))
+        );
+        s.expect_event("ThresholdsFailed").await;
+        let del = s.expect("DELETE", JOB).await;
+        assert_eq!(del.body["propagationPolicy"], "Background");
+        del.respond(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keep_policy_leaves_the_job() {
+    let lt = loadtest(
+        "target: http://svc:8080/\ncleanup: Keep\n",
+        status(Phase::Running, vec![done_shard(0, &[100])]),
+    );
+    run(lt, |mut s, lt| async move {
+        s.expect("GET", PODS).await.respond(200, pod_list(vec![]));
+        assert_eq!(s.expect_status_patch(&lt).await["verdict"], "Passed");
+        s.expect_event("Passed").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_pod_fails_the_test_naming_it_and_keeps_shards() {
+    let lt = loadtest(
+        "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
+        status(Phase::Running, vec![done_shard(0, &[100])]),
+    );
+    run(lt, |mut s, lt| async move {
+        s.expect("GET", PODS).await.respond(
+            200,
+            pod_list(vec![pod(0, false, None), pod(1, false, Some("Evicted"))]),
+        );
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Failed");
+        assert_eq!(patch["message"], "runner pod smoke-1-x failed: Evicted");
+        assert!(
+            patch.get("shards").is_none(),
+            "the operator must not overwrite the runners' shards"
+        );
+        s.expect_event("RunnerFailed").await;
+        s.expect("DELETE", JOB).await.respond(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn spec_change_after_finish_is_reported_not_rerun() {
+    let mut lt = loadtest(
+        "target: http://svc:8080/\n",
+        status(Phase::Succeeded, vec![]),
+    );
+    lt.metadata.generation = Some(2);
+    run(lt, |mut s, lt| async move {
+        let patch = s.expect_status_patch(&lt).await;
+        assert!(
+            patch["message"]
+                .as_str()
+                .unwrap()
+                .contains("kubectl delete loadtest smoke"),
+            "{patch}"
+        );
+        assert!(
+            patch.get("phase").is_none(),
+            "a finished test keeps its phase"
+        );
+        s.expect_event("SpecChangedAfterFinish").await;
+    })
+    .await;
+}
