@@ -3,9 +3,9 @@
 //! histograms add bucket by bucket), so percentiles always come from one
 //! merged histogram and never from averaging percentiles.
 
-mod codec;
-mod merge;
-mod summary;
+pub mod codec;
+pub mod merge;
+pub mod summary;
 
 pub use codec::{decode_histogram, encode_histogram, CodecError, WireReport};
 pub use merge::add_histogram;

@@ -1,0 +1,222 @@
+//! The default text output, shaped like the original tool's.
+
+use std::fmt::Write as _;
+
+use api::plan::LoadPlan;
+use api::report::{format_latency_us, LatencySummary, Report, Summary};
+use api::threshold::Verdict;
+
+use super::is_rate_mode;
+
+/// `964.78K`, `1.20M`, `850.00`: a count or rate with a decimal SI suffix.
+pub fn format_si(v: f64) -> String {
+    let (div, suffix) = if v >= 1e9 {
+        (1e9, "G")
+    } else if v >= 1e6 {
+        (1e6, "M")
+    } else if v >= 1e3 {
+        (1e3, "K")
+    } else {
+        (1.0, "")
+    };
+    format!("{:.2}{suffix}", v / div)
+}
+
+/// `72.36MB`, `512.00B`: a byte count with a binary suffix, as wrk prints it.
+pub fn format_bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = v;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.2}{}", UNITS[i])
+}
+
+/// The target as the banner shows it: without the `http://` scheme.
+fn shown_target(plan: &LoadPlan) -> String {
+    if plan.target.is_empty() {
+        let names: Vec<&str> = plan.templates.iter().map(|t| t.name.as_str()).collect();
+        return format!("(from templates: {})", names.join(", "));
+    }
+    plan.target
+        .strip_prefix("http://")
+        .unwrap_or(&plan.target)
+        .to_string()
+}
+
+/// The banner printed before the run: target, threads, connections, pipeline, duration.
+pub fn render_banner(plan: &LoadPlan) -> String {
+    let mut s = String::from("gcannon — io_uring HTTP load generator\n");
+    let threads = plan.threads.max(1);
+    let lo = plan.connections / threads;
+    let per_thread = if plan.connections.is_multiple_of(threads) {
+        format!("{lo}")
+    } else {
+        format!("{lo}-{}", lo + 1)
+    };
+    let _ = writeln!(s, "  Target:    {}", shown_target(plan));
+    let _ = writeln!(s, "  Threads:   {}", plan.threads);
+    let _ = writeln!(s, "  Conns:     {} ({per_thread}/thread)", plan.connections);
+    let _ = writeln!(s, "  Pipeline:  {}", plan.pipeline);
+    let _ = writeln!(s, "  Duration:  {}", plan.duration);
+    if let Some(ws) = &plan.websocket {
+        let _ = writeln!(
+            s,
+            "  Mode:      WebSocket echo ({} byte message)",
+            ws.message.len()
+        );
+    }
+    if !plan.stages.is_empty() {
+        let stages: Vec<String> = plan
+            .stages
+            .iter()
+            .map(|st| format!("{}/s over {}", st.target, st.duration))
+            .collect();
+        let _ = writeln!(s, "  Rate:      open model, stages {}", stages.join(" → "));
+    } else if let Some(rate) = plan.rate {
+        let _ = writeln!(s, "  Rate:      open model, {rate} req/s");
+    }
+    if !plan.target.is_empty() && !plan.templates.is_empty() {
+        let names: Vec<&str> = plan.templates.iter().map(|t| t.name.as_str()).collect();
+        let _ = writeln!(s, "  Templates: {}", names.join(", "));
+    }
+    s
+}
+
+/// One latency row: label, then avg/p50/p90/p99/p99.9/max right-aligned.
+fn latency_row(s: &mut String, label: &str, l: &LatencySummary) {
+    let _ = write!(s, "  {label:>12}");
+    for v in [
+        l.avg,
+        l.p50 as f64,
+        l.p90 as f64,
+        l.p99 as f64,
+        l.p999 as f64,
+        l.max as f64,
+    ] {
+        let cell = if l.samples == 0 {
+            "-".to_string()
+        } else {
+            format_latency_us(v)
+        };
+        let _ = write!(s, " {cell:>8}");
+    }
+    s.push('\n');
+}
+
+/// One threshold verdict: `✓ p99 < 5ms (measured 1.20ms)`.
+pub fn render_verdict(v: &Verdict) -> String {
+    let mark = if v.passed { '✓' } else { '✗' };
+    format!("{mark} {} (measured {})", v.threshold, v.measured)
+}
+
+/// The threshold block: a pass count, then one verdict line each; empty when none.
+pub fn render_verdicts(verdicts: &[Verdict]) -> String {
+    let mut out = String::new();
+    if verdicts.is_empty() {
+        return out;
+    }
+    let passed = verdicts.iter().filter(|v| v.passed).count();
+    let _ = writeln!(out, "\n  Thresholds: {passed}/{} passed", verdicts.len());
+    for v in verdicts {
+        let _ = writeln!(out, "    {}", render_verdict(v));
+    }
+    out
+}
+
+/// The result printed after the run.
+pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> String {
+    let s = Summary::from_report(report);
+    let rate_mode = is_rate_mode(plan);
+    let mut out = String::from("\n");
+    let _ = writeln!(
+        out,
+        "  Thread Stats {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "Avg", "p50", "p90", "p99", "p99.9", "Max"
+    );
+    match &s.uncorrected {
+        Some(u) if rate_mode => {
+            latency_row(&mut out, "Latency", &s.latency);
+            latency_row(&mut out, "Service", u);
+            out.push_str(
+                "    Latency: corrected, measured from each request's intended send time\n",
+            );
+            out.push_str(
+                "    Service: uncorrected, measured from the actual send (service time)\n",
+            );
+        }
+        _ => {
+            latency_row(&mut out, "Latency", &s.latency);
+            if rate_mode {
+                out.push_str(
+                    "    Latency: corrected, measured from each request's intended send time\n",
+                );
+            }
+        }
+    }
+    for (i, l) in s.per_template.iter().enumerate() {
+        let name = plan
+            .templates
+            .get(i)
+            .map(|t| t.name.as_str())
+            .unwrap_or("template");
+        latency_row(&mut out, &format!("[{i}]"), l);
+        let _ = writeln!(out, "               ^ {name}");
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "  {} requests in {:.2}s, {} responses",
+        s.requests, s.elapsed_sec, s.responses
+    );
+    let _ = writeln!(out, "  Throughput: {} req/s", format_si(s.rps));
+    let _ = writeln!(out, "  Bandwidth:  {}/s", format_bytes(s.bandwidth_bps));
+    let st = &s.status;
+    let _ = write!(
+        out,
+        "  Status codes: 2xx={}, 3xx={}, 4xx={}, 5xx={}",
+        st.s2xx, st.s3xx, st.s4xx, st.s5xx
+    );
+    if st.other > 0 {
+        let _ = write!(out, ", other={}", st.other);
+    }
+    out.push('\n');
+    if s.unexpected_status > 0 {
+        let _ = writeln!(
+            out,
+            "  Unexpected status: {} responses were not {}",
+            s.unexpected_status, plan.expected_status
+        );
+    }
+    if s.error_total > 0 {
+        let e = &s.errors;
+        let _ = writeln!(
+            out,
+            "  Errors: connect={}, read={}, timeout={}, parse={}",
+            e.connect, e.read, e.timeout, e.parse
+        );
+    }
+    let _ = writeln!(out, "  Reconnects: {}", s.reconnects);
+    if plan.websocket.is_some() {
+        let _ = writeln!(
+            out,
+            "  WebSocket: {} upgrades, {} frames",
+            s.ws_upgrades, s.ws_frames
+        );
+    }
+    if rate_mode {
+        let _ = writeln!(
+            out,
+            "  Schedule: {} sent late, {} never sent",
+            s.late, s.unsent
+        );
+    }
+    out.push_str(&render_verdicts(verdicts));
+    out
+}
+
+#[cfg(test)]
+#[path = "text_tests.rs"]
+mod tests;
