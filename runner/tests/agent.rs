@@ -1,0 +1,401 @@
+//! `gcannon agent` against the kube-rs mock API (tower-test): the apply
+//! request's shape, the wait for `startAt`, retries, failures reported as a
+//! `Failed` shard, and a full run against a real `gcannon serve` on loopback.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::loadtest::{Shard, ShardPhase};
+use api::report::{Report, WireReport};
+use http::{Request, Response};
+use k8s_openapi::jiff::Timestamp;
+use kube::client::Body;
+use kube::Client;
+use runner::agent::{run, Agent, AgentConfig, AgentError, ShardState, Timing};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tower_test::mock::Handle;
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+const LT_PATH: &str = "/apis/glasscannon.dev/v1alpha1/namespaces/perf/loadtests/smoke";
+
+/// One request the agent sent.
+#[derive(Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    content_type: Option<String>,
+    body: Option<Value>,
+}
+
+fn cfg(index: u32) -> AgentConfig {
+    AgentConfig {
+        loadtest: "smoke".into(),
+        namespace: "perf".into(),
+        pod: format!("smoke-{index}-abcde"),
+        node: Some("node-a".into()),
+        index,
+        start_timeout: Duration::from_secs(10),
+    }
+}
+
+fn fast() -> Timing {
+    Timing {
+        poll: Duration::from_millis(10),
+        progress_every: Duration::from_millis(100),
+        retry_base: Duration::from_millis(1),
+        attempts: 3,
+    }
+}
+
+fn mock() -> (Client, ApiHandle) {
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    (Client::new(svc, "perf"), handle)
+}
+
+fn loadtest(spec: Value, status: Value) -> Value {
+    json!({
+        "apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest",
+        "metadata": {"name": "smoke", "namespace": "perf", "uid": "u-1"},
+        "spec": spec, "status": status,
+    })
+}
+
+fn status_error(code: u16) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": format!("mock {code}"), "reason": "Mock", "code": code})
+}
+
+fn respond(code: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+async fn read(req: Request<Body>) -> Seen {
+    let (parts, body) = req.into_parts();
+    let bytes = body.collect_bytes().await.unwrap();
+    Seen {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+        content_type: parts
+            .headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string()),
+        body: (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap()),
+    }
+}
+
+/// Serve every request with `answer` until the client is dropped; return what was seen.
+fn serve_api(
+    mut handle: ApiHandle,
+    mut answer: impl FnMut(&Seen, usize) -> (u16, Value) + Send + 'static,
+) -> JoinHandle<Vec<Seen>> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        // Bounded: no test makes anywhere near this many calls.
+        for n in 0..10_000 {
+            let Some((req, send)) = handle.next_request().await else {
+                break;
+            };
+            let s = read(req).await;
+            let (code, body) = answer(&s, n);
+            send.send_response(respond(code, &body));
+            seen.push(s);
+        }
+        seen
+    })
+}
+
+fn shard_of(seen: &Seen) -> Shard {
+    let body = seen.body.as_ref().expect("apply has a body");
+    serde_json::from_value(body["status"]["shards"][0].clone()).unwrap()
+}
+
+fn tiny_spec(target: &str) -> Value {
+    json!({"target": target, "connections": 2, "threads": 1, "duration": "300ms",
+           "warmup": "0s", "runners": 2})
+}
+
+#[tokio::test]
+async fn apply_is_a_forced_server_side_apply_of_only_this_shard() {
+    let (client, handle) = mock();
+    let api = serve_api(handle, |_, _| (200, loadtest(json!({}), json!({}))));
+    let agent = Agent::new(client, cfg(1), fast());
+    let mut report = Report::default();
+    report.counts.responses = 77;
+    report.elapsed_sec = 0.3;
+    report.latency.record(120).unwrap();
+    let shard =
+        runner::agent::build_shard(agent.config(), ShardState::Done(&report), Timestamp::now());
+    agent.apply(&shard).await.unwrap();
+    drop(agent);
+    let seen = api.await.unwrap();
+    assert_eq!(seen.len(), 1);
+    let s = &seen[0];
+    assert_eq!(s.method, "PATCH");
+    assert_eq!(s.path, format!("{LT_PATH}/status"));
+    assert!(
+        s.query
+            .contains(&("fieldManager".into(), "glass-cannon-runner-1".into())),
+        "{:?}",
+        s.query
+    );
+    assert!(
+        s.query.contains(&("force".into(), "true".into())),
+        "{:?}",
+        s.query
+    );
+    assert_eq!(
+        s.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    let body = s.body.as_ref().unwrap();
+    let mut keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["apiVersion", "kind", "metadata", "status"]);
+    assert_eq!(body["metadata"], json!({"name": "smoke"}));
+    assert_eq!(body["status"].as_object().unwrap().len(), 1);
+    assert_eq!(body["status"]["shards"].as_array().unwrap().len(), 1);
+    let shard = shard_of(s);
+    assert_eq!((shard.index, shard.phase), (1, ShardPhase::Done));
+    assert_eq!(shard.pod.as_deref(), Some("smoke-1-abcde"));
+    assert_eq!(shard.node.as_deref(), Some("node-a"));
+    let back = Report::from_wire(&shard.report.unwrap()).unwrap();
+    assert_eq!(back.counts.responses, 77);
+    assert_eq!(back.latency.len(), 1);
+}
+
+#[tokio::test]
+async fn waits_until_start_at_appears() {
+    let (client, handle) = mock();
+    let api = serve_api(handle, |_, n| {
+        let status = if n < 2 {
+            json!({"phase": "Starting"})
+        } else {
+            json!({"phase": "Running", "startAt": "2030-01-02T03:04:05Z"})
+        };
+        (200, loadtest(json!({}), status))
+    });
+    let agent = Agent::new(client, cfg(0), fast());
+    let at = agent.wait_for_start().await.unwrap();
+    assert_eq!(at.to_string(), "2030-01-02T03:04:05Z");
+    drop(agent);
+    let seen = api.await.unwrap();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|s| s.method == "GET" && s.path == LT_PATH));
+}
+
+#[tokio::test]
+async fn wait_gives_up_on_failure_deletion_and_timeout() {
+    let (client, handle) = mock();
+    let api = serve_api(handle, |_, _| {
+        (
+            200,
+            loadtest(json!({}), json!({"phase": "Failed", "message": "bad spec"})),
+        )
+    });
+    let err = Agent::new(client, cfg(0), fast())
+        .wait_for_start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AgentError::TestFailed(m) if m == "bad spec"),
+        "{err}"
+    );
+    api.await.unwrap();
+
+    let (client, handle) = mock();
+    let api = serve_api(handle, |_, _| (404, status_error(404)));
+    let err = Agent::new(client, cfg(0), fast())
+        .wait_for_start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AgentError::Deleted(n) if n == "smoke"),
+        "{err}"
+    );
+    assert_eq!(api.await.unwrap().len(), 1, "404 is not retried");
+
+    let (client, handle) = mock();
+    let api = serve_api(handle, |_, _| {
+        (200, loadtest(json!({}), json!({"phase": "Starting"})))
+    });
+    let mut c = cfg(0);
+    c.start_timeout = Duration::from_millis(100);
+    let err = Agent::new(client, c, fast())
+        .wait_for_start()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AgentError::StartTimeout(_)), "{err}");
+    assert!(err.to_string().contains("startAt"));
+    api.await.unwrap();
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_a_few_times() {
+    let (client, handle) = mock();
+    let api = serve_api(handle, |_, n| {
+        if n < 2 {
+            (503, status_error(503))
+        } else {
+            (200, loadtest(json!({}), json!({})))
+        }
+    });
+    let agent = Agent::new(client, cfg(0), fast());
+    agent.get_loadtest().await.unwrap();
+    drop(agent);
+    assert_eq!(api.await.unwrap().len(), 3);
+
+    let (client, handle) = mock();
+    let api = serve_api(handle, |_, _| (500, status_error(500)));
+    let err = Agent::new(client, cfg(0), fast())
+        .get_loadtest()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("reading LoadTest smoke"), "{err}");
+    assert_eq!(api.await.unwrap().len(), 3, "gives up after `attempts`");
+}
+
+#[tokio::test]
+async fn missing_configmap_is_applied_as_a_failed_shard() {
+    let (client, handle) = mock();
+    let spec = json!({"target": "http://127.0.0.1:9/", "connections": 2, "runners": 2,
+                      "templates": [{"configMapRef": {"name": "reqs", "key": "get"}}]});
+    let api = serve_api(handle, move |s, _| {
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", p) if p.ends_with("/configmaps/reqs") => (404, status_error(404)),
+            _ => (200, loadtest(spec.clone(), json!({}))),
+        }
+    });
+    let err = run(client, cfg(1), fast(), Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AgentError::Plan(_)), "{err}");
+    let seen = api.await.unwrap();
+    let applies: Vec<_> = seen.iter().filter(|s| s.method == "PATCH").collect();
+    assert_eq!(applies.len(), 1, "no Ready shard for an unrunnable plan");
+    let shard = shard_of(applies[0]);
+    assert_eq!(shard.phase, ShardPhase::Failed);
+    let msg = shard.message.unwrap();
+    assert!(
+        msg.contains("ConfigMap reqs not found in namespace perf"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn full_run_against_serve_applies_ready_then_done() {
+    let server = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap();
+    let target = format!("http://{}/", server.local_addr());
+    let mut spec = tiny_spec(&target);
+    spec["templates"] = json!([{"configMapRef": {"name": "reqs", "key": "get"}}]);
+    let (client, handle) = mock();
+    let api = serve_api(handle, move |s, _| {
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", p) if p.ends_with("/configmaps/reqs") => (
+                200,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "reqs"},
+                   "data": {"get": "GET /json HTTP/1.1\n\n"}}),
+            ),
+            _ => (
+                200,
+                loadtest(
+                    spec.clone(),
+                    json!({"phase": "Running", "startAt": Timestamp::now().to_string()}),
+                ),
+            ),
+        }
+    });
+    let code = run(client, cfg(1), fast(), Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    let seen = api.await.unwrap();
+    assert!(
+        seen.iter().any(|s| s.path.ends_with("/configmaps/reqs")),
+        "template read from the ConfigMap"
+    );
+    let applies: Vec<_> = seen.iter().filter(|s| s.method == "PATCH").collect();
+    assert!(applies.len() >= 2, "{applies:?}");
+    assert!(applies.iter().all(|s| s
+        .query
+        .contains(&("fieldManager".into(), "glass-cannon-runner-1".into()))));
+    let first = shard_of(applies[0]);
+    assert_eq!(first.phase, ShardPhase::Running);
+    assert!(first.report.is_none());
+    let last = shard_of(applies[applies.len() - 1]);
+    assert_eq!((last.index, last.phase), (1, ShardPhase::Done));
+    let wire: WireReport = last.report.unwrap();
+    let report = Report::from_wire(&wire).unwrap();
+    assert!(report.counts.responses > 0, "{:?}", report.counts);
+    assert_eq!(report.counts.responses, report.latency.len());
+    assert!(server.requests() >= report.counts.responses);
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn progress_is_applied_while_the_engine_runs() {
+    let server = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap();
+    let mut spec = tiny_spec(&format!("http://{}/", server.local_addr()));
+    // The engine reports progress once a second, so run a little longer than that.
+    spec["duration"] = json!("1300ms");
+    let (client, handle) = mock();
+    let api = serve_api(handle, move |_, _| {
+        (
+            200,
+            loadtest(
+                spec.clone(),
+                json!({"startAt": Timestamp::now().to_string()}),
+            ),
+        )
+    });
+    assert_eq!(
+        run(client, cfg(0), fast(), Arc::new(AtomicBool::new(false)))
+            .await
+            .unwrap(),
+        0
+    );
+    let shards: Vec<Shard> = api
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "PATCH")
+        .map(shard_of)
+        .collect();
+    let progress: Vec<&Shard> = shards
+        .iter()
+        .filter(|s| s.phase == ShardPhase::Running && s.report.is_some())
+        .collect();
+    assert!(!progress.is_empty(), "{shards:?}");
+    let interim = Report::from_wire(progress[0].report.as_ref().unwrap()).unwrap();
+    assert!(interim.counts.responses > 0);
+    let last = shards.last().unwrap();
+    assert_eq!(last.phase, ShardPhase::Done);
+    assert!(last.report.as_ref().unwrap().counts.responses >= interim.counts.responses);
+    server.shutdown();
+}
