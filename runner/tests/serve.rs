@@ -146,9 +146,15 @@ fn fixed_routes() {
     assert_eq!(get(&mut c, "/status/abc").status, 400);
     // Still the same keep-alive connection after all of that.
     assert_eq!(get(&mut c, "/").status, 200);
-    send(&mut c, b"HEAD / HTTP/1.1\r\n\r\n");
+    send(
+        &mut c,
+        b"HEAD / HTTP/1.1\r\n\r\nHEAD /delay/1 HTTP/1.1\r\n\r\n",
+    );
     let r = read_resp_for(&mut c, true);
     assert_eq!(r.header("content-length"), Some("13"));
+    let r = read_resp_for(&mut c, true);
+    assert_eq!(r.header("content-length"), Some("3"));
+    // Had a body leaked from either HEAD answer, this would misparse.
     assert_eq!(get(&mut c, "/json").status, 200);
     h.shutdown();
 }

@@ -4,6 +4,26 @@
 //! its own level-triggered epoll loop. Pipelined requests in one read are all
 //! answered with one write; fixed routes never allocate per request.
 //!
+//! Routes (HTTP/1.1 keep-alive unless the request says otherwise; `HEAD` gets
+//! the head only; the query string is ignored):
+//!
+//! | path | answer |
+//! | --- | --- |
+//! | `/` | `200`, `Hello, World!` |
+//! | `/json` | `200`, small JSON object |
+//! | `/status/{code}` | that status (200-999; 1xx is `400`); 204/304 bodiless |
+//! | `/delay/{ms}` | `200` after `ms`, without blocking other connections; the pipeline behind it waits |
+//! | `/bytes/{n}` | `200`, `n` bytes (at most 64 MiB) |
+//! | `/chunked/{n}` | `200`, `n` bytes in 1000-byte chunks plus an `X-Gcannon-Trailer` trailer |
+//! | `/echo` | `200`, body = the exact request bytes (head and raw body) |
+//! | `/stall/{ms}` | every thread stops answering for `ms`, then catches up in order |
+//! | `/ws` | WebSocket echo |
+//! | `/stats` | `{"requests": N}`: requests served so far, not counting `/stats` |
+//! | anything else | `404` |
+//!
+//! Malformed requests get `400` (`413`/`431` for oversize) and the connection
+//! closes after a lingering half-close, so the answer is not lost to a reset.
+//!
 //! WebSocket (`/ws`): fragmented messages are reassembled and echoed as one
 //! unfragmented frame; pings get pongs; a close is answered with a close and
 //! the TCP connection is then closed.

@@ -31,6 +31,7 @@ const EVENTS: usize = 512;
 struct Pending {
     deadline: u64,
     keep_alive: bool,
+    head_only: bool,
 }
 
 /// Where a connection is in its life.
@@ -377,6 +378,7 @@ impl Worker {
                             c.pending = Some(Pending {
                                 deadline,
                                 keep_alive,
+                                head_only,
                             });
                         }
                         Route::Ws => match req.ws_key {
@@ -429,8 +431,9 @@ impl Worker {
 
     /// Flush, advance closing states and set epoll interest; false to close now.
     fn progress(&mut self, c: &mut Conn, token: u64) -> bool {
-        self.publish();
         loop {
+            // Count before answering so a client never sees a response /stats misses.
+            self.publish();
             if !flush(c) {
                 return false;
             }
@@ -510,9 +513,13 @@ impl Worker {
             };
             let keep = match (&c.pending, c.phase) {
                 (Some(p), _) if p.deadline <= now => {
-                    let keep_alive = p.keep_alive;
+                    let (keep_alive, head_only) = (p.keep_alive, p.head_only);
                     c.pending = None;
+                    let start = c.out.len();
                     routes::simple(&mut c.out, 200, b"text/plain", b"OK\n", keep_alive);
+                    if head_only {
+                        strip_body(&mut c.out, start);
+                    }
                     if !keep_alive {
                         c.phase = Phase::CloseAfterFlush;
                     }
