@@ -37,7 +37,9 @@ impl Context {
     pub fn new(client: Client, config: Config, metrics: Metrics) -> Self {
         let reporter = Reporter {
             controller: CONTROLLER_NAME.into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance: std::env::var("GC_POD_NAME")
+                .or_else(|_| std::env::var("POD_NAME"))
+                .ok(),
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),

@@ -57,6 +57,10 @@ async fn readyz(State(s): State<HttpState>) -> (StatusCode, &'static str) {
 
 /// Serve the router on `addr` until the process ends.
 pub async fn serve(addr: std::net::SocketAddr, state: HttpState) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(tokio::net::TcpListener::bind(addr).await?, state).await
+}
+
+/// Serve the router on an already bound listener.
+pub async fn serve_on(listener: tokio::net::TcpListener, state: HttpState) -> std::io::Result<()> {
     axum::serve(listener, router(state)).await
 }
