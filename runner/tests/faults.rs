@@ -54,7 +54,12 @@ impl Script {
                 }
             }
         });
-        Self { addr, stop, accepted, thread: Some(thread) }
+        Self {
+            addr,
+            stop,
+            accepted,
+            thread: Some(thread),
+        }
     }
 
     fn url(&self) -> String {
@@ -88,7 +93,9 @@ fn read_request(stream: &mut TcpStream, pending: &mut Vec<u8>) -> bool {
 
 fn serve_conn(mut stream: TcpStream, b: Behaviour, conn_no: u64, stop: &AtomicBool) {
     stream.set_nodelay(true).unwrap();
-    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let mut pending = Vec::new();
     let mut served = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -109,12 +116,12 @@ fn serve_conn(mut stream: TcpStream, b: Behaviour, conn_no: u64, stop: &AtomicBo
         served += 1;
         let result = match b {
             Behaviour::ByteByByte => OK.iter().try_for_each(|byte| stream.write_all(&[*byte])),
-            Behaviour::GarbageEveryOtherConnection if conn_no % 2 == 0 => {
+            Behaviour::GarbageEveryOtherConnection if conn_no.is_multiple_of(2) => {
                 let _ = stream.write_all(b"SPDY/9 banana\r\n\r\n");
                 return;
             }
             Behaviour::GarbageEveryOtherConnection => stream.write_all(OK),
-            Behaviour::CloseMidResponse if served % 2 == 0 => {
+            Behaviour::CloseMidResponse if served.is_multiple_of(2) => {
                 let _ = stream.write_all(&OK[..OK.len() / 2]);
                 return;
             }
@@ -141,7 +148,10 @@ fn garbage_is_a_parse_error_and_the_connection_is_replaced() {
     let s = Script::start(Behaviour::GarbageEveryOtherConnection);
     let c = run(&plan(&s.url(), 2, 1, 400)).counts;
     assert!(c.errors.parse > 0, "{c:?}");
-    assert!(c.responses > 0, "the well-behaved connections still count: {c:?}");
+    assert!(
+        c.responses > 0,
+        "the well-behaved connections still count: {c:?}"
+    );
     assert!(c.reconnects > 0, "{c:?}");
     assert!(s.accepted.load(Ordering::Relaxed) > 2);
 }
@@ -160,6 +170,9 @@ fn a_stalled_server_shows_up_as_timeouts_not_a_hang() {
     let s = Script::start(Behaviour::Stall);
     let c = run_with_timeout(&plan(&s.url(), 3, 2, 700), Duration::from_millis(150)).counts;
     assert_eq!(c.responses, 0, "{c:?}");
-    assert!(c.errors.timeout >= 6, "every stalled request times out: {c:?}");
+    assert!(
+        c.errors.timeout >= 6,
+        "every stalled request times out: {c:?}"
+    );
     assert!(c.reconnects >= 3, "{c:?}");
 }

@@ -31,3 +31,5 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// After the run's end, how long workers may take to close up before the main
 /// thread stops waiting for them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// Open model: a request written more than this (ns) after its intended time is late.
+pub const LATE_NS: u64 = 1_000_000;

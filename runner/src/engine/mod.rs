@@ -131,7 +131,8 @@ impl Run {
     /// Validate and prepare a plan. Everything that can be wrong with the input is
     /// reported here, before any load is sent.
     pub fn new(plan: &LoadPlan, opts: &RunOptions) -> Result<Self, EngineError> {
-        plan.validate().map_err(|e| EngineError::Plan(e.to_string()))?;
+        plan.validate()
+            .map_err(|e| EngineError::Plan(e.to_string()))?;
         let plan_err = |e: String| EngineError::Plan(e);
         let target = if plan.target.is_empty() {
             None

@@ -18,7 +18,9 @@ pub struct RingError(pub String);
 pub fn new_ring() -> Result<IoUring, RingError> {
     let attempts: [fn(&mut io_uring::Builder); 3] = [
         |b| {
-            b.setup_single_issuer().setup_defer_taskrun().setup_submit_all();
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_submit_all();
         },
         |b| {
             b.setup_coop_taskrun().setup_submit_all();
@@ -37,7 +39,9 @@ pub fn new_ring() -> Result<IoUring, RingError> {
             Err(e) => return Err(explain(&e)),
         }
     }
-    Err(explain(&last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))))
+    Err(explain(&last.unwrap_or_else(|| {
+        io::Error::from_raw_os_error(libc::EINVAL)
+    })))
 }
 
 /// Turn an `io_uring_setup` failure into a sentence with the cause and the fix.
@@ -86,7 +90,10 @@ pub struct BufRing {
 impl BufRing {
     /// Allocate `count` buffers of `buf_size` bytes and register them with `ring`.
     pub fn register(ring: &IoUring, count: u16, buf_size: usize) -> Result<Self, RingError> {
-        assert!(count.is_power_of_two(), "buffer count must be a power of two");
+        assert!(
+            count.is_power_of_two(),
+            "buffer count must be a power of two"
+        );
         let entries_len = count as usize * std::mem::size_of::<BufRingEntry>();
         // SAFETY: anonymous private mapping, no file; checked for MAP_FAILED below.
         let addr = unsafe {
@@ -119,7 +126,11 @@ impl BufRing {
         unsafe {
             ring.submitter()
                 .register_buf_ring_with_flags(addr as u64, count, BUF_GROUP, 0)
-                .map_err(|e| RingError(format!("cannot register the receive buffer ring: {e} (needs Linux 5.19+)")))?;
+                .map_err(|e| {
+                    RingError(format!(
+                        "cannot register the receive buffer ring: {e} (needs Linux 5.19+)"
+                    ))
+                })?;
         }
         for bid in 0..count {
             this.push(bid);
@@ -155,7 +166,8 @@ impl BufRing {
         // SAFETY: the tail field lives inside entry 0 of our page-aligned mapping;
         // a release store orders the entry writes before the kernel sees the tail.
         unsafe {
-            let tail = BufRingEntry::tail(self.entries.as_ptr()) as *const std::sync::atomic::AtomicU16;
+            let tail =
+                BufRingEntry::tail(self.entries.as_ptr()) as *const std::sync::atomic::AtomicU16;
             (*tail).store(self.tail, std::sync::atomic::Ordering::Release);
         }
     }

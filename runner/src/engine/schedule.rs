@@ -30,7 +30,13 @@ impl Schedule {
         let (mut t, mut from, mut before) = (0.0, initial, 0.0);
         for &(d, to) in stages {
             let len = d.as_secs_f64();
-            segments.push(Segment { start: t, len, from, to, before });
+            segments.push(Segment {
+                start: t,
+                len,
+                from,
+                to,
+                before,
+            });
             before += len * (from + to) / 2.0;
             t += len;
             from = to;
@@ -45,7 +51,10 @@ impl Schedule {
 
     /// Requests due in total by the end.
     pub fn total(&self) -> u64 {
-        self.segments.last().map(|s| (s.before + s.len * (s.from + s.to) / 2.0).floor() as u64).unwrap_or(0)
+        self.segments
+            .last()
+            .map(|s| (s.before + s.len * (s.from + s.to) / 2.0).floor() as u64)
+            .unwrap_or(0)
     }
 
     /// When request `k` (0-based) is due, in ns from the schedule's start; `None`
@@ -95,10 +104,18 @@ mod tests {
         // 0 -> 1000 over 10 s (5000 requests), hold 1000 for 5 s (5000), down to 0 over 10 s (5000).
         let s = Schedule::new(
             0.0,
-            &[(Duration::from_secs(10), 1000.0), (Duration::from_secs(5), 1000.0), (Duration::from_secs(10), 0.0)],
+            &[
+                (Duration::from_secs(10), 1000.0),
+                (Duration::from_secs(5), 1000.0),
+                (Duration::from_secs(10), 0.0),
+            ],
         );
         assert_eq!(s.total(), 15_000);
-        let count_before = |secs: f64| (0..16_000).filter(|&k| s.due_ns(k).is_some_and(|t| (t as f64) < secs * 1e9)).count();
+        let count_before = |secs: f64| {
+            (0..16_000)
+                .filter(|&k| s.due_ns(k).is_some_and(|t| (t as f64) < secs * 1e9))
+                .count()
+        };
         assert!((count_before(10.0) as i64 - 5000).abs() <= 1);
         assert!((count_before(15.0) as i64 - 10_000).abs() <= 1);
         assert!((count_before(25.0) as i64 - 15_000).abs() <= 1);

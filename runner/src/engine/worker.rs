@@ -690,13 +690,18 @@ impl Worker {
     fn finish(mut self) -> Report {
         let now = self.clock.now().min(self.end);
         if let Some(schedule) = self.plan.schedule.as_ref() {
-            // Requests that were due but never written: queued on a connection, or
-            // never handed to one because none had room.
-            let queued: u64 = self.conns.iter().map(|c| c.ready as u64).sum();
-            let due_by_now = (self.issued..)
-                .take_while(|&k| schedule.due_ns(k).is_some_and(|t| t <= now))
+            // Requests due (by more than a tick before the end) but never written:
+            // queued on a connection, or never handed to one because none had room.
+            let cutoff = now.saturating_sub(LATE_NS);
+            let queued: u64 = self
+                .conns
+                .iter()
+                .map(|c| c.unsent_intended().filter(|&t| t <= cutoff).count() as u64)
+                .sum();
+            let never_assigned = (self.issued..)
+                .take_while(|&k| schedule.due_ns(k).is_some_and(|t| t <= cutoff))
                 .count() as u64;
-            self.report.counts.unsent += queued + due_by_now;
+            self.report.counts.unsent += queued + never_assigned;
         }
         for i in 0..self.conns.len() {
             self.close(i);
