@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::config::{
-    BUF_GROUP, CQE_BATCH, MAX_WAIT, RECV_BUFFERS, RETRY_MAX, RETRY_MIN, SCAN_INTERVAL,
+    BUF_GROUP, CQE_BATCH, LATE_NS, MAX_WAIT, RECV_BUFFERS, RETRY_MAX, RETRY_MIN, SCAN_INTERVAL,
 };
 use super::conn::{Conn, State};
 use super::ring::{new_ring, BufRing};
