@@ -105,17 +105,18 @@ pub fn decode_histogram(field: &str, text: &str) -> Result<Histogram<u64>, Codec
             reason: e.to_string(),
         })?;
     let mut h = new_histogram();
-    if !decoded.is_empty() && decoded.max() > MAX_LATENCY_US {
-        return Err(CodecError::OutOfRange {
-            field: field.to_string(),
-            value: decoded.max(),
-        });
+    if (decoded.low(), decoded.high(), decoded.sigfig()) == (h.low(), h.high(), h.sigfig()) {
+        // Same layout as ours: buckets line up, so this is exact.
+        return Ok(decoded);
     }
+    // A foreign layout: re-record each bucket at its lowest value so the top
+    // bucket's upper edge does not read as out of range.
     for v in decoded.iter_recorded() {
-        h.record_n(v.value_iterated_to(), v.count_at_value())
+        let value = decoded.lowest_equivalent(v.value_iterated_to());
+        h.record_n(value, v.count_at_value())
             .map_err(|_| CodecError::OutOfRange {
                 field: field.to_string(),
-                value: v.value_iterated_to(),
+                value,
             })?;
     }
     Ok(h)
@@ -213,6 +214,18 @@ mod tests {
         assert!(json.contains("\"perTemplate\""), "{json}");
         let w: WireReport = serde_json::from_str(&json).unwrap();
         same(&r, &Report::from_wire(&w).unwrap());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_histogram_round_trips(samples in proptest::collection::vec(1u64..MAX_LATENCY_US, 0..300)) {
+            let mut h = new_histogram();
+            for v in &samples {
+                h.record(*v).unwrap();
+            }
+            let back = decode_histogram("histogram", &encode_histogram(&h)).unwrap();
+            proptest::prop_assert_eq!(back, h);
+        }
     }
 
     #[test]
