@@ -18,6 +18,7 @@ OPERATOR = {
 RUNNER = {
     ("glasscannon.dev", "loadtests"): {"get", "list", "watch"},
     ("glasscannon.dev", "loadtests/status"): {"patch"},
+    ("", "configmaps"): {"get"},
 }
 LEASES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
 
