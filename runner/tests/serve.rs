@@ -572,3 +572,32 @@ fn large_pipelined_responses_survive_back_pressure() {
     assert_eq!(h.requests(), 41);
     h.shutdown();
 }
+
+#[test]
+fn recording_keeps_exact_requests_up_to_the_limit() {
+    let h = runner::serve::start_recording(
+        &ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            threads: 1,
+        },
+        2,
+    )
+    .unwrap();
+    let mut c = connect(h.local_addr());
+    let a = b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi";
+    let b = b"GET /json HTTP/1.1\r\nX-A: 1\r\n\r\n";
+    send(&mut c, a);
+    send(&mut c, b);
+    send(&mut c, b"GET / HTTP/1.1\r\n\r\n");
+    for _ in 0..3 {
+        read_resp(&mut c);
+    }
+    let rec = h.recorded();
+    assert_eq!(rec.len(), 2);
+    assert_eq!(
+        (rec[0].bytes.as_slice(), rec[1].bytes.as_slice()),
+        (&a[..], &b[..])
+    );
+    assert_eq!(rec[0].conn, rec[1].conn);
+    h.shutdown();
+}

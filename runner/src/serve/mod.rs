@@ -28,6 +28,7 @@
 //! unfragmented frame; pings get pongs; a close is answered with a close and
 //! the TCP connection is then closed.
 
+mod conn;
 mod request;
 mod routes;
 mod server;
@@ -36,7 +37,7 @@ mod ws;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -56,6 +57,43 @@ pub struct ServeConfig {
 #[derive(Default)]
 struct PaddedCounter(AtomicU64);
 
+/// One request exactly as a recording server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Identifies the connection it arrived on; unique within one server.
+    pub conn: u64,
+    /// The whole request: head and body, byte for byte.
+    pub bytes: Vec<u8>,
+}
+
+/// Keeps the first `limit` requests; absent unless asked for, so serving pays nothing.
+struct Recorder {
+    limit: usize,
+    /// Set once `limit` is reached so later requests skip the lock.
+    full: AtomicBool,
+    items: Mutex<Vec<Recorded>>,
+}
+
+impl Recorder {
+    /// Keep a copy of `bytes` unless `limit` requests are already kept.
+    fn push(&self, conn: u64, bytes: &[u8]) {
+        if self.full.load(Ordering::Relaxed) {
+            return;
+        }
+        // A poisoned lock only means another serving thread panicked; keep serving.
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        if items.len() < self.limit {
+            items.push(Recorded {
+                conn,
+                bytes: bytes.to_vec(),
+            });
+        }
+        if items.len() >= self.limit {
+            self.full.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// State every serving thread can see.
 struct Shared {
     /// Per-thread count of served requests (excluding `/stats`).
@@ -66,6 +104,8 @@ struct Shared {
     base: Instant,
     /// Written once at shutdown; every thread's epoll watches it.
     wake: OwnedFd,
+    /// Request recording, when started with [`start_recording`].
+    recorder: Option<Recorder>,
 }
 
 impl Shared {
@@ -92,6 +132,22 @@ pub struct ServerHandle {
 
 /// Bind and start serving on background threads; returns once listening.
 pub fn start(cfg: &ServeConfig) -> std::io::Result<ServerHandle> {
+    start_with(cfg, None)
+}
+
+/// Like [`start`], and also keep the first `limit` requests (HTTP only, not
+/// WebSocket frames) for [`ServerHandle::recorded`]; for tests that check what
+/// a client really sent.
+pub fn start_recording(cfg: &ServeConfig, limit: usize) -> std::io::Result<ServerHandle> {
+    let recorder = Recorder {
+        limit,
+        full: AtomicBool::new(limit == 0),
+        items: Mutex::new(Vec::new()),
+    };
+    start_with(cfg, Some(recorder))
+}
+
+fn start_with(cfg: &ServeConfig, recorder: Option<Recorder>) -> std::io::Result<ServerHandle> {
     let n = cfg.threads.max(1);
     let first = bind(cfg.listen)?;
     let addr = first
@@ -114,6 +170,7 @@ pub fn start(cfg: &ServeConfig) -> std::io::Result<ServerHandle> {
         stall_until: AtomicU64::new(0),
         base: Instant::now(),
         wake,
+        recorder,
     });
     let mut handle = ServerHandle {
         addr,
@@ -176,6 +233,15 @@ impl ServerHandle {
     /// Requests served so far by all threads, not counting `/stats`.
     pub fn requests(&self) -> u64 {
         self.shared.total_requests()
+    }
+
+    /// The requests kept so far, in arrival order per connection; empty unless
+    /// started with [`start_recording`].
+    pub fn recorded(&self) -> Vec<Recorded> {
+        match &self.shared.recorder {
+            Some(r) => r.items.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            None => Vec::new(),
+        }
     }
 
     /// Stop every thread and join it.

@@ -3,13 +3,14 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::conn::{epoll_ctl, flush, strip_body, would_block, Conn, Pending, Phase, OUT_KEEP};
 use super::request::{self, Parsed};
 use super::routes::{self, Route};
-use super::ws::{self, WsState};
+use super::ws;
 use super::Shared;
 
 /// epoll token of the listener.
@@ -20,44 +21,12 @@ const WAKE: u64 = u64::MAX - 1;
 const READ_BUF: usize = 8 * 1024;
 /// Unsent output above which we stop reading (back-pressure).
 const OUT_HIGH: usize = 1024 * 1024;
-/// Buffer capacity kept once a buffer empties; larger ones are released.
-const OUT_KEEP: usize = 256 * 1024;
 /// How long a closing connection may linger for the peer's FIN.
 const DRAIN_NS: u64 = 2_000_000_000;
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_PAUSE_NS: u64 = 100_000_000;
 /// Events taken per epoll_wait.
 const EVENTS: usize = 512;
-
-/// A response held back by `/delay` or `/stall`, blocking the pipeline behind it.
-struct Pending {
-    deadline: u64,
-    keep_alive: bool,
-    head_only: bool,
-}
-
-/// Where a connection is in its life.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Serving requests.
-    Open,
-    /// Write what is buffered, then half-close.
-    CloseAfterFlush,
-    /// Half-closed; discarding input until the peer's FIN or the deadline.
-    Draining(u64),
-}
-
-/// One accepted connection.
-struct Conn {
-    fd: OwnedFd,
-    inbuf: Vec<u8>,
-    rpos: usize,
-    out: Vec<u8>,
-    wpos: usize,
-    pending: Option<Pending>,
-    ws: Option<Box<WsState>>,
-    phase: Phase,
-    peer_eof: bool,
-    interest: u32,
-}
 
 /// A slab slot; `gen` tells a reused slot from its previous occupant.
 struct Slot {
@@ -75,6 +44,7 @@ pub struct Worker {
     free: Vec<u32>,
     timers: BinaryHeap<Reverse<(u64, u64)>>,
     served: u64,
+    accepted: u64,
 }
 
 impl Worker {
@@ -110,6 +80,7 @@ impl Worker {
             free: Vec::new(),
             timers: BinaryHeap::new(),
             served: 0,
+            accepted: 0,
         })
     }
 
@@ -211,6 +182,16 @@ impl Worker {
                 )
             };
             if fd < 0 {
+                let err = io::Error::last_os_error().raw_os_error();
+                if matches!(
+                    err,
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) {
+                    // Out of descriptors: a level-triggered listener would spin; pause it.
+                    self.set_listener(0);
+                    let at = self.shared.now_ns() + ACCEPT_PAUSE_NS;
+                    self.timers.push(Reverse((at, LISTENER)));
+                }
                 return;
             }
             // SAFETY: accept4 returned a fresh descriptor that we now own.
@@ -260,8 +241,21 @@ impl Worker {
                 phase: Phase::Open,
                 peer_eof: false,
                 interest,
+                id: (self.idx as u64) << 48 | self.accepted,
             });
+            self.accepted += 1;
         }
+    }
+
+    /// Set the listener's epoll interest (0 pauses accepting).
+    fn set_listener(&self, events: u32) {
+        let _ = epoll_ctl(
+            self.epfd.as_raw_fd(),
+            libc::EPOLL_CTL_MOD,
+            self.listener.as_raw_fd(),
+            events,
+            LISTENER,
+        );
     }
 
     /// The connection behind `token`, if it is still the same one.
@@ -327,6 +321,7 @@ impl Worker {
 
     /// Answer every complete request (or WebSocket frame) buffered on `c`.
     fn serve_input(&mut self, c: &mut Conn) {
+        let conn_id = c.id;
         while c.pending.is_none() && c.phase == Phase::Open && c.out.len() - c.wpos < OUT_HIGH {
             let Conn {
                 inbuf, rpos, out, ..
@@ -351,6 +346,9 @@ impl Worker {
                 }
                 Parsed::Complete(req) => {
                     let len = req.len;
+                    if let Some(rec) = &self.shared.recorder {
+                        rec.push(conn_id, &buf[..len]);
+                    }
                     let keep_alive = req.keep_alive;
                     let route = routes::route(req.path);
                     let head_only = req.method == b"HEAD";
@@ -508,6 +506,10 @@ impl Worker {
                 break;
             }
             self.timers.pop();
+            if token == LISTENER {
+                self.set_listener(libc::EPOLLIN as u32);
+                continue;
+            }
             let Some((idx, mut c)) = self.take(token) else {
                 continue;
             };
@@ -532,54 +534,4 @@ impl Worker {
             self.put(idx, c, keep);
         }
     }
-}
-
-/// Write as much buffered output as the socket takes; false on a dead peer.
-fn flush(c: &mut Conn) -> bool {
-    while c.wpos < c.out.len() {
-        let rest = &c.out[c.wpos..];
-        // SAFETY: sends from a live slice of the given length.
-        let n = unsafe {
-            libc::send(
-                c.fd.as_raw_fd(),
-                rest.as_ptr().cast(),
-                rest.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            return would_block();
-        }
-        c.wpos += n as usize;
-    }
-    c.out.clear();
-    c.wpos = 0;
-    if c.out.capacity() > OUT_KEEP {
-        c.out = Vec::new();
-    }
-    true
-}
-
-/// Drop the body of the response starting at `start` (a HEAD answer keeps only the head).
-fn strip_body(out: &mut Vec<u8>, start: usize) {
-    if let Some(end) = out[start..].windows(4).position(|w| w == b"\r\n\r\n") {
-        out.truncate(start + end + 4);
-    }
-}
-
-/// The last error was EAGAIN (or EINTR): try again later.
-fn would_block() -> bool {
-    matches!(
-        io::Error::last_os_error().kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
-}
-
-fn epoll_ctl(ep: RawFd, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-    let mut ev = libc::epoll_event { events, u64: token };
-    // SAFETY: ev is a valid epoll_event for the duration of the call.
-    if unsafe { libc::epoll_ctl(ep, op, fd, &mut ev) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
