@@ -45,6 +45,17 @@ fn status(phase: Phase, shards: Vec<Shard>) -> Option<LoadTestStatus> {
     })
 }
 
+/// Shards the agents write once up and waiting for `startAt`.
+fn announced(n: u32) -> Vec<Shard> {
+    (0..n)
+        .map(|index| Shard {
+            index,
+            pod: Some(format!("smoke-{index}-x")),
+            ..Shard::default()
+        })
+        .collect()
+}
+
 fn done_shard(index: u32, latencies_us: &[u64]) -> Shard {
     let mut r = Report {
         elapsed_sec: 2.0,
@@ -160,7 +171,7 @@ async fn invalid_spec_sets_a_condition_and_creates_no_job() {
 async fn all_pods_ready_sets_start_at_in_the_future() {
     let lt = loadtest(
         "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
-        status(Phase::Starting, vec![]),
+        status(Phase::Starting, announced(2)),
     );
     let before = Timestamp::now();
     run(lt, move |mut s, lt| async move {
@@ -188,7 +199,7 @@ async fn all_pods_ready_sets_start_at_in_the_future() {
 async fn pods_not_all_ready_keep_waiting_without_writes() {
     let lt = loadtest(
         "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
-        status(Phase::Starting, vec![]),
+        status(Phase::Starting, announced(2)),
     );
     let action = run(lt, |mut s, _| async move {
         s.expect("GET", PODS)
@@ -300,4 +311,19 @@ async fn spec_change_after_finish_is_reported_not_rerun() {
         s.expect_event("SpecChangedAfterFinish").await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn restart_after_start_at_was_set_resumes_watching_and_creates_nothing() {
+    let mut st = status(Phase::Starting, announced(1));
+    st.as_mut().unwrap().start_at = Some(Time(Timestamp::now()));
+    let lt = loadtest("target: http://svc:8080/\n", st);
+    let action = run(lt, |mut s, _| async move {
+        // Straight to watching the runners: no Job lookup, no Job creation, no new startAt.
+        s.expect("GET", PODS)
+            .await
+            .respond(200, pod_list(vec![pod(0, true, None)]));
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use api::loadtest::{LoadTest, Phase};
+use api::loadtest::{LoadTest, Phase, Shard, ShardPhase};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -39,13 +39,27 @@ pub enum StartDecision {
     },
 }
 
-/// Decide from the runner pods whether the test can start.
-pub fn decide(pods: &[Pod], runners: u32) -> StartDecision {
+/// Decide whether the test can start: every runner pod ready and every runner
+/// announced in `status.shards` (the agent writes its entry once its plan is resolved).
+pub fn decide(pods: &[Pod], shards: &[Shard], runners: u32) -> StartDecision {
     if let Some((pod, reason)) = pods.iter().find_map(pod_failure) {
         return StartDecision::Fail { pod, reason };
     }
+    if let Some(s) = shards.iter().find(|s| s.phase == ShardPhase::Failed) {
+        return StartDecision::Fail {
+            pod: s
+                .pod
+                .clone()
+                .unwrap_or_else(|| format!("index {}", s.index)),
+            reason: s
+                .message
+                .clone()
+                .unwrap_or_else(|| "runner reported failure".into()),
+        };
+    }
     let ready = pods.iter().filter(|p| pod_ready(p)).count();
-    if ready >= runners as usize {
+    let announced = (0..runners).all(|i| shards.iter().any(|s| s.index == i));
+    if ready >= runners as usize && announced {
         StartDecision::Start
     } else {
         StartDecision::Wait { ready }
@@ -62,7 +76,12 @@ pub async fn runner_pods(ctx: &Context, lt: &LoadTest) -> Result<Vec<Pod>> {
 /// Start the runners together once all are ready.
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     let pods = runner_pods(ctx, lt).await?;
-    match decide(&pods, lt.spec.runners) {
+    let shards = lt
+        .status
+        .as_ref()
+        .map(|s| s.shards.clone())
+        .unwrap_or_default();
+    match decide(&pods, &shards, lt.spec.runners) {
         StartDecision::Wait { .. } => Ok(Action::requeue(POLL)),
         StartDecision::Fail { pod, reason } => {
             fail(
@@ -117,35 +136,57 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn starts_only_when_every_runner_is_ready() {
-        assert_eq!(
-            decide(&[pod("a", true)], 2),
-            StartDecision::Wait { ready: 1 }
-        );
-        assert_eq!(
-            decide(&[pod("a", true), pod("b", false)], 2),
-            StartDecision::Wait { ready: 1 }
-        );
-        assert_eq!(
-            decide(&[pod("a", true), pod("b", true)], 2),
-            StartDecision::Start
-        );
-        assert_eq!(decide(&[], 1), StartDecision::Wait { ready: 0 });
+    fn announced(n: u32) -> Vec<Shard> {
+        (0..n)
+            .map(|index| Shard {
+                index,
+                ..Shard::default()
+            })
+            .collect()
     }
 
     #[test]
-    fn a_failed_pod_fails_the_start() {
+    fn starts_only_when_every_runner_is_ready_and_announced() {
+        let both = announced(2);
+        let (a, b, nb) = (pod("a", true), pod("b", true), pod("b", false));
+        assert_eq!(
+            decide(&[a.clone()], &both, 2),
+            StartDecision::Wait { ready: 1 }
+        );
+        assert_eq!(
+            decide(&[a.clone(), nb], &both, 2),
+            StartDecision::Wait { ready: 1 }
+        );
+        assert_eq!(
+            decide(&[a.clone(), b.clone()], &both, 2),
+            StartDecision::Start
+        );
+        assert_eq!(
+            decide(&[a, b], &announced(1), 2),
+            StartDecision::Wait { ready: 2 }
+        );
+        assert_eq!(decide(&[], &[], 1), StartDecision::Wait { ready: 0 });
+    }
+
+    #[test]
+    fn a_failed_pod_or_runner_fails_the_start() {
         let bad: Pod = serde_json::from_value(
             json!({"metadata": {"name": "b"}, "status": {"phase": "Failed", "reason": "Evicted"}}),
         )
         .unwrap();
-        assert_eq!(
-            decide(&[pod("a", true), bad], 2),
-            StartDecision::Fail {
-                pod: "b".into(),
-                reason: "Evicted".into()
-            }
-        );
+        let want = StartDecision::Fail {
+            pod: "b".into(),
+            reason: "Evicted".into(),
+        };
+        assert_eq!(decide(&[pod("a", true), bad], &announced(2), 2), want);
+        let mut shards = announced(2);
+        shards[1].phase = ShardPhase::Failed;
+        shards[1].pod = Some("b".into());
+        shards[1].message = Some("bad template".into());
+        let want = StartDecision::Fail {
+            pod: "b".into(),
+            reason: "bad template".into(),
+        };
+        assert_eq!(decide(&[pod("a", true), pod("b", true)], &shards, 2), want);
     }
 }
