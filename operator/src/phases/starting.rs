@@ -150,7 +150,7 @@ mod tests {
         let both = announced(2);
         let (a, b, nb) = (pod("a", true), pod("b", true), pod("b", false));
         assert_eq!(
-            decide(&[a.clone()], &both, 2),
+            decide(std::slice::from_ref(&a), &both, 2),
             StartDecision::Wait { ready: 1 }
         );
         assert_eq!(
