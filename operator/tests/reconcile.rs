@@ -327,3 +327,23 @@ async fn restart_after_start_at_was_set_resumes_watching_and_creates_nothing() {
     .await;
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
 }
+
+#[tokio::test]
+async fn spec_change_during_the_run_is_reported_after_it_finishes() {
+    // The runners started with generation 1; the user edited the spec (generation 2) mid-run.
+    let mut lt = loadtest(
+        "target: http://svc:8080/\n",
+        status(Phase::Running, vec![done_shard(0, &[100])]),
+    );
+    lt.metadata.generation = Some(2);
+    run(lt, |mut s, lt| async move {
+        s.expect("GET", PODS).await.respond(200, pod_list(vec![]));
+        assert_eq!(s.expect_status_patch(&lt).await["observedGeneration"], 1);
+        s.expect_event("Passed").await;
+        s.expect("DELETE", JOB).await.respond(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    })
+    .await;
+}

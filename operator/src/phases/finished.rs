@@ -104,8 +104,17 @@ pub fn outcome(lt: &LoadTest, merged: &Report) -> Value {
         "thresholdResults": results,
         "conditions": conds,
         "message": message,
-        "observedGeneration": gen,
+        // The generation the Job ran with; a later spec change stays visible.
+        "observedGeneration": ran_generation(lt),
     })
+}
+
+/// The generation the runners were started with (the current one before the Job exists).
+pub fn ran_generation(lt: &LoadTest) -> Option<i64> {
+    lt.status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .or(lt.meta().generation)
 }
 
 /// Merge, judge, write the result, emit events and clean up.

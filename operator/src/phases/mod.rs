@@ -138,13 +138,26 @@ pub async fn event(ctx: &Context, lt: &LoadTest, warning: bool, reason: &str, no
             EventType::Normal
         },
         reason: reason.into(),
-        note: Some(note),
+        note: Some(truncate(note, 1000)),
         action: reason.into(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&ev, &lt.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish event");
     }
+}
+
+/// At most `max` bytes, cut on a character boundary (Event notes are limited to 1 kB).
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max.saturating_sub(3);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
 }
 
 /// Mark the test Failed with a message; partial shards stay in status.
@@ -166,7 +179,7 @@ pub async fn fail(ctx: &Context, lt: &LoadTest, reason: &str, message: String) -
             "verdict": "Failed",
             "message": message,
             "conditions": conds,
-            "observedGeneration": gen,
+            "observedGeneration": finished::ran_generation(lt),
         }),
     )
     .await?;

@@ -59,3 +59,10 @@ fn conditions_replace_by_type() {
         "C"
     );
 }
+
+#[test]
+fn event_notes_are_cut_on_char_boundaries() {
+    assert_eq!(truncate("short".into(), 10), "short");
+    let cut = truncate("µ".repeat(600), 1000);
+    assert!(cut.len() <= 1000 && cut.ends_with("..."));
+}
