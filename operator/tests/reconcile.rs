@@ -347,3 +347,17 @@ async fn spec_change_during_the_run_is_reported_after_it_finishes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn job_created_concurrently_is_not_an_error_and_is_not_created_twice() {
+    let lt = loadtest("target: http://svc:8080/\n", None);
+    let action = run(lt, |mut s, _| async move {
+        s.expect("GET", JOB).await.not_found();
+        s.expect("POST", JOBS).await.respond(
+            409,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409, "message": "exists"}),
+        );
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}

@@ -79,14 +79,19 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
             fail(ctx, lt, "JobConflict", msg).await?;
             return Ok(Action::await_change());
         }
-        None => {
-            jobs.create(&PostParams::default(), &build_job(lt, &ctx.config)?)
-                .await?;
-            (
+        None => match jobs
+            .create(&PostParams::default(), &build_job(lt, &ctx.config)?)
+            .await
+        {
+            Ok(_) => (
                 "JobCreated",
                 format!("created Job {name} with {} runner(s)", lt.spec.runners),
-            )
-        }
+            ),
+            // Created meanwhile (another replica, an earlier attempt): the next pass
+            // adopts it or rejects it by owner.
+            Err(kube::Error::Api(e)) if e.code == 409 => return Ok(Action::requeue(POLL)),
+            Err(e) => return Err(e.into()),
+        },
     };
     patch_status(
         ctx,
