@@ -3,6 +3,7 @@
 use api::loadtest::SeccompChoice;
 
 use crate::error::Error;
+use crate::leader::LeaseConfig;
 
 /// Default runner image.
 pub const DEFAULT_RUNNER_IMAGE: &str = "ghcr.io/glass-cannon/glass-cannon:latest";
@@ -26,6 +27,9 @@ pub struct Config {
     pub seccomp_localhost_profile: String,
     /// `GC_METRICS_ADDR`: where `/metrics`, `/healthz`, `/readyz` listen.
     pub metrics_addr: std::net::SocketAddr,
+    /// `GC_LEADER_ELECTION=true` with `GC_LEADER_ELECTION_NAMESPACE`, `GC_LEADER_ELECTION_LEASE`
+    /// and `GC_POD_NAME`: hold this Lease before reconciling.
+    pub leader_election: Option<LeaseConfig>,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             metrics_addr: DEFAULT_METRICS_ADDR
                 .parse()
                 .expect("static address is valid"),
+            leader_election: None,
         }
     }
 }
@@ -64,7 +69,27 @@ impl Config {
             })?,
             None => d.metrics_addr,
         };
+        let leader_election = match non_empty("GC_LEADER_ELECTION").as_deref() {
+            None | Some("false") => None,
+            Some("true") => {
+                let need = |k: &str| {
+                    non_empty(k)
+                        .ok_or_else(|| Error::Config(format!("GC_LEADER_ELECTION=true needs {k}")))
+                };
+                Some(LeaseConfig {
+                    namespace: need("GC_LEADER_ELECTION_NAMESPACE")?,
+                    name: need("GC_LEADER_ELECTION_LEASE")?,
+                    identity: need("GC_POD_NAME")?,
+                })
+            }
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "GC_LEADER_ELECTION {other:?}: expected true or false"
+                )))
+            }
+        };
         Ok(Self {
+            leader_election,
             runner_image: non_empty("GC_RUNNER_IMAGE").unwrap_or(d.runner_image),
             runner_service_account: non_empty("GC_RUNNER_SERVICE_ACCOUNT")
                 .unwrap_or(d.runner_service_account),
@@ -91,6 +116,32 @@ mod tests {
         .unwrap();
         assert_eq!(c.seccomp_default, SeccompChoice::Localhost);
         assert_eq!(c.runner_image, "me/gc:1");
+    }
+
+    #[test]
+    fn leader_election_needs_its_lease_and_identity() {
+        let env = |k: &str| match k {
+            "GC_LEADER_ELECTION" => Some("true".to_string()),
+            "GC_LEADER_ELECTION_NAMESPACE" => Some("gc".into()),
+            "GC_LEADER_ELECTION_LEASE" => Some("gc-operator".into()),
+            "GC_POD_NAME" => Some("op-1".into()),
+            _ => None,
+        };
+        let lease = Config::from_lookup(env).unwrap().leader_election.unwrap();
+        assert_eq!(
+            (
+                lease.namespace.as_str(),
+                lease.name.as_str(),
+                lease.identity.as_str()
+            ),
+            ("gc", "gc-operator", "op-1")
+        );
+        let e = Config::from_lookup(|k| (k == "GC_LEADER_ELECTION").then(|| "true".into()))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("GC_LEADER_ELECTION_NAMESPACE"),
+            "{e}"
+        );
     }
 
     #[test]

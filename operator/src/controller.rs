@@ -86,7 +86,11 @@ pub async fn run(ctx: Arc<Context>, ready: Arc<AtomicBool>) {
         std::process::exit(1);
     }
     let jobs: Api<Job> = Api::all(ctx.client.clone());
+    // A standby replica is healthy and ready; it only does not reconcile.
     ready.store(true, Ordering::Relaxed);
+    if let Some(lease) = ctx.config.leader_election.clone() {
+        crate::leader::acquire_and_keep(ctx.client.clone(), lease).await;
+    }
     Controller::new(lts, watcher::Config::default().any_semantic())
         .owns(jobs, watcher::Config::default())
         .shutdown_on_signal()

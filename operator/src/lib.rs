@@ -6,6 +6,7 @@ pub mod controller;
 pub mod error;
 pub mod http;
 pub mod job;
+pub mod leader;
 pub mod metrics;
 pub mod phases;
 

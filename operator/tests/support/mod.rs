@@ -1,4 +1,6 @@
 //! A scripted mock API server for controller tests, after kube-rs/controller-rs's fixtures.
+// Each test binary uses a different part of these helpers.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
