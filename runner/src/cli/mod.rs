@@ -9,6 +9,7 @@ pub mod local;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use api::plan::LoadPlan;
 use api::report::Report;
@@ -66,9 +67,17 @@ pub fn main() -> i32 {
 
 /// `gcannon serve`: answer until Ctrl-C, then say how many requests were served.
 fn serve(a: &args::ServeArgs) -> Result<i32, String> {
-    let cfg = crate::serve::ServeConfig { listen: a.listen, threads: a.threads.max(1) };
-    let server = crate::serve::start(&cfg).map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
-    eprintln!("gcannon serve: listening on http://{} with {} thread(s); Ctrl-C stops", server.local_addr(), cfg.threads);
+    let cfg = crate::serve::ServeConfig {
+        listen: a.listen,
+        threads: a.threads.max(1),
+    };
+    let server =
+        crate::serve::start(&cfg).map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
+    eprintln!(
+        "gcannon serve: listening on http://{} with {} thread(s); Ctrl-C stops",
+        server.local_addr(),
+        cfg.threads
+    );
     while !INTERRUPTED.load(Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -86,14 +95,25 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
         return Ok(0);
     }
     if a.url.is_none() && a.raw.is_empty() {
-        return Err("a target URL is required (or --raw templates with a Host header); see --help".into());
+        return Err(
+            "a target URL is required (or --raw templates with a Host header); see --help".into(),
+        );
     }
     crate::tui::check_buckets(a.buckets).map_err(|e| format!("-b {}: {e}", a.buckets))?;
     let plan = a.to_plan()?;
     let thresholds = parse_thresholds(&a.thresholds)?;
-    let opts = RunOptions { timeout: a.timeout(), ..RunOptions::default() };
+    let opts = RunOptions {
+        timeout: a.timeout(),
+        ..RunOptions::default()
+    };
     let run = Run::new(&plan, &opts).map_err(|e| e.to_string())?;
-    let mode = if a.json { Mode::Json } else if a.tui && std::io::stdout().is_terminal() { Mode::Tui } else { Mode::Text };
+    let mode = if a.json {
+        Mode::Json
+    } else if a.tui && std::io::stdout().is_terminal() {
+        Mode::Tui
+    } else {
+        Mode::Text
+    };
     let report = execute(run, &plan, mode, a.buckets)?;
     let verdicts = evaluate(&thresholds, &api::report::Summary::from_report(&report));
     let history = record_history(&plan, &report);
@@ -132,13 +152,29 @@ pub fn execute(run: Run, plan: &LoadPlan, mode: Mode, _buckets: usize) -> Result
         }
         Mode::Tui => {
             let total = run.duration();
-            let mut view = crate::tui::LiveView::start(&plan.target, total).map_err(|e| e.to_string())?;
+            let mut view =
+                crate::tui::LiveView::start(&plan.target, total).map_err(|e| e.to_string())?;
             let r = run.execute(&INTERRUPTED, |p| {
                 if let Some(v) = view.as_mut() {
                     let _ = v.update(p);
                 }
             });
-            if let Some(v) = view {
+            if let Some(mut v) = view {
+                if let Ok(report) = &r {
+                    // Progress comes once a second, so the last one can be nearly a
+                    // second old: draw where the run really ended.
+                    let elapsed = if INTERRUPTED.load(Ordering::Relaxed) {
+                        Duration::from_secs_f64(report.elapsed_sec.max(0.0)).min(total)
+                    } else {
+                        total
+                    };
+                    let _ = v.update(&Progress {
+                        elapsed,
+                        total,
+                        responses: report.counts.responses,
+                        bytes_read: report.counts.bytes_read,
+                    });
+                }
                 let _ = v.finish();
             }
             r
@@ -152,20 +188,33 @@ fn percent(p: &Progress) -> f64 {
 }
 
 /// Print the results in the chosen mode.
-pub fn print_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict], mode: Mode, buckets: usize, history: &[crate::history::Entry]) {
+pub fn print_result(
+    plan: &LoadPlan,
+    report: &Report,
+    verdicts: &[Verdict],
+    mode: Mode,
+    buckets: usize,
+    history: &[crate::history::Entry],
+) {
     match mode {
         Mode::Json => println!("{}", json::render_json(plan, report, verdicts)),
         Mode::Text => print!("{}", text::render_result(plan, report, verdicts)),
         Mode::Tui => {
-            print!("{}", crate::tui::render_results(plan, report, buckets, history));
-            verdicts.iter().for_each(|v| println!("{}", text::render_verdict(v)));
+            print!(
+                "{}",
+                crate::tui::render_results(plan, report, buckets, history)
+            );
+            verdicts
+                .iter()
+                .for_each(|v| println!("{}", text::render_verdict(v)));
         }
     }
 }
 
 /// Append this run to the history and return the runs recorded so far.
 fn record_history(plan: &LoadPlan, report: &Report) -> Vec<crate::history::Entry> {
-    let entry = crate::history::Entry::from_report(&plan.target, report, crate::history::now_unix());
+    let entry =
+        crate::history::Entry::from_report(&plan.target, report, crate::history::now_unix());
     let (history, warning) = crate::history::record(&crate::history::path(), entry);
     if let Some(w) = warning {
         eprintln!("gcannon: warning: {w}");
@@ -175,12 +224,16 @@ fn record_history(plan: &LoadPlan, report: &Report) -> Vec<crate::history::Entry
 
 /// Parse `--threshold` expressions, naming the bad one.
 pub fn parse_thresholds(exprs: &[String]) -> Result<Vec<Threshold>, String> {
-    exprs.iter().map(|e| Threshold::parse(e).map_err(|err| format!("threshold {e:?}: {err}"))).collect()
+    exprs
+        .iter()
+        .map(|e| Threshold::parse(e).map_err(|err| format!("threshold {e:?}: {err}")))
+        .collect()
 }
 
 /// 1 when nothing succeeded or a threshold failed, else 0.
 pub fn exit_code(report: &Report, verdicts: &[Verdict]) -> i32 {
-    let ok = report.counts.responses > report.counts.unexpected_status && verdicts.iter().all(|v| v.passed);
+    let ok = report.counts.responses > report.counts.unexpected_status
+        && verdicts.iter().all(|v| v.passed);
     if ok {
         0
     } else {

@@ -148,7 +148,16 @@ impl Run {
             .map_err(|e| plan_err(e.to_string()))?;
         let addr = match (&target, compiled.first()) {
             (Some(t), _) => t.resolve().map_err(|e| plan_err(e.to_string()))?,
-            (None, Some(first)) => resolve_host_header(first.host().unwrap_or_default())?,
+            (None, Some(first)) => {
+                // Without a URL every template must say where it goes.
+                if let Some(t) = compiled.iter().find(|t| t.host().is_none()) {
+                    return Err(plan_err(format!(
+                        "{}: no Host header and no target URL; add a Host header or give a URL",
+                        t.name
+                    )));
+                }
+                resolve_host_header(first.host().unwrap_or_default())?
+            }
             (None, None) => return Err(plan_err("no target URL and no request templates".into())),
         };
         let ws = plan

@@ -64,9 +64,9 @@ impl Worker {
         }
         c.upgrade_head.clear();
         c.state = State::Open;
-        if measuring {
-            self.report.counts.ws_upgrades += 1;
-        }
+        // Counted in warm-up too: connections upgrade at the start, and a report of
+        // frames echoed over zero upgraded connections would be absurd.
+        self.report.counts.ws_upgrades += 1;
         self.refill(i, now);
         self.flush(i, now);
         Consumed::Fine

@@ -1,0 +1,318 @@
+//! The `gcannon` output and mode flags end to end: `--clear-history`, `--tui`
+//! (plain fallback and under a real terminal in tmux), `-b`, `--cqe-latency`
+//! and `--ws`, each against the built-in server on loopback.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn serve() -> runner::serve::ServerHandle {
+    runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap()
+}
+
+/// Run the binary with its history file at `history`.
+fn gcannon_with(history: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .args(args)
+        .env("GCANNON_HISTORY", history)
+        .stdin(Stdio::null())
+        .output()
+        .expect("gcannon runs")
+}
+
+/// Run the binary with a throwaway history file.
+fn gcannon(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    gcannon_with(&dir.path().join("history.json"), args)
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn clear_history_empties_the_history_file() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.json");
+    for _ in 0..2 {
+        let out = gcannon_with(&history, &[&url, "-c", "2", "-d", "200ms", "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    srv.shutdown();
+    let runs = runner::history::load(&history).unwrap();
+    assert_eq!(runs.len(), 2, "each run is appended");
+    assert!(
+        runs.iter().all(|r| r.target == url && r.responses > 0),
+        "{runs:?}"
+    );
+
+    // No URL needed: it only clears and exits.
+    let out = gcannon_with(&history, &["--clear-history"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("history cleared"));
+    assert!(
+        runner::history::load(&history).unwrap().is_empty(),
+        "history is empty after --clear-history"
+    );
+    // Clearing an already empty history is not an error.
+    assert_eq!(
+        gcannon_with(&history, &["--clear-history"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn tui_without_a_terminal_falls_back_to_plain_text() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let out = gcannon(&[&url, "-c", "2", "-d", "300ms", "--tui"]);
+    srv.shutdown();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in ["Target:", "Latency", "requests in", "2xx="] {
+        assert!(text.contains(part), "missing {part:?} in\n{text}");
+    }
+    assert!(
+        !text.contains('\x1b'),
+        "escape sequences written to a pipe:\n{text:?}"
+    );
+    assert!(
+        !text.contains('│') && !text.contains('█'),
+        "TUI drawing written to a pipe:\n{text}"
+    );
+}
+
+#[test]
+fn bucket_count_outside_1_to_100_is_rejected() {
+    for b in ["0", "101"] {
+        let out = gcannon(&["http://127.0.0.1:1/", "-b", b, "-d", "200ms"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "-b {b}: {err}");
+        assert!(err.contains(&format!("-b {b}")), "-b {b}: {err}");
+        assert!(out.stdout.is_empty(), "-b {b} started a run");
+    }
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let out = gcannon(&[&url, "-b", "100", "-c", "1", "-d", "200ms", "--json"]);
+    srv.shutdown();
+    assert!(json_of(&out)["responses"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn cqe_latency_runs_and_reports_latency() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let out = gcannon(&[
+        &url,
+        "-c",
+        "4",
+        "-p",
+        "4",
+        "-d",
+        "300ms",
+        "--cqe-latency",
+        "--json",
+    ]);
+    srv.shutdown();
+    let v = json_of(&out);
+    let responses = v["responses"].as_u64().unwrap();
+    let l = &v["latency_us"];
+    assert!(responses > 0, "{v}");
+    assert_eq!(
+        l["samples"].as_u64().unwrap(),
+        responses,
+        "one sample per response: {v}"
+    );
+    assert!(
+        l["p50"].as_u64().unwrap() > 0 && l["avg"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+    assert!(l["p50"].as_u64() <= l["p99"].as_u64(), "{v}");
+}
+
+#[test]
+fn ws_mode_from_the_cli_against_serve() {
+    let srv = serve();
+    let url = format!("http://{}/ws", srv.local_addr());
+    let out = gcannon(&[
+        &url,
+        "--ws",
+        "--ws-msg",
+        "ping from the test",
+        "-c",
+        "3",
+        "-p",
+        "4",
+        "-d",
+        "300ms",
+        "--json",
+    ]);
+    srv.shutdown();
+    let v = json_of(&out);
+    assert_eq!(v["mode"], "ws", "{v}");
+    assert_eq!(
+        v["ws_upgrades"].as_u64(),
+        Some(3),
+        "one upgrade per connection: {v}"
+    );
+    let frames = v["ws_frames"].as_u64().expect("ws_frames");
+    assert!(frames > 0, "{v}");
+    assert_eq!(
+        v["latency_us"]["samples"].as_u64(),
+        Some(frames),
+        "latency per echoed frame: {v}"
+    );
+
+    // Plain HTTP runs do not carry the WebSocket fields.
+    let srv = serve();
+    let v = json_of(&gcannon(&[
+        &format!("http://{}/", srv.local_addr()),
+        "-c",
+        "1",
+        "-d",
+        "200ms",
+        "--json",
+    ]));
+    srv.shutdown();
+    assert!(
+        v.get("ws_upgrades").is_none() && v.get("ws_frames").is_none(),
+        "{v}"
+    );
+}
+
+/// Kills the private tmux server however the test ends.
+struct Tmux(String);
+
+impl Tmux {
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.0, "capture-pane", "-p", "-J", "-S", "-200"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}
+
+/// Capture the pane until `done` holds for it (at most ~30 s); the last capture.
+fn capture_until(tmux: &Tmux, done: impl Fn(&str) -> bool) -> String {
+    let mut screen = String::new();
+    for _ in 0..300 {
+        screen = tmux.capture();
+        if done(&screen) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    screen
+}
+
+#[test]
+fn tui_under_a_terminal_shows_the_live_view_and_the_results() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("notice: tmux is not installed; skipping the --tui terminal test");
+        return;
+    }
+    let srv = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux(format!("gcannon-cli-tui-{}", std::process::id()));
+    let cmd = format!(
+        "env GCANNON_HISTORY='{}' '{}' http://{}/ -c 2 -d 2s -b 7 --tui; echo GCANNON-EXIT=$?; sleep 60",
+        dir.path().join("history.json").display(),
+        env!("CARGO_BIN_EXE_gcannon"),
+        srv.local_addr()
+    );
+    let status = Command::new("tmux")
+        .env_remove("TMUX")
+        .args([
+            "-L",
+            &tmux.0,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "110",
+            "-y",
+            "70",
+        ])
+        .arg(cmd)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tmux new-session failed");
+
+    // While running: the progress gauge and the live rates.
+    let live = capture_until(&tmux, |s| {
+        s.contains("req/s") && s.contains('%') || s.contains("GCANNON-EXIT")
+    });
+    assert!(
+        !live.contains("GCANNON-EXIT"),
+        "the run ended before the live view was seen:\n{live}"
+    );
+    for part in ["gcannon", "req/s", "responses", "bandwidth", "peak"] {
+        assert!(live.contains(part), "live view lacks {part:?}:\n{live}");
+    }
+
+    // After the run: the results tables, the histogram and the history chart.
+    let done = capture_until(&tmux, |s| s.contains("GCANNON-EXIT"));
+    srv.shutdown();
+    assert!(done.contains("GCANNON-EXIT=0"), "run failed:\n{done}");
+    for part in [
+        "100%",
+        "gcannon results",
+        "Latency",
+        "p99.9",
+        "Throughput",
+        "Req/s",
+        "Status codes",
+        "2xx",
+        "Latency histogram",
+        "Req/s, last runs",
+    ] {
+        assert!(done.contains(part), "results lack {part:?}:\n{done}");
+    }
+    let lines: Vec<&str> = done.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("Latency histogram"))
+        .unwrap();
+    let rows = lines[start + 1..]
+        .iter()
+        .take_while(|l| l.contains('%'))
+        .count();
+    assert_eq!(rows, 7, "-b 7 draws seven buckets:\n{done}");
+}
