@@ -275,15 +275,11 @@ fn tui_under_a_terminal_shows_the_live_view_and_the_results() {
         .unwrap();
     assert!(status.success(), "tmux new-session failed");
 
-    // While running: the progress gauge and the live rates.
+    // While running (and kept on screen above the results): the gauge and live rates.
     let live = capture_until(&tmux, |s| {
         s.contains("req/s") && s.contains('%') || s.contains("GCANNON-EXIT")
     });
-    assert!(
-        !live.contains("GCANNON-EXIT"),
-        "the run ended before the live view was seen:\n{live}"
-    );
-    for part in ["gcannon", "req/s", "responses", "bandwidth", "peak"] {
+    for part in ["gcannon >", "req/s", "responses", "bandwidth", "peak"] {
         assert!(live.contains(part), "live view lacks {part:?}:\n{live}");
     }
 
