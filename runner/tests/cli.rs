@@ -15,7 +15,11 @@ fn gcannon(args: &[&str]) -> Output {
 }
 
 fn serve() -> runner::serve::ServerHandle {
-    runner::serve::start(&runner::serve::ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), threads: 1 }).unwrap()
+    runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap()
 }
 
 #[test]
@@ -31,7 +35,10 @@ fn bad_input_exits_2_with_one_clear_line() {
         (&["http://127.0.0.1:1/", "-d", "ten"], "duration"),
         (&["http://127.0.0.1:1/", "--recv-buf", "100"], "512"),
         (&["http://no-such-host.invalid/"], "resolve"),
-        (&["http://127.0.0.1:1/", "--threshold", "p99 <"], "threshold"),
+        (
+            &["http://127.0.0.1:1/", "--threshold", "p99 <"],
+            "threshold",
+        ),
         (&["--raw", "/no/such/file.raw"], "/no/such/file.raw"),
         (&[], "URL"),
     ];
@@ -39,8 +46,15 @@ fn bad_input_exits_2_with_one_clear_line() {
         let out = gcannon(args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: expected {needle:?} in {err}");
-        assert!(out.stdout.is_empty(), "{args:?} printed to stdout: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            err.to_lowercase().contains(&needle.to_lowercase()),
+            "{args:?}: expected {needle:?} in {err}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} printed to stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
 
@@ -50,14 +64,39 @@ fn json_output_has_the_originals_fields() {
     let url = format!("http://{}/", srv.local_addr());
     let out = gcannon(&[&url, "-c", "4", "-d", "400ms", "-p", "2", "--json"]);
     srv.shutdown();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON object");
-    for key in ["target", "mode", "connections", "threads", "pipeline_depth", "duration_sec", "elapsed_sec", "requests",
-        "responses", "rps", "bandwidth_bps", "bytes_read", "latency_us", "status", "errors", "reconnects"] {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON object");
+    for key in [
+        "target",
+        "mode",
+        "connections",
+        "threads",
+        "pipeline_depth",
+        "duration_sec",
+        "elapsed_sec",
+        "requests",
+        "responses",
+        "rps",
+        "bandwidth_bps",
+        "bytes_read",
+        "latency_us",
+        "status",
+        "errors",
+        "reconnects",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     for key in ["avg", "p50", "p90", "p99", "p999", "samples"] {
-        assert!(v["latency_us"].get(key).is_some(), "missing latency_us.{key}");
+        assert!(
+            v["latency_us"].get(key).is_some(),
+            "missing latency_us.{key}"
+        );
     }
     for key in ["2xx", "3xx", "4xx", "5xx", "other"] {
         assert!(v["status"].get(key).is_some(), "missing status.{key}");
@@ -80,14 +119,28 @@ fn text_output_has_banner_latency_and_counts() {
     srv.shutdown();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    for part in ["Target:", "Threads:   2", "Conns:     4 (2/thread)", "Pipeline:  1", "Latency", "requests in", "req/s", "Bandwidth", "2xx="] {
+    for part in [
+        "Target:",
+        "Threads:   2",
+        "Conns:     4 (2/thread)",
+        "Pipeline:  1",
+        "Latency",
+        "requests in",
+        "req/s",
+        "Bandwidth",
+        "2xx=",
+    ] {
         assert!(text.contains(part), "missing {part:?} in\n{text}");
     }
 }
 
 #[test]
 fn no_successful_response_exits_1_on_time() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/");
     let out = gcannon(&[&url, "-c", "2", "-d", "300ms", "--json"]);
     assert_eq!(out.status.code(), Some(1));
@@ -99,11 +152,31 @@ fn no_successful_response_exits_1_on_time() {
 fn thresholds_decide_the_exit_code() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
-    let pass = gcannon(&[&url, "-c", "2", "-d", "300ms", "--threshold", "responses > 10", "--threshold", "errors == 0"]);
+    let pass = gcannon(&[
+        &url,
+        "-c",
+        "2",
+        "-d",
+        "300ms",
+        "--threshold",
+        "responses > 10",
+        "--threshold",
+        "errors == 0",
+    ]);
     let fail = gcannon(&[&url, "-c", "2", "-d", "300ms", "--threshold", "p99 < 1ns"]);
     srv.shutdown();
-    assert_eq!(pass.status.code(), Some(0), "{}", String::from_utf8_lossy(&pass.stdout));
-    assert_eq!(fail.status.code(), Some(1), "{}", String::from_utf8_lossy(&fail.stdout));
+    assert_eq!(
+        pass.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&pass.stdout)
+    );
+    assert_eq!(
+        fail.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&fail.stdout)
+    );
 }
 
 #[test]
@@ -122,15 +195,47 @@ fn ctrl_c_prints_the_results_gathered_so_far() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     srv.shutdown();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("results printed after Ctrl-C");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("results printed after Ctrl-C");
     assert!(v["responses"].as_u64().unwrap() > 0);
-    assert!(v["elapsed_sec"].as_f64().unwrap() < 10.0, "stopped early: {v}");
+    assert!(
+        v["elapsed_sec"].as_f64().unwrap() < 10.0,
+        "stopped early: {v}"
+    );
 }
 
 #[test]
 fn demo_runs_against_the_embedded_server() {
     let out = gcannon(&["demo", "-d", "300ms", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["responses"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn older_kernel_ring_set_ups_work_too() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    for fallback in ["1", "2"] {
+        let history = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gcannon"))
+            .args([url.as_str(), "-c", "4", "-p", "4", "-d", "300ms", "--json"])
+            .env("GCANNON_RING_FALLBACK", fallback)
+            .env("GCANNON_HISTORY", history.path().join("h.json"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "fallback {fallback}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v["responses"].as_u64().unwrap() > 0,
+            "fallback {fallback}: {v}"
+        );
+        assert_eq!(v["errors"]["parse"], 0);
+    }
+    srv.shutdown();
 }

@@ -18,8 +18,14 @@ fn response_counts_agree_with_the_servers_count() {
     assert_eq!(c.status.s2xx, c.responses);
     // Warm-up is zero, so every request sent is counted: the server saw at most
     // what was sent and at least what was answered.
-    assert!(c.responses <= served && served <= c.requests, "client {c:?}, server {served}");
-    assert!(c.requests - c.responses <= 16, "more in flight than connections allow: {c:?}");
+    assert!(
+        c.responses <= served && served <= c.requests,
+        "client {c:?}, server {served}"
+    );
+    assert!(
+        c.requests - c.responses <= 16,
+        "more in flight than connections allow: {c:?}"
+    );
     assert_eq!(r.latency.len(), c.responses);
 }
 
@@ -45,7 +51,10 @@ fn requests_per_connection_reconnects() {
     let c = r.counts;
     assert!(c.responses >= 100, "{c:?}");
     let expected = c.responses / 10;
-    assert!(c.reconnects + 4 >= expected && c.reconnects <= expected + 4, "{c:?}");
+    assert!(
+        c.reconnects + 4 >= expected && c.reconnects <= expected + 4,
+        "{c:?}"
+    );
     assert_eq!(c.errors.total(), 0, "{c:?}");
 }
 
@@ -56,16 +65,25 @@ fn status_classes_and_expected_status() {
     let mut p = plan(&format!("{base}/status/404"), 2, 4, 300);
     p.expected_status = 404;
     let c = run(&p).counts;
-    assert!(c.responses > 0 && c.status.s4xx == c.responses && c.unexpected_status == 0, "{c:?}");
+    assert!(
+        c.responses > 0 && c.status.s4xx == c.responses && c.unexpected_status == 0,
+        "{c:?}"
+    );
 
     let c = run(&plan(&format!("{base}/status/503"), 2, 4, 300)).counts;
-    assert!(c.responses > 0 && c.status.s5xx == c.responses && c.unexpected_status == c.responses, "{c:?}");
+    assert!(
+        c.responses > 0 && c.status.s5xx == c.responses && c.unexpected_status == c.responses,
+        "{c:?}"
+    );
 
     let c = run(&plan(&format!("{base}/status/302"), 2, 4, 300)).counts;
     assert!(c.responses > 0 && c.status.s3xx == c.responses, "{c:?}");
 
     let c = run(&plan(&format!("{base}/status/204"), 2, 4, 300)).counts;
-    assert!(c.responses > 0 && c.status.s2xx == c.responses && c.errors.total() == 0, "{c:?}");
+    assert!(
+        c.responses > 0 && c.status.s2xx == c.responses && c.errors.total() == 0,
+        "{c:?}"
+    );
     srv.shutdown();
 }
 
@@ -101,12 +119,21 @@ fn several_threads_merge_into_one_report() {
 
 #[test]
 fn ipv6_loopback_works() {
-    let srv = runner::serve::start(&runner::serve::ServeConfig { listen: "[::1]:0".parse().unwrap(), threads: 1 });
+    let srv = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "[::1]:0".parse().unwrap(),
+        threads: 1,
+    });
     let Ok(srv) = srv else {
         eprintln!("notice: no IPv6 loopback here; skipping");
         return;
     };
-    let c = run(&plan(&format!("http://[::1]:{}/", srv.local_addr().port()), 2, 1, 300)).counts;
+    let c = run(&plan(
+        &format!("http://[::1]:{}/", srv.local_addr().port()),
+        2,
+        1,
+        300,
+    ))
+    .counts;
     srv.shutdown();
     assert!(c.responses > 0 && c.errors.total() == 0, "{c:?}");
 }
@@ -114,7 +141,11 @@ fn ipv6_loopback_works() {
 #[test]
 fn refused_connections_are_counted_and_the_run_ends() {
     // Bind then drop a listener to get a loopback port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let c = run(&plan(&format!("http://127.0.0.1:{port}/"), 4, 1, 300)).counts;
     assert_eq!(c.responses, 0);
     assert!(c.errors.connect >= 4, "{c:?}");

@@ -8,19 +8,45 @@ use std::process::Command;
 fn gcannon_without_io_uring(errno: i32) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gcannon"));
     cmd.args(["http://127.0.0.1:9/", "-d", "1s", "-c", "1"]);
-    cmd.env("GCANNON_HISTORY", std::env::temp_dir().join("gcannon-test-refused-history.json"));
+    cmd.env(
+        "GCANNON_HISTORY",
+        std::env::temp_dir().join("gcannon-test-refused-history.json"),
+    );
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe system calls (prctl) on data it owns.
     unsafe {
         cmd.pre_exec(move || {
             let filter = [
                 // Load the syscall number, fail io_uring_setup (425), allow the rest.
-                libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 },
-                libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: libc::SYS_io_uring_setup as u32 },
-                libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x0005_0000 | errno as u32 },
-                libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 },
+                libc::sock_filter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 0,
+                },
+                libc::sock_filter {
+                    code: 0x15,
+                    jt: 0,
+                    jf: 1,
+                    k: libc::SYS_io_uring_setup as u32,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x0005_0000 | errno as u32,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x7fff_0000,
+                },
             ];
-            let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut _ };
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut _,
+            };
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
                 || libc::prctl(libc::PR_SET_SECCOMP, 2, &prog as *const libc::sock_fprog) != 0
             {

@@ -18,7 +18,10 @@ fn gcannon_run(manifest: &str, extra: &[&str]) -> Output {
 }
 
 fn manifest(url: &str, runners: u32, thresholds: &[&str]) -> String {
-    let th: String = thresholds.iter().map(|t| format!("    - \"{t}\"\n")).collect();
+    let th: String = thresholds
+        .iter()
+        .map(|t| format!("    - \"{t}\"\n"))
+        .collect();
     format!(
         "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata:\n  name: local\nspec:\n  target: {url}\n  connections: 6\n  pipeline: 2\n  duration: 500ms\n  warmup: 0s\n  runners: {runners}\n  thresholds:\n{th}"
     )
@@ -26,32 +29,71 @@ fn manifest(url: &str, runners: u32, thresholds: &[&str]) -> String {
 
 #[test]
 fn three_runner_processes_merge_to_the_servers_count() {
-    let srv = runner::serve::start(&runner::serve::ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), threads: 1 }).unwrap();
+    let srv = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap();
     let url = format!("http://{}/", srv.local_addr());
     let out = gcannon_run(&manifest(&url, 3, &["errors == 0"]), &["--json"]);
     let served = srv.requests();
     srv.shutdown();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (requests, responses) = (v["requests"].as_u64().unwrap(), v["responses"].as_u64().unwrap());
+    let (requests, responses) = (
+        v["requests"].as_u64().unwrap(),
+        v["responses"].as_u64().unwrap(),
+    );
     assert!(responses > 100, "{v}");
-    assert!(responses <= served && served <= requests, "client {requests}/{responses}, server {served}");
+    assert!(
+        responses <= served && served <= requests,
+        "client {requests}/{responses}, server {served}"
+    );
     assert!(requests - responses <= 6 * 2, "{v}");
-    assert_eq!(v["latency_us"]["samples"].as_u64().unwrap(), responses, "one merged histogram holds every sample");
+    assert_eq!(
+        v["latency_us"]["samples"].as_u64().unwrap(),
+        responses,
+        "one merged histogram holds every sample"
+    );
     assert_eq!(v["thresholds"][0]["passed"], true, "{v}");
 }
 
 #[test]
 fn failing_and_passing_thresholds_set_the_exit_code() {
-    let srv = runner::serve::start(&runner::serve::ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), threads: 1 }).unwrap();
+    let srv = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap();
     let url = format!("http://{}/", srv.local_addr());
-    let pass = gcannon_run(&manifest(&url, 2, &["responses > 10", "status_5xx == 0"]), &[]);
+    let pass = gcannon_run(
+        &manifest(&url, 2, &["responses > 10", "status_5xx == 0"]),
+        &[],
+    );
     let fail = gcannon_run(&manifest(&url, 2, &["p99 < 1ns"]), &[]);
-    let override_runners = gcannon_run(&manifest(&url, 2, &["responses > 10"]), &["--runners", "1", "--json"]);
+    let override_runners = gcannon_run(
+        &manifest(&url, 2, &["responses > 10"]),
+        &["--runners", "1", "--json"],
+    );
     srv.shutdown();
-    assert_eq!(pass.status.code(), Some(0), "{}", String::from_utf8_lossy(&pass.stdout));
+    assert_eq!(
+        pass.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&pass.stdout)
+    );
     assert!(String::from_utf8_lossy(&pass.stdout).contains("Runners:   2"));
-    assert_eq!(fail.status.code(), Some(1), "{}", String::from_utf8_lossy(&fail.stdout));
+    assert_eq!(
+        fail.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&fail.stdout)
+    );
     assert!(String::from_utf8_lossy(&fail.stdout).contains("p99"));
     assert_eq!(override_runners.status.code(), Some(0));
 }
@@ -60,7 +102,10 @@ fn failing_and_passing_thresholds_set_the_exit_code() {
 fn bad_manifests_exit_2_before_any_load() {
     let cases = [
         ("kind: LoadTest\nspec: [not, a, map]\n", "LoadTest"),
-        (&*manifest("http://127.0.0.1:9/", 1, &["p99 <<< 5ms"]), "threshold"),
+        (
+            &*manifest("http://127.0.0.1:9/", 1, &["p99 <<< 5ms"]),
+            "threshold",
+        ),
         (&*manifest("https://127.0.0.1:9/", 1, &[]), "TLS"),
         (&*manifest("http://127.0.0.1:9/", 7, &[]), "runner"),
     ];
@@ -68,8 +113,14 @@ fn bad_manifests_exit_2_before_any_load() {
         let out = gcannon_run(text, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}: {err}");
-        assert!(err.to_lowercase().contains(&needle.to_lowercase()), "expected {needle:?} in {err}");
+        assert!(
+            err.to_lowercase().contains(&needle.to_lowercase()),
+            "expected {needle:?} in {err}"
+        );
     }
-    let missing = Command::new(env!("CARGO_BIN_EXE_gcannon")).args(["run", "/no/such/lt.yaml"]).output().unwrap();
+    let missing = Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .args(["run", "/no/such/lt.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }

@@ -23,17 +23,27 @@ impl Drop for Nginx {
 }
 
 fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 fn start_nginx() -> Option<Nginx> {
     let Some(bin) = nginx_binary() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "nginx is required when CI=true (apt-get install nginx-light)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "nginx is required when CI=true (apt-get install nginx-light)"
+        );
         eprintln!("notice: nginx not installed; skipping the nginx end-to-end tests");
         return None;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     std::fs::write(dir.path().join("big"), vec![b'x'; 300_000]).unwrap();
     let conf = format!(
         r#"
@@ -61,19 +71,23 @@ http {{
     );
     let conf_path = dir.path().join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(bin)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-p")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx starts");
+    let nginx = Nginx {
+        child: Command::new(bin)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx starts"),
+        port,
+        _dir: dir,
+    };
     // Wait (bounded) until nginx accepts connections.
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(Nginx { child, port, _dir: dir });
+            return Some(nginx);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -95,13 +109,23 @@ fn nginx_keep_alive_limits_pipelining_status_and_bodies() {
 
     let c = run(&plan(&format!("{base}/"), 4, 8, 500)).counts;
     assert!(c.responses > 500, "{c:?}");
-    assert_eq!(c.errors.parse + c.errors.connect + c.errors.timeout, 0, "{c:?}");
+    assert_eq!(
+        c.errors.parse + c.errors.connect + c.errors.timeout,
+        0,
+        "{c:?}"
+    );
 
     let c = run(&plan(&format!("{base}/missing"), 2, 2, 300)).counts;
-    assert!(c.responses > 0 && c.status.s4xx == c.responses && c.unexpected_status == c.responses, "{c:?}");
+    assert!(
+        c.responses > 0 && c.status.s4xx == c.responses && c.unexpected_status == c.responses,
+        "{c:?}"
+    );
 
     let c = run(&plan(&format!("{base}/empty"), 2, 2, 300)).counts;
-    assert!(c.responses > 0 && c.status.s2xx == c.responses && c.errors.total() == 0, "{c:?}");
+    assert!(
+        c.responses > 0 && c.status.s2xx == c.responses && c.errors.total() == 0,
+        "{c:?}"
+    );
 
     let mut p = plan(&format!("{base}/big"), 2, 1, 400);
     p.recv_buf = 512;

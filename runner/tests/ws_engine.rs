@@ -17,7 +17,9 @@ use tungstenite::Message;
 
 fn ws_plan(url: &str, connections: u32, pipeline: u32) -> api::plan::LoadPlan {
     let mut p = plan(url, connections, pipeline, 400);
-    p.websocket = Some(WebSocketPlan { message: "hello".into() });
+    p.websocket = Some(WebSocketPlan {
+        message: "hello".into(),
+    });
     p
 }
 
@@ -36,7 +38,10 @@ fn echo_against_the_built_in_server() {
 }
 
 /// tungstenite echo server: ping, then the echo in two fragments.
-fn tungstenite_server(stop: Arc<AtomicBool>, pongs: Arc<std::sync::atomic::AtomicU64>) -> std::net::SocketAddr {
+fn tungstenite_server(
+    stop: Arc<AtomicBool>,
+    pongs: Arc<std::sync::atomic::AtomicU64>,
+) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -47,10 +52,14 @@ fn tungstenite_server(stop: Arc<AtomicBool>, pongs: Arc<std::sync::atomic::Atomi
                 continue;
             };
             stream.set_nonblocking(false).unwrap();
-            stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
             let (stop, pongs) = (stop.clone(), pongs.clone());
             std::thread::spawn(move || {
-                let Ok(mut ws) = tungstenite::accept(stream) else { return };
+                let Ok(mut ws) = tungstenite::accept(stream) else {
+                    return;
+                };
                 while !stop.load(Ordering::Relaxed) {
                     match ws.read() {
                         Ok(Message::Text(t)) => {
@@ -58,8 +67,16 @@ fn tungstenite_server(stop: Arc<AtomicBool>, pongs: Arc<std::sync::atomic::Atomi
                             let half = bytes.len() / 2;
                             let steps = [
                                 Message::Ping(vec![1, 2, 3].into()),
-                                Message::Frame(Frame::message(bytes[..half].to_vec(), OpCode::Data(Data::Text), false)),
-                                Message::Frame(Frame::message(bytes[half..].to_vec(), OpCode::Data(Data::Continue), true)),
+                                Message::Frame(Frame::message(
+                                    bytes[..half].to_vec(),
+                                    OpCode::Data(Data::Text),
+                                    false,
+                                )),
+                                Message::Frame(Frame::message(
+                                    bytes[half..].to_vec(),
+                                    OpCode::Data(Data::Continue),
+                                    true,
+                                )),
                             ];
                             for m in steps {
                                 if ws.send(m).is_err() {
@@ -71,7 +88,8 @@ fn tungstenite_server(stop: Arc<AtomicBool>, pongs: Arc<std::sync::atomic::Atomi
                             pongs.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(_) => {}
-                        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(tungstenite::Error::Io(e))
+                            if e.kind() == std::io::ErrorKind::WouldBlock => {}
                         Err(_) => return,
                     }
                 }
@@ -92,7 +110,10 @@ fn fragmented_echoes_and_pings_from_an_independent_server() {
     assert_eq!(c.ws_upgrades, 2, "{c:?}");
     assert!(c.ws_frames > 10, "{c:?}");
     assert_eq!(c.errors.total(), 0, "{c:?}");
-    assert!(pongs.load(Ordering::Relaxed) > 0, "pings were answered with the ping's payload");
+    assert!(
+        pongs.load(Ordering::Relaxed) > 0,
+        "pings were answered with the ping's payload"
+    );
 }
 
 #[test]

@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// io_uring HTTP/1.1 and WebSocket load generator.
 #[derive(Debug, Parser)]
-#[command(name = "gcannon", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "gcannon",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// A subcommand; without one, run a load test against URL.
     #[command(subcommand)]
@@ -158,9 +163,14 @@ pub struct ShardArgs {
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
-    let (d, r) = s.split_once(':').ok_or_else(|| format!("stage {s:?}: expected DURATION:RATE, e.g. 10s:1000"))?;
+    let (d, r) = s
+        .split_once(':')
+        .ok_or_else(|| format!("stage {s:?}: expected DURATION:RATE, e.g. 10s:1000"))?;
     let duration = HumanDuration::parse(d).map_err(|e| format!("stage {s:?}: {e}"))?;
-    let target = r.trim().parse().map_err(|_| format!("stage {s:?}: rate {r:?} is not a whole number"))?;
+    let target = r
+        .trim()
+        .parse()
+        .map_err(|_| format!("stage {s:?}: rate {r:?} is not a whole number"))?;
     Ok(Stage { duration, target })
 }
 
@@ -179,7 +189,9 @@ impl LoadArgs {
             expected_status: self.status,
             recv_buf: self.recv_buf,
             templates,
-            websocket: self.ws.then(|| WebSocketPlan { message: self.ws_msg.clone() }),
+            websocket: self.ws.then(|| WebSocketPlan {
+                message: self.ws_msg.clone(),
+            }),
             rate: self.rate,
             stages: self.stages.clone(),
             cqe_latency: self.cqe_latency,

@@ -10,8 +10,11 @@ use crate::serve::{start, ServeConfig};
 
 /// Run the demo and return the exit code.
 pub fn run(a: &DemoArgs) -> Result<i32, String> {
-    let server = start(&ServeConfig { listen: "127.0.0.1:0".parse().expect("static address"), threads: 1 })
-        .map_err(|e| format!("cannot start the built-in server: {e}"))?;
+    let server = start(&ServeConfig {
+        listen: "127.0.0.1:0".parse().expect("static address"),
+        threads: 1,
+    })
+    .map_err(|e| format!("cannot start the built-in server: {e}"))?;
     let plan = LoadPlan {
         target: format!("http://{}/", server.local_addr()),
         connections: a.connections,
@@ -24,7 +27,10 @@ pub fn run(a: &DemoArgs) -> Result<i32, String> {
     let report = execute(run, &plan, mode, 10)?;
     print_result(&plan, &report, &[], mode, 10, &[]);
     if mode == Mode::Text {
-        println!("  Built-in server answered {} requests in all (warm-up included).", server.requests());
+        println!(
+            "  Built-in server answered {} requests in all (warm-up included).",
+            server.requests()
+        );
     }
     server.shutdown();
     Ok(exit_code(&report, &[]))

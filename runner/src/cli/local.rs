@@ -6,9 +6,9 @@ use std::process::{Command, Stdio};
 
 use api::loadtest::LoadTest;
 use api::plan::LoadPlan;
-use api::report::WireReport;
-use api::report::Summary;
 use api::report::Report;
+use api::report::Summary;
+use api::report::WireReport;
 use api::threshold::evaluate;
 
 use super::args::{RunArgs, ShardArgs};
@@ -18,11 +18,18 @@ use crate::engine::{Run, RunOptions};
 /// Read a LoadTest manifest, run it with `--runners` processes, print, and
 /// return 0 (all thresholds passed), 1 (a threshold failed) or an error (bad input).
 pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
-    let text = std::fs::read_to_string(&a.manifest).map_err(|e| format!("{}: {e}", a.manifest.display()))?;
-    let lt: LoadTest = serde_yaml::from_str(&text).map_err(|e| format!("{}: not a LoadTest manifest: {e}", a.manifest.display()))?;
+    let text = std::fs::read_to_string(&a.manifest)
+        .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
+    let lt: LoadTest = serde_yaml::from_str(&text)
+        .map_err(|e| format!("{}: not a LoadTest manifest: {e}", a.manifest.display()))?;
     let plan = lt
         .spec
-        .plan(|r| Err(format!("configMapRef {}/{} needs a cluster; inline the template text for gcannon run", r.name, r.key)))
+        .plan(|r| {
+            Err(format!(
+                "configMapRef {}/{} needs a cluster; inline the template text for gcannon run",
+                r.name, r.key
+            ))
+        })
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
     let thresholds = parse_thresholds(&lt.spec.thresholds)?;
     let runners = a.runners.unwrap_or(lt.spec.runners).max(1);
@@ -44,17 +51,29 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
 
 /// Start one `gcannon shard` child per runner, feed each the plan, merge their reports.
 fn run_processes(plan: &LoadPlan, runners: u32) -> Result<Report, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the gcannon executable: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the gcannon executable: {e}"))?;
     let plan_json = serde_json::to_vec(plan).map_err(|e| e.to_string())?;
     let mut children = Vec::with_capacity(runners as usize);
     for index in 0..runners {
         let mut child = Command::new(&exe)
-            .args(["shard", "--index", &index.to_string(), "--runners", &runners.to_string()])
+            .args([
+                "shard",
+                "--index",
+                &index.to_string(),
+                "--runners",
+                &runners.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start runner {index}: {e}"))?;
-        child.stdin.take().expect("piped").write_all(&plan_json).map_err(|e| format!("runner {index}: {e}"))?;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(&plan_json)
+            .map_err(|e| format!("runner {index}: {e}"))?;
         children.push(child);
     }
     let mut merged: Option<Report> = None;
@@ -86,13 +105,27 @@ fn run_processes(plan: &LoadPlan, runners: u32) -> Result<Report, String> {
 /// The child side: read the whole plan on stdin, run share `index`, print its wire report.
 pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).map_err(|e| e.to_string())?;
-    let plan: LoadPlan = serde_json::from_str(&input).map_err(|e| format!("bad plan on stdin: {e}"))?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| e.to_string())?;
+    let plan: LoadPlan =
+        serde_json::from_str(&input).map_err(|e| format!("bad plan on stdin: {e}"))?;
     let shares = api::split::split(&plan, a.runners).map_err(|e| e.to_string())?;
-    let share = shares.get(a.index as usize).ok_or_else(|| format!("runner index {} out of range", a.index))?;
-    let opts = RunOptions { runner_index: a.index, runners: a.runners, ..RunOptions::default() };
+    let share = shares
+        .get(a.index as usize)
+        .ok_or_else(|| format!("runner index {} out of range", a.index))?;
+    let opts = RunOptions {
+        runner_index: a.index,
+        runners: a.runners,
+        ..RunOptions::default()
+    };
     let run = Run::new(share, &opts).map_err(|e| e.to_string())?;
-    let report = run.execute(&INTERRUPTED, |_| {}).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(&report.to_wire()).map_err(|e| e.to_string())?);
+    let report = run
+        .execute(&INTERRUPTED, |_| {})
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string(&report.to_wire()).map_err(|e| e.to_string())?
+    );
     Ok(0)
 }

@@ -33,3 +33,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Open model: a request written more than this (ns) after its intended time is late.
 pub const LATE_NS: u64 = 1_000_000;
+/// Environment variable that skips the first N ring set-ups (1: no
+/// `DEFER_TASKRUN`, 2: plain ring) so the fallbacks can be tested and compared.
+pub const RING_FALLBACK_ENV: &str = "GCANNON_RING_FALLBACK";

@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 
 use io_uring::{types::BufRingEntry, IoUring};
 
-use super::config::{BUF_GROUP, RING_ENTRIES};
+use super::config::{BUF_GROUP, RING_ENTRIES, RING_FALLBACK_ENV};
 
 /// io_uring could not be used at all; the text names the cause and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,11 @@ pub fn new_ring() -> Result<IoUring, RingError> {
         |_| {},
     ];
     let mut last = None;
-    for configure in attempts {
+    let skip = std::env::var(RING_FALLBACK_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for configure in attempts.into_iter().skip(skip) {
         let mut builder = IoUring::builder();
         configure(&mut builder);
         builder.setup_cqsize(RING_ENTRIES * 4);

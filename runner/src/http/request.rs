@@ -51,7 +51,12 @@ pub struct Prepared {
 impl Prepared {
     /// Pre-build `bytes` for a pipeline of `depth`.
     pub fn new(bytes: Vec<u8>, depth: u32, head: bool, fill: Option<Placeholder>) -> Self {
-        Self { pipelined: pipelined(&bytes, depth), single: bytes, head, fill }
+        Self {
+            pipelined: pipelined(&bytes, depth),
+            single: bytes,
+            head,
+            fill,
+        }
     }
 
     /// From a compiled raw template.
@@ -63,7 +68,13 @@ impl Prepared {
 /// Per-sender state for placeholder values: `{RAND}` draws from the connection's
 /// generator, `{SEQ}` from the worker's counter spread by stride and offset.
 #[inline]
-pub fn placeholder_value(p: &Placeholder, rng: &mut u64, seq: &mut u64, stride: u64, offset: u64) -> u64 {
+pub fn placeholder_value(
+    p: &Placeholder,
+    rng: &mut u64,
+    seq: &mut u64,
+    stride: u64,
+    offset: u64,
+) -> u64 {
     match p.kind {
         PlaceholderKind::Rand { min, max } => {
             let mut x = XorShift64::new(*rng);

@@ -65,7 +65,11 @@ impl Target {
 
     /// The `Host` header value: port included unless it is 80.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         if self.port == 80 {
             host
         } else {
@@ -104,7 +108,12 @@ fn split_host_port(authority: &str) -> Option<(String, u16)> {
         Some((h, p)) => (h, p.parse::<u16>().ok()?),
         None => (authority, 80),
     };
-    if port == 0 || host.contains(':') || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+    if port == 0
+        || host.contains(':')
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
         return None;
     }
     Some((host.to_string(), port))
@@ -117,11 +126,20 @@ mod tests {
     #[test]
     fn parses_hosts_ports_and_paths() {
         let t = Target::parse("http://127.0.0.1:8080/json?x=1").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("127.0.0.1", 8080, "/json?x=1"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("127.0.0.1", 8080, "/json?x=1")
+        );
         let t = Target::parse("http://example.com").unwrap();
-        assert_eq!((t.port, t.path.as_str(), t.host_header().as_str()), (80, "/", "example.com"));
+        assert_eq!(
+            (t.port, t.path.as_str(), t.host_header().as_str()),
+            (80, "/", "example.com")
+        );
         let t = Target::parse("http://[::1]:9000/").unwrap();
-        assert_eq!((t.host.as_str(), t.host_header().as_str()), ("::1", "[::1]:9000"));
+        assert_eq!(
+            (t.host.as_str(), t.host_header().as_str()),
+            ("::1", "[::1]:9000")
+        );
         let t = Target::parse("http://h:81?q").unwrap();
         assert_eq!(t.path, "/?q");
     }
@@ -129,9 +147,24 @@ mod tests {
     #[test]
     fn rejects_what_cannot_be_sent() {
         assert!(matches!(Target::parse("https://x/"), Err(UrlError::Tls(_))));
-        for bad in ["", "localhost:8080", "ftp://x/", "http://", "http://:80/", "http://h:0/", "http://h:99999/",
-            "http://[::1/", "http://a b/", "http://u@h/", "http://h/a b", "http://h/#frag"] {
-            assert!(matches!(Target::parse(bad), Err(UrlError::Invalid(..))), "{bad:?} accepted");
+        for bad in [
+            "",
+            "localhost:8080",
+            "ftp://x/",
+            "http://",
+            "http://:80/",
+            "http://h:0/",
+            "http://h:99999/",
+            "http://[::1/",
+            "http://a b/",
+            "http://u@h/",
+            "http://h/a b",
+            "http://h/#frag",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(UrlError::Invalid(..))),
+                "{bad:?} accepted"
+            );
         }
     }
 

@@ -28,11 +28,21 @@ pub fn run(plan: &LoadPlan) -> Report {
 
 /// Run a plan with the given request timeout.
 pub fn run_with_timeout(plan: &LoadPlan, timeout: Duration) -> Report {
-    let opts = RunOptions { timeout, ..RunOptions::default() };
-    Run::new(plan, &opts).expect("plan is valid").execute(&AtomicBool::new(false), |_| {}).expect("run completes")
+    let opts = RunOptions {
+        timeout,
+        ..RunOptions::default()
+    };
+    Run::new(plan, &opts)
+        .expect("plan is valid")
+        .execute(&AtomicBool::new(false), |_| {})
+        .expect("run completes")
 }
 
 /// The built-in server on an ephemeral loopback port.
 pub fn serve() -> runner::serve::ServerHandle {
-    runner::serve::start(&runner::serve::ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), threads: 1 }).unwrap()
+    runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap()
 }

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of gcannon with wrk, h2load and oha (when installed).
+#
+# Server pinned to CPU 0, every client pinned to CPU 1. Tools are interleaved
+# round by round (A B C A B C ...) so drift on the machine hits all of them alike;
+# each cell of the summary is the median over rounds, and ratios are of medians.
+#
+#   bench/compare.sh                 # everything, 5 rounds of 5 s
+#   ROUNDS=3 DUR=3 bench/compare.sh  # quicker
+#   ONLY=regime2 bench/compare.sh    # one part: regime1 | regime2 | serve | rss
+#
+# Needs: nginx, wrk, h2load (nghttp2-client), GNU time, taskset; oha optional
+# (`cargo install oha`). Everything talks to 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DUR=${DUR:-5}
+ONLY=${ONLY:-all}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+OUT=${OUT:-bench/results}
+GCANNON=${GCANNON:-target/release/gcannon}
+export PATH="/usr/sbin:$HOME/.cargo/bin:$PATH"
+
+mkdir -p "$OUT"
+RAW="$OUT/raw.csv"
+echo "part,tool,conns,depth,round,responses,seconds,user_s,sys_s,maxrss_kb" > "$RAW"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+ulimit -n 65536 2>/dev/null || true
+
+[ -x "$GCANNON" ] || cargo build --release -p runner
+for t in nginx wrk h2load taskset; do
+  command -v "$t" >/dev/null || { echo "bench: $t is required (apt-get install nginx-light wrk nghttp2-client util-linux)"; exit 2; }
+done
+HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
+
+cat > "$work/pipeline.lua" <<'EOF'
+-- wrk pipelining: send `depth` requests in one write, as wrk's own example does.
+init = function(args)
+  local depth = tonumber(args[1]) or 1
+  local r = {}
+  for i = 1, depth do r[i] = wrk.format() end
+  req = table.concat(r)
+end
+request = function() return req end
+EOF
+
+start_nginx() {
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $work/nginx/pid; error_log $work/nginx/error.log crit;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:18080 backlog=65535; location / { return 200 "hello\n"; } }
+}
+EOF
+  taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  SERVER_PID=$!
+  wait_port 18080
+}
+
+start_serve() {
+  taskset -c "$SERVER_CPU" "$GCANNON" serve --listen 127.0.0.1:18081 --threads 1 2>/dev/null &
+  SERVER_PID=$!
+  wait_port 18081
+}
+
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+
+wait_port() {
+  for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+  echo "bench: nothing listening on $1"; exit 1
+}
+
+# run_tool PART TOOL URL CONNS DEPTH ROUND: one pinned run, one CSV row.
+run_tool() {
+  local part=$1 tool=$2 url=$3 c=$4 d=$5 round=$6 log="$work/out" n secs
+  local timer=(/usr/bin/time -f "%U %S %M" -o "$work/time" taskset -c "$CLIENT_CPU")
+  case $tool in
+    gcannon)
+      "${timer[@]}" "$GCANNON" "$url" -c "$c" -t 1 -p "$d" -d "${DUR}s" --json > "$log" 2>/dev/null || true
+      n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["responses"])' "$log")
+      secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["elapsed_sec"])' "$log") ;;
+    wrk)
+      "${timer[@]}" wrk -t1 -c "$c" -d "${DUR}s" -s "$work/pipeline.lua" "$url" -- "$d" > "$log" 2>&1 || true
+      n=$(awk '/requests in/ {print $1}' "$log")
+      secs=$(awk '/requests in/ {gsub("s,","",$4); print $4}' "$log") ;;
+    h2load)
+      "${timer[@]}" h2load --h1 -t1 -c "$c" -m "$d" -D "$DUR" "$url" > "$log" 2>&1 || true
+      n=$(awk '/^requests:/ {print $8}' "$log")
+      secs=$(awk '/^finished in/ {gsub("s,","",$3); print $3}' "$log") ;;
+    oha)
+      "${timer[@]}" oha --no-tui -z "${DUR}s" -c "$c" --output-format json "$url" > "$log" 2>/dev/null || true
+      n=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(j["statusCodeDistribution"].values()))' "$log")
+      secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["total"])' "$log") ;;
+  esac
+  read -r user sys rss < "$work/time"
+  echo "$part,$tool,$c,$d,$round,${n:-0},${secs:-0},$user,$sys,$rss" >> "$RAW"
+}
+
+tools_for() { # pipeline depth -> tools that can pipeline that deep
+  local t=(gcannon wrk h2load)
+  [ "$HAVE_OHA" = 1 ] && [ "$1" = 1 ] && t+=(oha)
+  echo "${t[@]}"
+}
+
+interleave() { # PART URL CONNS DEPTH
+  for r in $(seq "$ROUNDS"); do
+    for tool in $(tools_for "$4"); do run_tool "$1" "$tool" "$2" "$3" "$4" "$r"; done
+  done
+}
+
+if [[ $ONLY == all || $ONLY == regime1 ]]; then
+  start_nginx
+  interleave regime1 http://127.0.0.1:18080/ 64 1
+  interleave regime1 http://127.0.0.1:18080/ 1024 1
+  stop_server
+fi
+if [[ $ONLY == all || $ONLY == regime2 ]]; then
+  start_serve
+  interleave regime2 http://127.0.0.1:18081/ 64 16
+  stop_server
+fi
+if [[ $ONLY == all || $ONLY == serve ]]; then
+  # The built-in server must never be what is measured: same client, same
+  # load (64 connections, pipeline 16), nginx vs gcannon serve, one core each.
+  for r in $(seq "$ROUNDS"); do
+    start_nginx; run_tool target-nginx gcannon http://127.0.0.1:18080/ 64 16 "$r"; stop_server
+    start_serve; run_tool target-serve gcannon http://127.0.0.1:18081/ 64 16 "$r"; stop_server
+  done
+fi
+if [[ $ONLY == all || $ONLY == rss ]]; then
+  start_nginx
+  ROUNDS=1 interleave rss-10k http://127.0.0.1:18080/ 10000 1
+  stop_server
+fi
+
+python3 bench/summarize.py "$RAW" | tee "$OUT/summary.md"
