@@ -149,8 +149,8 @@ fn results_have_every_table_with_coloured_percentiles() {
         plain.contains('┌') && plain.contains('┘'),
         "box drawn: {plain}"
     );
-    let p99 = runner::tui::format::latency_us(r.latency.value_at_quantile(0.99) as f64);
-    let p999 = runner::tui::format::latency_us(r.latency.value_at_quantile(0.999) as f64);
+    let p99 = runner::output::format::latency_us(r.latency.value_at_quantile(0.99) as f64);
+    let p999 = runner::output::format::latency_us(r.latency.value_at_quantile(0.999) as f64);
     assert!(
         out.contains(&format!("\x1b[0;33m{p99}")),
         "p99 {p99} yellow: {out:?}"
@@ -160,7 +160,7 @@ fn results_have_every_table_with_coloured_percentiles() {
         "p99.9 {p999} red: {out:?}"
     );
     // Throughput: responses over 2 s.
-    let rps = runner::tui::format::si(r.counts.responses as f64 / 2.0);
+    let rps = runner::output::format::si(r.counts.responses as f64 / 2.0);
     assert!(plain.contains(&rps), "{rps}: {plain}");
     assert!(plain.contains(&r.counts.requests.to_string()));
     // No line is wider than the view.
@@ -438,4 +438,34 @@ fn live_view_under_a_real_terminal() {
         1,
         "drawn in place:\n{screen}"
     );
+}
+
+#[test]
+fn rate_runs_chart_requests_and_p99_per_second() {
+    let mut r = spread();
+    r.timeline = vec![
+        api::report::Second {
+            responses: 1000,
+            p99_us: 800,
+        },
+        api::report::Second {
+            responses: 3000,
+            p99_us: 2500,
+        },
+    ];
+    let text = strip_ansi(&render_results(&plan(), &r, 10, &[]));
+    assert!(text.contains("Req/s per second"), "{text}");
+    assert!(text.contains("p99 per second"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("2s") && l.contains("3.00K")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("2s") && l.contains("2.50ms")),
+        "{text}"
+    );
+    let closed = strip_ansi(&render_results(&plan(), &spread(), 10, &[]));
+    assert!(!closed.contains("per second"), "no timeline, no chart");
 }

@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod merge;
 pub mod summary;
+pub mod timeline;
 
 pub use codec::{decode_histogram, encode_histogram, CodecError, WireReport};
 pub use merge::add_histogram;

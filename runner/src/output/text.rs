@@ -6,33 +6,7 @@ use api::plan::LoadPlan;
 use api::report::{format_latency_us, LatencySummary, Report, Summary};
 use api::threshold::Verdict;
 
-use super::is_rate_mode;
-
-/// `964.78K`, `1.20M`, `850.00`: a count or rate with a decimal SI suffix.
-pub fn format_si(v: f64) -> String {
-    let (div, suffix) = if v >= 1e9 {
-        (1e9, "G")
-    } else if v >= 1e6 {
-        (1e6, "M")
-    } else if v >= 1e3 {
-        (1e3, "K")
-    } else {
-        (1.0, "")
-    };
-    format!("{:.2}{suffix}", v / div)
-}
-
-/// `72.36MB`, `512.00B`: a byte count with a binary suffix, as wrk prints it.
-pub fn format_bytes(v: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = v;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.2}{}", UNITS[i])
-}
+use super::{format, is_rate_mode};
 
 /// The target as the banner shows it: without the `http://` scheme.
 fn shown_target(plan: &LoadPlan) -> String {
@@ -60,7 +34,8 @@ pub fn render_banner(plan: &LoadPlan) -> String {
     let _ = writeln!(s, "  Threads:   {}", plan.threads);
     let _ = writeln!(s, "  Conns:     {} ({per_thread}/thread)", plan.connections);
     let _ = writeln!(s, "  Pipeline:  {}", plan.pipeline);
-    let _ = writeln!(s, "  Duration:  {}", plan.duration);
+    let duration = api::duration::HumanDuration(crate::engine::plan_duration(plan));
+    let _ = writeln!(s, "  Duration:  {duration}");
     if let Some(ws) = &plan.websocket {
         let _ = writeln!(
             s,
@@ -126,6 +101,32 @@ pub fn render_verdicts(verdicts: &[Verdict]) -> String {
     out
 }
 
+/// Per-second req/s and p99 (grouped to at most 60 rows) so a ramp's knee shows.
+pub fn render_timeline(timeline: &[api::report::Second]) -> String {
+    let rows = api::report::timeline::rows(timeline, TIMELINE_ROWS);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n  Per second        req/s        p99\n");
+    for r in rows {
+        let span = if r.to_sec - r.from_sec == 1 {
+            format!("{}s", r.to_sec)
+        } else {
+            format!("{}-{}s", r.from_sec + 1, r.to_sec)
+        };
+        let _ = writeln!(
+            out,
+            "  {span:>10} {:>12} {:>10}",
+            format::si(r.rps),
+            format_latency_us(r.p99_us as f64)
+        );
+    }
+    out
+}
+
+/// Most rows the per-second table prints.
+const TIMELINE_ROWS: usize = 60;
+
 /// The result printed after the run.
 pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> String {
     let s = Summary::from_report(report);
@@ -171,8 +172,8 @@ pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> 
         "  {} requests in {:.2}s, {} responses",
         s.requests, s.elapsed_sec, s.responses
     );
-    let _ = writeln!(out, "  Throughput: {} req/s", format_si(s.rps));
-    let _ = writeln!(out, "  Bandwidth:  {}/s", format_bytes(s.bandwidth_bps));
+    let _ = writeln!(out, "  Throughput: {} req/s", format::si(s.rps));
+    let _ = writeln!(out, "  Bandwidth:  {}/s", format::bytes(s.bandwidth_bps));
     let st = &s.status;
     let _ = write!(
         out,
@@ -212,6 +213,7 @@ pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> 
             "  Schedule: {} sent late, {} never sent",
             s.late, s.unsent
         );
+        out.push_str(&render_timeline(&report.timeline));
     }
     out.push_str(&render_verdicts(verdicts));
     out

@@ -30,17 +30,6 @@ fn report() -> Report {
 }
 
 #[test]
-fn units_scale() {
-    assert_eq!(format_si(964_780.0), "964.78K");
-    assert_eq!(format_si(1_200_000.0), "1.20M");
-    assert_eq!(format_si(850.0), "850.00");
-    assert_eq!(format_si(3e9), "3.00G");
-    assert_eq!(format_bytes(75_874_877.0), "72.36MB");
-    assert_eq!(format_bytes(512.0), "512.00B");
-    assert_eq!(format_bytes(2048.0), "2.00KB");
-}
-
-#[test]
 fn banner_matches_the_original_shape() {
     let b = render_banner(&plan());
     assert!(b.starts_with("gcannon — io_uring HTTP load generator\n"));
@@ -204,4 +193,43 @@ fn per_template_rows_and_verdicts() {
 #[test]
 fn no_verdicts_no_block() {
     assert_eq!(render_verdicts(&[]), "");
+}
+
+#[test]
+fn rate_mode_prints_requests_and_p99_per_second() {
+    let rated = LoadPlan {
+        rate: Some(1000),
+        ..plan()
+    };
+    let mut r = report();
+    r.timeline = vec![
+        api::report::Second {
+            responses: 500,
+            p99_us: 900,
+        },
+        api::report::Second {
+            responses: 2000,
+            p99_us: 1_500,
+        },
+    ];
+    let out = render_result(&rated, &r, &[]);
+    assert!(out.contains("Per second"), "{out}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with(['1', '2']) && l.contains("s "))
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|l| l.contains("1s") && l.contains("500") && l.contains("900us")),
+        "{out}"
+    );
+    assert!(
+        rows.iter()
+            .any(|l| l.contains("2s") && l.contains("2.00K") && l.contains("1.50ms")),
+        "{out}"
+    );
+    assert!(
+        !render_result(&plan(), &r, &[]).contains("Per second"),
+        "closed loop prints no timeline"
+    );
 }

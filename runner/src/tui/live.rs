@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Sparkline, Widget};
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
-use super::format;
+use crate::output::format;
 use crate::progress::Progress;
 
 /// Per-second samples kept for the sparkline; wider terminals show at most this many.
@@ -139,7 +139,7 @@ impl Widget for &LiveState {
             Span::styled("  responses ", key),
             Span::raw(self.responses.to_string()),
             Span::styled("  bandwidth ", key),
-            Span::raw(format::bandwidth(self.bandwidth_now)),
+            Span::raw(format!("{}/s", format::bytes(self.bandwidth_now))),
             Span::styled("  peak ", key),
             Span::styled(
                 format::si(self.peak as f64),

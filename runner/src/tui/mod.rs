@@ -3,7 +3,6 @@
 //! a terminal.
 
 pub mod ansi;
-pub mod format;
 pub mod histogram;
 pub mod live;
 pub mod results;

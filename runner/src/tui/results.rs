@@ -4,7 +4,7 @@
 //! printed as ANSI text, so it stays in the scrollback like plain output.
 
 use api::plan::LoadPlan;
-use api::report::Report;
+use api::report::{timeline, Report};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -12,15 +12,17 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Padding, Paragraph, Row, Table, Widget};
 
 use super::ansi::buffer_to_ansi;
-use super::format;
 use super::histogram::latency_buckets;
 use crate::history::Entry;
+use crate::output::format;
 
 /// Columns of the results view.
 pub const WIDTH: u16 = 78;
 /// Runs shown in the history charts.
 pub const HISTORY_SHOWN: usize = 10;
 
+/// Most rows of the per-second charts (rate mode).
+const TIMELINE_ROWS: usize = 20;
 const BARS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
 
 /// The results view as lines with ANSI colours. `buckets` is clamped to
@@ -35,10 +37,15 @@ pub fn render_results(
 ) -> String {
     let hist = latency_buckets(&report.latency, buckets);
     let shown = &history[history.len().saturating_sub(HISTORY_SHOWN)..];
+    let seconds = timeline::rows(&report.timeline, TIMELINE_ROWS);
     let mut heights = vec![2u16, 4, 4, 4, hist.len().max(1) as u16 + 2];
     if !shown.is_empty() {
         heights.push(shown.len() as u16 + 2);
         heights.push(shown.len() as u16 + 2);
+    }
+    if !seconds.is_empty() {
+        heights.push(seconds.len() as u16 + 2);
+        heights.push(seconds.len() as u16 + 2);
     }
     let area = Rect::new(0, 0, WIDTH, heights.iter().sum());
     let mut buf = Buffer::empty(area);
@@ -49,20 +56,46 @@ pub fn render_results(
     throughput_table(report).render(rects[2], &mut buf);
     status_table(report).render(rects[3], &mut buf);
     histogram(&hist).render(rects[4], &mut buf);
+    let mut next = 5;
     if !shown.is_empty() {
         let first = history.len() - shown.len() + 1;
+        let names: Vec<String> = (first..first + shown.len())
+            .map(|run| {
+                if run == history.len() {
+                    format!("run {run}*")
+                } else {
+                    format!("run {run}")
+                }
+            })
+            .collect();
         let rps: Vec<f64> = shown.iter().map(|e| e.rps).collect();
         let lat: Vec<f64> = shown.iter().map(|e| e.avg_us).collect();
-        bar_chart(" Req/s, last runs ", first, &rps, Color::Green, format::si)
-            .render(rects[5], &mut buf);
+        bar_chart(" Req/s, last runs ", &names, &rps, Color::Green, format::si)
+            .render(rects[next], &mut buf);
         bar_chart(
             " Avg latency, last runs ",
-            first,
+            &names,
             &lat,
             Color::Magenta,
             format::latency_us,
         )
-        .render(rects[6], &mut buf);
+        .render(rects[next + 1], &mut buf);
+        next += 2;
+    }
+    if !seconds.is_empty() {
+        let names: Vec<String> = seconds.iter().map(|r| format!("{}s", r.to_sec)).collect();
+        let rps: Vec<f64> = seconds.iter().map(|r| r.rps).collect();
+        let p99: Vec<f64> = seconds.iter().map(|r| r.p99_us as f64).collect();
+        bar_chart(" Req/s per second ", &names, &rps, Color::Green, format::si)
+            .render(rects[next], &mut buf);
+        bar_chart(
+            " p99 per second ",
+            &names,
+            &p99,
+            Color::Yellow,
+            format::latency_us,
+        )
+        .render(rects[next + 1], &mut buf);
     }
     buffer_to_ansi(&buf)
 }
@@ -148,7 +181,7 @@ fn throughput_table(report: &Report) -> Table<'static> {
         Cell::from(c.requests.to_string()),
         Cell::from(c.responses.to_string()),
         Cell::from(format::si(per_sec(c.responses))).style(bold().fg(Color::Green)),
-        Cell::from(format::bandwidth(per_sec(c.bytes_read))),
+        Cell::from(format!("{}/s", format::bytes(per_sec(c.bytes_read)))),
     ];
     one_row_table(
         " Throughput ",
@@ -242,7 +275,7 @@ fn histogram(buckets: &[super::histogram::Bucket]) -> Paragraph<'static> {
 /// Horizontal bars, one per run, with the value printed at each bar's tip.
 fn bar_chart(
     title: &'static str,
-    first_run: usize,
+    names: &[String],
     values: &[f64],
     color: Color,
     fmt: fn(f64) -> String,
@@ -254,20 +287,13 @@ fn bar_chart(
         .fold(0.0, f64::max);
     let labels: Vec<String> = values.iter().map(|v| fmt(*v)).collect();
     let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-    // Borders and padding (4) + run label (9) + space + value + spare.
+    // Borders and padding (4) + row name (9) + space + value + spare.
     let cells = (WIDTH as usize).saturating_sub(4 + 9 + 1 + label_w + 1);
-    let last = first_run + values.len() - 1;
     let lines: Vec<Line> = values
         .iter()
         .zip(labels)
-        .enumerate()
-        .map(|(i, (v, label))| {
-            let run = first_run + i;
-            let name = if run == last {
-                format!("run {run}*")
-            } else {
-                format!("run {run}")
-            };
+        .zip(names)
+        .map(|((v, label), name)| {
             let b = bar(*v, max, cells);
             Line::from(vec![
                 Span::styled(format!("{name:>9} "), Style::default().fg(Color::DarkGray)),
