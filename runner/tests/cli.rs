@@ -1,26 +1,11 @@
 //! The `gcannon` binary: bad input exits 2 with one clear line before any load;
 //! runs print the original's text and JSON shapes; Ctrl-C prints what was gathered.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn gcannon(args: &[&str]) -> Output {
-    let history = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_gcannon"))
-        .args(args)
-        .env("GCANNON_HISTORY", history.path().join("history.json"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("gcannon runs")
-}
-
-fn serve() -> runner::serve::ServerHandle {
-    runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap()
-}
+mod common;
+use common::{gcannon, serve};
 
 #[test]
 fn bad_input_exits_2_with_one_clear_line() {

@@ -2,43 +2,11 @@
 //! (plain fallback and under a real terminal in tmux), `-b`, `--cqe-latency`
 //! and `--ws`, each against the built-in server on loopback.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-fn serve() -> runner::serve::ServerHandle {
-    runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap()
-}
-
-/// Run the binary with its history file at `history`.
-fn gcannon_with(history: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gcannon"))
-        .args(args)
-        .env("GCANNON_HISTORY", history)
-        .stdin(Stdio::null())
-        .output()
-        .expect("gcannon runs")
-}
-
-/// Run the binary with a throwaway history file.
-fn gcannon(args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    gcannon_with(&dir.path().join("history.json"), args)
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
+mod common;
+use common::{gcannon, gcannon_with, json_of, serve};
 
 #[test]
 fn clear_history_empties_the_history_file() {

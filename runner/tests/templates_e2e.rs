@@ -6,11 +6,10 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use api::plan::{LoadPlan, RequestTemplate};
 use api::report::Report;
-use common::{plan, run};
+use common::{gcannon, plan, run};
 use runner::serve::{Recorded, ServerHandle};
 
 /// Requests a test server keeps; far above what any test here sends.
@@ -351,16 +350,6 @@ fn per_template_histograms_add_up_to_the_total() {
         without.per_template.is_empty(),
         "no per-template histograms without the flag"
     );
-}
-
-fn gcannon(args: &[&str]) -> Output {
-    let history = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_gcannon"))
-        .args(args)
-        .env("GCANNON_HISTORY", history.path().join("history.json"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("gcannon runs")
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

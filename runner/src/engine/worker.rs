@@ -7,18 +7,15 @@
 //! batch of completions, handle each. Every handler is a flat match on the
 //! completion's kind and the connection's state.
 
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use api::report::{new_histogram, Report, Second};
+use api::report::{new_histogram, Report};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::config::{
-    BUF_GROUP, CQE_BATCH, LATE_NS, MAX_WAIT, RECV_BUFFERS, RETRY_MAX, RETRY_MIN, SCAN_INTERVAL,
-};
+use super::config::{BUF_GROUP, CQE_BATCH, LATE_NS, MAX_WAIT, RECV_BUFFERS, SCAN_INTERVAL};
 use super::conn::{Conn, State};
 use super::ring::{new_ring, BufRing};
 use super::user_data::{pack, unpack, Kind};
@@ -26,7 +23,11 @@ use super::{Clock, Shared, WorkerPlan};
 use crate::http::parse::{ParseError, Response};
 use crate::http::request::{placeholder_value, Prepared};
 
+mod socket;
+mod stats;
 mod ws;
+
+use self::socket::SockAddr;
 
 /// A worker's whole state. Field order matters: the ring is dropped before the
 /// buffer ring memory it points into.
@@ -49,13 +50,6 @@ pub struct Worker {
     seq: u64,
     measure_start: u64,
     end: u64,
-}
-
-/// The target address in the form `connect(2)` takes, kept at a stable address.
-struct SockAddr {
-    storage: Box<libc::sockaddr_storage>,
-    len: libc::socklen_t,
-    family: libc::c_int,
 }
 
 impl Worker {
@@ -272,105 +266,6 @@ impl Worker {
             .build()
             .user_data(pack(Kind::Send, gen, i as u32));
         self.push(sqe);
-    }
-
-    /// Start a new socket in slot `i` and connect it.
-    fn open(&mut self, i: usize, now: u64) {
-        // SAFETY: plain socket(2) call; the result is checked.
-        let fd =
-            unsafe { libc::socket(self.addr.family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            self.connect_failed(i, now);
-            return;
-        }
-        let one: libc::c_int = 1;
-        // SAFETY: valid fd and a pointer to a live c_int of the given size.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                4,
-            );
-        }
-        let c = &mut self.conns[i];
-        c.fd = fd;
-        c.state = State::Connecting;
-        c.last_rx = now;
-        c.parser.set_head(self.plan.requests[c.template].head);
-        let sqe = opcode::Connect::new(
-            types::Fd(fd),
-            (&*self.addr.storage as *const libc::sockaddr_storage).cast(),
-            self.addr.len,
-        )
-        .build()
-        .user_data(pack(Kind::Connect, c.generation, i as u32));
-        self.push(sqe);
-    }
-
-    /// Close slot `i`'s socket (if any) and forget its requests.
-    fn close(&mut self, i: usize) {
-        let c = &mut self.conns[i];
-        if c.fd >= 0 {
-            // SAFETY: we own this fd. shutdown wakes the armed multishot receive so
-            // the kernel drops its reference; its completion is then stale and ignored.
-            unsafe {
-                libc::shutdown(c.fd, libc::SHUT_RDWR);
-                libc::close(c.fd);
-            }
-        }
-        c.reset();
-    }
-
-    /// Close and connect again at once, rotating to the next template.
-    fn reconnect(&mut self, i: usize, now: u64) {
-        self.close(i);
-        let templates = self.plan.requests.len();
-        let c = &mut self.conns[i];
-        c.template = (c.template + 1) % templates;
-        if now >= self.measure_start {
-            self.report.counts.reconnects += 1;
-        }
-        self.open(i, now);
-    }
-
-    fn connect_failed(&mut self, i: usize, now: u64) {
-        if now >= self.measure_start {
-            self.report.counts.errors.connect += 1;
-        }
-        self.close(i);
-        let c = &mut self.conns[i];
-        c.failures = (c.failures + 1).min(16);
-        let backoff = (RETRY_MIN.as_nanos() as u64) << (c.failures - 1).min(8);
-        c.retry_at = now + backoff.min(RETRY_MAX.as_nanos() as u64);
-    }
-
-    /// Reconnect slots whose back-off has passed; time out silent connections.
-    fn scan(&mut self, now: u64) {
-        let timeout = self.plan.timeout.as_nanos() as u64;
-        for i in 0..self.conns.len() {
-            let c = &self.conns[i];
-            match c.state {
-                State::Waiting if now >= c.retry_at => self.open(i, now),
-                State::Connecting | State::Upgrading if now.saturating_sub(c.last_rx) > timeout => {
-                    self.connect_failed(i, now)
-                }
-                State::Open => {
-                    let stalled = c
-                        .oldest_sent()
-                        .is_some_and(|t| now.saturating_sub(t) > timeout)
-                        && now.saturating_sub(c.last_rx) > timeout;
-                    if stalled {
-                        if now >= self.measure_start {
-                            self.report.counts.errors.timeout += c.inflight as u64;
-                        }
-                        self.reconnect(i, now);
-                    }
-                }
-                _ => {}
-            }
-        }
     }
 
     /// Queue one SQE, submitting first when the queue is full.
@@ -621,71 +516,6 @@ impl Worker {
         Consumed::Fine
     }
 
-    /// One response completed outside `consume` (close-delimited body at EOF).
-    fn completed(&mut self, i: usize, resp: Response, now: u64) {
-        if self.conns[i].inflight == 0 {
-            return;
-        }
-        let measuring = now >= self.measure_start;
-        if measuring {
-            self.report.counts.status.record(resp.status);
-            self.report.counts.unexpected_status +=
-                (resp.status != self.plan.expected_status) as u64;
-        }
-        self.record_latency(i, now, measuring);
-    }
-
-    /// Pop the oldest request's times and record its latency.
-    #[inline]
-    fn record_latency(&mut self, i: usize, now: u64, measuring: bool) {
-        let template = self.conns[i].template;
-        let Some((intended, sent)) = self.conns[i].complete() else {
-            return;
-        };
-        if !measuring {
-            return;
-        }
-        let r = &mut self.report;
-        r.counts.responses += 1;
-        let us = (now.saturating_sub(intended) / 1000).max(1);
-        r.latency.saturating_record(us);
-        if let Some(h) = r.per_template.get_mut(template) {
-            h.saturating_record(us);
-        }
-        if let Some(u) = r.uncorrected.as_mut() {
-            u.saturating_record((now.saturating_sub(sent) / 1000).max(1));
-        }
-        let sec = (now.saturating_sub(self.measure_start) / 1_000_000_000) as usize;
-        if sec >= r.timeline.len() {
-            self.roll_second(sec);
-        }
-        let r = &mut self.report;
-        r.timeline[sec].responses += 1;
-        if let Some(h) = self.sec_hist.as_mut() {
-            h.saturating_record(us);
-        }
-    }
-
-    /// Close the per-second p99 of the seconds that ended and open `sec`.
-    #[cold]
-    fn roll_second(&mut self, sec: usize) {
-        let r = &mut self.report;
-        if let (Some(h), Some(last)) = (self.sec_hist.as_mut(), r.timeline.last_mut()) {
-            last.p99_us = h.value_at_quantile(0.99);
-            h.reset();
-        }
-        r.timeline.resize(sec + 1, Second::default());
-    }
-
-    fn publish_progress(&self) {
-        self.shared.progress[self.plan.index as usize]
-            .responses
-            .store(self.report.counts.responses, Relaxed);
-        self.shared.progress[self.plan.index as usize]
-            .bytes_read
-            .store(self.report.counts.bytes_read, Relaxed);
-    }
-
     /// Close every socket and hand back the report.
     fn finish(mut self) -> Report {
         let now = self.clock.now().min(self.end);
@@ -719,54 +549,4 @@ impl Worker {
 enum Consumed {
     Fine,
     Reconnect,
-}
-
-impl SockAddr {
-    fn new(addr: SocketAddr) -> Self {
-        // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-        let mut storage: Box<libc::sockaddr_storage> = Box::new(unsafe { std::mem::zeroed() });
-        let len = match addr {
-            SocketAddr::V4(a) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(a.ip().octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-                unsafe {
-                    std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin)
-                };
-                std::mem::size_of::<libc::sockaddr_in>()
-            }
-            SocketAddr::V6(a) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
-                    sin6_scope_id: a.scope_id(),
-                };
-                // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
-                unsafe {
-                    std::ptr::write((&mut *storage as *mut libc::sockaddr_storage).cast(), sin6)
-                };
-                std::mem::size_of::<libc::sockaddr_in6>()
-            }
-        };
-        let family = if addr.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
-        Self {
-            storage,
-            len: len as libc::socklen_t,
-            family,
-        }
-    }
 }

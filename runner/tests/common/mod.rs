@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's end-to-end tests.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -45,4 +47,31 @@ pub fn serve() -> runner::serve::ServerHandle {
         threads: 1,
     })
     .unwrap()
+}
+
+/// Run the `gcannon` binary with its history file at `history`.
+pub fn gcannon_with(history: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .args(args)
+        .env("GCANNON_HISTORY", history)
+        .stdin(Stdio::null())
+        .output()
+        .expect("gcannon runs")
+}
+
+/// Run the `gcannon` binary with a throwaway history file.
+pub fn gcannon(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    gcannon_with(&dir.path().join("history.json"), args)
+}
+
+/// The JSON object a successful `--json` run printed.
+pub fn json_of(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
 }

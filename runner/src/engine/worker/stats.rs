@@ -1,0 +1,76 @@
+//! Accounting of completed responses: latency into the HDR histograms (all,
+//! uncorrected, per template), the per-second timeline, and progress.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use api::report::Second;
+
+use super::Worker;
+use crate::http::parse::Response;
+
+impl Worker {
+    /// One response completed outside `consume` (close-delimited body at EOF).
+    pub(super) fn completed(&mut self, i: usize, resp: Response, now: u64) {
+        if self.conns[i].inflight == 0 {
+            return;
+        }
+        let measuring = now >= self.measure_start;
+        if measuring {
+            self.report.counts.status.record(resp.status);
+            self.report.counts.unexpected_status +=
+                (resp.status != self.plan.expected_status) as u64;
+        }
+        self.record_latency(i, now, measuring);
+    }
+
+    /// Pop the oldest request's times and record its latency.
+    #[inline]
+    pub(super) fn record_latency(&mut self, i: usize, now: u64, measuring: bool) {
+        let template = self.conns[i].template;
+        let Some((intended, sent)) = self.conns[i].complete() else {
+            return;
+        };
+        if !measuring {
+            return;
+        }
+        let r = &mut self.report;
+        r.counts.responses += 1;
+        let us = (now.saturating_sub(intended) / 1000).max(1);
+        r.latency.saturating_record(us);
+        if let Some(h) = r.per_template.get_mut(template) {
+            h.saturating_record(us);
+        }
+        if let Some(u) = r.uncorrected.as_mut() {
+            u.saturating_record((now.saturating_sub(sent) / 1000).max(1));
+        }
+        let sec = (now.saturating_sub(self.measure_start) / 1_000_000_000) as usize;
+        if sec >= r.timeline.len() {
+            self.roll_second(sec);
+        }
+        let r = &mut self.report;
+        r.timeline[sec].responses += 1;
+        if let Some(h) = self.sec_hist.as_mut() {
+            h.saturating_record(us);
+        }
+    }
+
+    /// Close the per-second p99 of the seconds that ended and open `sec`.
+    #[cold]
+    pub(super) fn roll_second(&mut self, sec: usize) {
+        let r = &mut self.report;
+        if let (Some(h), Some(last)) = (self.sec_hist.as_mut(), r.timeline.last_mut()) {
+            last.p99_us = h.value_at_quantile(0.99);
+            h.reset();
+        }
+        r.timeline.resize(sec + 1, Second::default());
+    }
+
+    pub(super) fn publish_progress(&self) {
+        self.shared.progress[self.plan.index as usize]
+            .responses
+            .store(self.report.counts.responses, Relaxed);
+        self.shared.progress[self.plan.index as usize]
+            .bytes_read
+            .store(self.report.counts.bytes_read, Relaxed);
+    }
+}
