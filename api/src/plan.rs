@@ -8,7 +8,8 @@ use crate::duration::HumanDuration;
 mod validate;
 
 pub use validate::{
-    PlanError, MAX_CONNECTIONS_PER_THREAD, MAX_PIPELINE, MAX_TEMPLATES, MIN_RECV_BUF,
+    PlanError, MAX_CONNECTIONS_PER_THREAD, MAX_PIPELINE, MAX_RECV_BUF, MAX_TEMPLATES, MAX_THREADS,
+    MIN_RECV_BUF,
 };
 
 /// What to send, how hard, and for how long. Field names are the manifest's.

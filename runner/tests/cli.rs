@@ -19,6 +19,11 @@ fn bad_input_exits_2_with_one_clear_line() {
         (&["http://127.0.0.1:1/", "-d", "0s"], "duration"),
         (&["http://127.0.0.1:1/", "-d", "ten"], "duration"),
         (&["http://127.0.0.1:1/", "--recv-buf", "100"], "512"),
+        (&["http://127.0.0.1:1/", "--recv-buf", "100000000"], "65536"),
+        (
+            &["http://127.0.0.1:1/", "-t", "5000", "-c", "5000"],
+            "threads",
+        ),
         (&["http://no-such-host.invalid/"], "resolve"),
         (
             &["http://127.0.0.1:1/", "--threshold", "p99 <"],
@@ -223,4 +228,31 @@ fn older_kernel_ring_set_ups_work_too() {
         assert_eq!(v["errors"]["parse"], 0);
     }
     srv.shutdown();
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let history = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .args([url.as_str(), "-c", "2", "-d", "300ms"])
+        .env("GCANNON_HISTORY", history.path().join("h.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing and close the pipe, as `gcannon … | head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    srv.shutdown();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "ends by SIGPIPE like other filters: {:?}",
+        out.status
+    );
 }

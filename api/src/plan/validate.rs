@@ -7,6 +7,10 @@ use super::LoadPlan;
 pub const MAX_PIPELINE: u32 = 64;
 /// Smallest receive buffer that holds a status line and typical headers.
 pub const MIN_RECV_BUF: u32 = 512;
+/// Largest receive buffer: each worker keeps 4096 of them, so 64 KiB is 256 MiB.
+pub const MAX_RECV_BUF: u32 = 65_536;
+/// Most worker threads in one process (each owns a ring and its buffers).
+pub const MAX_THREADS: u32 = 256;
 /// Most templates one plan may carry.
 pub const MAX_TEMPLATES: usize = 64;
 /// Most connections one worker thread may own.
@@ -45,9 +49,12 @@ pub enum PlanError {
     /// A zero-length run.
     #[error("duration must be greater than 0")]
     ZeroDuration,
-    /// Receive buffer too small.
-    #[error("recvBuf must be at least {MIN_RECV_BUF} bytes, got {0}")]
+    /// Receive buffer out of range.
+    #[error("recvBuf must be between {MIN_RECV_BUF} and {MAX_RECV_BUF} bytes, got {0}")]
     RecvBuf(u32),
+    /// More threads than one process should run.
+    #[error("threads must be at most {MAX_THREADS}, got {0} (use more runners instead)")]
+    TooManyThreads(u32),
     /// Expected status is not a three-digit code.
     #[error("expectedStatus must be a status code between 100 and 999, got {0}")]
     ExpectedStatus(u16),
@@ -77,6 +84,9 @@ impl LoadPlan {
         if self.threads < 1 {
             return Err(PlanError::NoThreads);
         }
+        if self.threads > MAX_THREADS {
+            return Err(PlanError::TooManyThreads(self.threads));
+        }
         if self.threads > self.connections {
             return Err(PlanError::MoreThreadsThanConnections {
                 threads: self.threads,
@@ -97,7 +107,7 @@ impl LoadPlan {
         if self.duration.get().is_zero() {
             return Err(PlanError::ZeroDuration);
         }
-        if self.recv_buf < MIN_RECV_BUF {
+        if !(MIN_RECV_BUF..=MAX_RECV_BUF).contains(&self.recv_buf) {
             return Err(PlanError::RecvBuf(self.recv_buf));
         }
         if !(100..=999).contains(&self.expected_status) {
@@ -215,6 +225,21 @@ mod tests {
                     ..ok()
                 },
                 PlanError::RecvBuf(511),
+            ),
+            (
+                LoadPlan {
+                    recv_buf: MAX_RECV_BUF + 1,
+                    ..ok()
+                },
+                PlanError::RecvBuf(MAX_RECV_BUF + 1),
+            ),
+            (
+                LoadPlan {
+                    threads: MAX_THREADS + 1,
+                    connections: 10_000,
+                    ..ok()
+                },
+                PlanError::TooManyThreads(MAX_THREADS + 1),
             ),
             (
                 LoadPlan {

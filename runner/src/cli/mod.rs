@@ -48,6 +48,13 @@ pub fn install_interrupt_handler() {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     install_interrupt_handler();
+    if !matches!(cli.command, Some(Command::Agent)) {
+        // `gcannon … | head` should end quietly like any Unix filter instead of
+        // panicking on a closed stdout. Every socket write of ours passes
+        // MSG_NOSIGNAL; the agent keeps Rust's default because its HTTP client may not.
+        // SAFETY: setting a signal disposition to its default is always sound.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match cli.command {
         None => load_test(&cli.load),
         Some(Command::Serve(a)) => serve(&a),

@@ -10,14 +10,9 @@ pub const RECV_BUFFERS: u16 = 4096;
 pub const BUF_GROUP: u16 = 0;
 /// Completions copied out of the ring per pass before they are processed.
 pub const CQE_BATCH: usize = 2048;
-/// Most connections one worker may own.
-pub const MAX_CONNS_PER_WORKER: u32 = 16384;
-/// Deepest pipeline: requests in flight per connection.
-pub const MAX_PIPELINE: u32 = 64;
-/// Most raw request templates.
-pub const MAX_TEMPLATES: usize = 64;
-/// Smallest receive buffer a user may ask for.
-pub const MIN_RECV_BUF: u32 = 512;
+// The limits a plan must respect (connections per worker, pipeline depth,
+// receive buffer size, threads, templates) are checked before the engine runs:
+// see `api::plan::validate`.
 /// How long a worker may block in the kernel before it looks at the clock again.
 pub const MAX_WAIT: Duration = Duration::from_millis(20);
 /// How often connections are scanned for timeouts and due reconnects.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use api::plan::RequestTemplate;
 
 /// Most templates one run accepts, as in the original.
-pub const MAX_TEMPLATES: usize = 64;
+pub use api::plan::MAX_TEMPLATES;
 
 /// Why a template was rejected; every message names the file (and line).
 #[derive(Debug, thiserror::Error)]
