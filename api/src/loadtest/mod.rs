@@ -55,11 +55,11 @@ pub struct LoadTestSpec {
     pub connections: u32,
     /// Worker threads per runner, one io_uring each.
     #[serde(default = "one")]
-    #[schemars(range(min = 1, max = 1024))]
+    #[schemars(range(min = 1, max = crate::plan::MAX_THREADS))]
     pub threads: u32,
     /// Requests in flight per connection.
     #[serde(default = "one")]
-    #[schemars(range(min = 1, max = 4096))]
+    #[schemars(range(min = 1, max = crate::plan::MAX_PIPELINE))]
     pub pipeline: u32,
     /// Close and reconnect after this many responses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,11 +73,11 @@ pub struct LoadTestSpec {
     pub warmup: HumanDuration,
     /// Status code counted as success.
     #[serde(default = "default_expected_status")]
-    #[schemars(range(min = 100, max = 599))]
+    #[schemars(range(min = 100, max = 999))]
     pub expected_status: u16,
     /// Receive buffer size in bytes.
     #[serde(default = "default_recv_buf")]
-    #[schemars(range(min = 256, max = 16_777_216))]
+    #[schemars(range(min = crate::plan::MIN_RECV_BUF, max = crate::plan::MAX_RECV_BUF))]
     pub recv_buf: u32,
     /// Open model: total requests per second over all runners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
