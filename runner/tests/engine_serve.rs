@@ -150,3 +150,40 @@ fn refused_connections_are_counted_and_the_run_ends() {
     assert_eq!(c.responses, 0);
     assert!(c.errors.connect >= 4, "{c:?}");
 }
+
+#[test]
+fn more_connections_than_ring_entries_all_connect_and_answer() {
+    // 6000 connections queue more connects than the 4096-entry submission queue
+    // holds, and their first pipelined responses arrive in batches larger than
+    // one pass drains.
+    let srv = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap();
+    // Client and server share this process's open-files limit (which the engine
+    // lifts to the hard limit); stay inside it.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a pointer to a live rlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    let conns = 6000.min((lim.rlim_max.saturating_sub(500) / 2) as u32);
+    if conns < 4200 {
+        eprintln!(
+            "notice: open-files hard limit {} only allows {conns} connections",
+            lim.rlim_max
+        );
+    }
+    let mut p = plan(&format!("http://{}/", srv.local_addr()), conns, 4, 1500);
+    p.threads = 1;
+    let r = common::run_with_timeout(&p, std::time::Duration::from_secs(5));
+    srv.shutdown();
+    let c = r.counts;
+    assert_eq!(c.errors.total(), 0, "{c:?}");
+    assert!(
+        c.responses >= u64::from(conns) * 4,
+        "every connection answered: {c:?}"
+    );
+}

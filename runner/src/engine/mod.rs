@@ -244,6 +244,7 @@ impl Run {
     ) -> Result<Report, EngineError> {
         // Fail before any load is sent when this process may not use io_uring.
         drop(ring::new_ring().map_err(EngineError::Ring)?);
+        raise_fd_limit();
         let clock = Clock {
             base: Instant::now(),
         };
@@ -308,6 +309,22 @@ impl Run {
             }
         }
         Ok(merged.unwrap_or_default())
+    }
+}
+
+/// Lift the soft open-files limit to the hard one: thousands of connections
+/// should not fail on a 1024 default the administrator already allows past.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a live rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 

@@ -22,8 +22,6 @@ pub enum Kind {
     Recv = 2,
     /// `IORING_OP_SEND` of pre-built requests.
     Send = 3,
-    /// A wake-up timeout with no connection (rate mode's next send time).
-    Tick = 4,
 }
 
 /// Pack kind, generation and connection index.
@@ -39,7 +37,6 @@ pub fn unpack(user_data: u64) -> Option<(Kind, u16, u32)> {
         1 => Kind::Connect,
         2 => Kind::Recv,
         3 => Kind::Send,
-        4 => Kind::Tick,
         _ => return None,
     };
     Some((kind, (user_data >> 32) as u16, user_data as u32))
@@ -51,7 +48,7 @@ mod tests {
 
     #[test]
     fn round_trips_every_field_at_its_extremes() {
-        for kind in [Kind::Connect, Kind::Recv, Kind::Send, Kind::Tick] {
+        for kind in [Kind::Connect, Kind::Recv, Kind::Send] {
             for gen in [0u16, 1, u16::MAX] {
                 for conn in [0u32, 7, u32::MAX] {
                     assert_eq!(unpack(pack(kind, gen, conn)), Some((kind, gen, conn)));

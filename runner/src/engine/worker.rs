@@ -243,9 +243,8 @@ impl Worker {
         if now >= self.measure_start {
             self.report.counts.requests += k as u64;
             if self.plan.schedule.is_some() {
-                // Late: written more than a millisecond after it was due.
                 self.report.counts.late +=
-                    c.unsent_intended().filter(|&t| now > t + 1_000_000).count() as u64;
+                    c.unsent_intended().filter(|&t| now > t + LATE_NS).count() as u64;
             }
         }
         c.mark_sent(now);
@@ -306,24 +305,28 @@ impl Worker {
     }
 
     /// Copy a batch of completions out of the ring, then handle each.
+    /// A handler may find the submission queue full with the completion queue
+    /// overflowing and drain again from inside `push`; the batch being handled is
+    /// taken out of `self` so that nested drain works on its own buffer.
     fn drain(&mut self) {
+        let mut batch = std::mem::take(&mut self.cqes);
         loop {
-            self.cqes.clear();
-            for cqe in self.ring.completion().take(CQE_BATCH) {
-                self.cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
-            }
-            if self.cqes.is_empty() {
-                return;
-            }
+            batch.clear();
+            batch.extend(
+                self.ring
+                    .completion()
+                    .take(CQE_BATCH)
+                    .map(|cqe| (cqe.user_data(), cqe.result(), cqe.flags())),
+            );
             let now = self.clock.now();
-            for n in 0..self.cqes.len() {
-                let (ud, res, flags) = self.cqes[n];
+            for &(ud, res, flags) in &batch {
                 self.handle(ud, res, flags, now);
             }
-            if self.cqes.len() < CQE_BATCH {
-                return;
+            if batch.len() < CQE_BATCH {
+                break;
             }
         }
+        self.cqes = batch;
     }
 
     fn handle(&mut self, ud: u64, res: i32, flags: u32, now: u64) {
@@ -343,7 +346,6 @@ impl Worker {
             Kind::Connect => self.on_connect(i, res, now),
             Kind::Send => self.on_send(i, res, now),
             Kind::Recv => self.on_recv(i, res, bid, cqueue::more(flags), now),
-            Kind::Tick => {}
         }
     }
 
