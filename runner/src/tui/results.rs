@@ -4,7 +4,7 @@
 //! printed as ANSI text, so it stays in the scrollback like plain output.
 
 use api::plan::LoadPlan;
-use api::report::{timeline, Report};
+use api::report::{timeline, Report, Summary};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -52,8 +52,9 @@ pub fn render_results(
     let rects = Layout::vertical(heights.iter().map(|h| Constraint::Length(*h))).split(area);
 
     header(plan, report).render(rects[0], &mut buf);
-    latency_table(report).render(rects[1], &mut buf);
-    throughput_table(report).render(rects[2], &mut buf);
+    let summary = Summary::from_report(report);
+    latency_table(&summary).render(rects[1], &mut buf);
+    throughput_table(&summary).render(rects[2], &mut buf);
     status_table(report).render(rects[3], &mut buf);
     histogram(&hist).render(rects[4], &mut buf);
     let mut next = 5;
@@ -138,28 +139,17 @@ fn one_row_table<'a>(title: &'a str, heads: &[&'a str], cells: Vec<Cell<'a>>) ->
         .block(boxed(title))
 }
 
-fn latency_table(report: &Report) -> Table<'static> {
-    let h = &report.latency;
-    let q = |q: f64| {
-        if h.is_empty() {
-            f64::NAN
-        } else {
-            h.value_at_quantile(q) as f64
-        }
-    };
-    let avg = if h.is_empty() { f64::NAN } else { h.mean() };
-    let max = if h.is_empty() {
-        f64::NAN
-    } else {
-        h.max() as f64
-    };
+fn latency_table(s: &Summary) -> Table<'static> {
+    let l = &s.latency;
+    // An empty histogram shows dashes, not zeros.
+    let us = |v: f64| format::latency_us(if l.samples == 0 { f64::NAN } else { v });
     let cells = vec![
-        Cell::from(format::latency_us(avg)),
-        Cell::from(format::latency_us(q(0.5))),
-        Cell::from(format::latency_us(q(0.9))),
-        Cell::from(format::latency_us(q(0.99))).style(Style::default().fg(Color::Yellow)),
-        Cell::from(format::latency_us(q(0.999))).style(Style::default().fg(Color::Red)),
-        Cell::from(format::latency_us(max)),
+        Cell::from(us(l.avg)),
+        Cell::from(us(l.p50 as f64)),
+        Cell::from(us(l.p90 as f64)),
+        Cell::from(us(l.p99 as f64)).style(Style::default().fg(Color::Yellow)),
+        Cell::from(us(l.p999 as f64)).style(Style::default().fg(Color::Red)),
+        Cell::from(us(l.max as f64)),
     ];
     one_row_table(
         " Latency ",
@@ -168,20 +158,12 @@ fn latency_table(report: &Report) -> Table<'static> {
     )
 }
 
-fn throughput_table(report: &Report) -> Table<'static> {
-    let c = &report.counts;
-    let per_sec = |v: u64| {
-        if report.elapsed_sec > 0.0 {
-            v as f64 / report.elapsed_sec
-        } else {
-            0.0
-        }
-    };
+fn throughput_table(s: &Summary) -> Table<'static> {
     let cells = vec![
-        Cell::from(c.requests.to_string()),
-        Cell::from(c.responses.to_string()),
-        Cell::from(format::si(per_sec(c.responses))).style(bold().fg(Color::Green)),
-        Cell::from(format!("{}/s", format::bytes(per_sec(c.bytes_read)))),
+        Cell::from(s.requests.to_string()),
+        Cell::from(s.responses.to_string()),
+        Cell::from(format::si(s.rps)).style(bold().fg(Color::Green)),
+        Cell::from(format!("{}/s", format::bytes(s.bandwidth_bps))),
     ];
     one_row_table(
         " Throughput ",
