@@ -62,24 +62,7 @@ fn json_output_has_the_originals_fields() {
     );
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON object");
-    for key in [
-        "target",
-        "mode",
-        "connections",
-        "threads",
-        "pipeline_depth",
-        "duration_sec",
-        "elapsed_sec",
-        "requests",
-        "responses",
-        "rps",
-        "bandwidth_bps",
-        "bytes_read",
-        "latency_us",
-        "status",
-        "errors",
-        "reconnects",
-    ] {
+    for key in runner::output::json::ORIGINAL_FIELDS {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     for key in ["avg", "p50", "p90", "p99", "p999", "samples"] {

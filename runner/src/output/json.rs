@@ -92,6 +92,26 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// Top-level fields of the original C tool's JSON, which scripts depend on.
+pub const ORIGINAL_FIELDS: [&str; 16] = [
+    "target",
+    "mode",
+    "connections",
+    "threads",
+    "pipeline_depth",
+    "duration_sec",
+    "elapsed_sec",
+    "requests",
+    "responses",
+    "rps",
+    "bandwidth_bps",
+    "bytes_read",
+    "latency_us",
+    "status",
+    "errors",
+    "reconnects",
+];
+
 /// The `--json` object for one run, on one line.
 pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> String {
     let s = Summary::from_report(report);
@@ -182,24 +202,7 @@ mod tests {
     #[test]
     fn has_the_original_fields() {
         let v = parse(&render_json(&plan(), &report(), &[]));
-        for key in [
-            "target",
-            "mode",
-            "connections",
-            "threads",
-            "pipeline_depth",
-            "duration_sec",
-            "elapsed_sec",
-            "requests",
-            "responses",
-            "rps",
-            "bandwidth_bps",
-            "bytes_read",
-            "latency_us",
-            "status",
-            "errors",
-            "reconnects",
-        ] {
+        for key in ORIGINAL_FIELDS {
             assert!(v.get(key).is_some(), "missing {key}: {v}");
         }
         assert_eq!(v["target"], "http://127.0.0.1:8080/json");
