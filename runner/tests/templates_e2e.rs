@@ -409,6 +409,10 @@ fn per_tpl_latency_from_the_cli_in_text_and_json() {
     let sum: u64 = per.iter().map(|l| l["samples"].as_u64().unwrap()).sum();
     assert_eq!(sum, v["responses"].as_u64().unwrap(), "{v}");
     assert_eq!(sum, v["latency_us"]["samples"].as_u64().unwrap(), "{v}");
+    assert!(
+        per[0]["template"].as_str().unwrap().ends_with(".raw"),
+        "each entry names its template: {v}"
+    );
 }
 
 #[test]

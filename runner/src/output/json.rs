@@ -20,6 +20,14 @@ struct Latency {
     min: u64,
 }
 
+/// One template's latency, named by its file (or manifest position).
+#[derive(Serialize)]
+struct TemplateLatency<'a> {
+    template: &'a str,
+    #[serde(flatten)]
+    latency: Latency,
+}
+
 impl From<&LatencySummary> for Latency {
     fn from(l: &LatencySummary) -> Self {
         Self {
@@ -81,7 +89,7 @@ struct Output<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<&'a [Second]>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    per_template_latency_us: Vec<Latency>,
+    per_template_latency_us: Vec<TemplateLatency<'a>>,
     histogram: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     thresholds: Vec<Threshold<'a>>,
@@ -143,7 +151,15 @@ pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> St
         late: rate_mode.then_some(s.late),
         unsent: rate_mode.then_some(s.unsent),
         timeline: (rate_mode && !report.timeline.is_empty()).then_some(&report.timeline[..]),
-        per_template_latency_us: s.per_template.iter().map(Latency::from).collect(),
+        per_template_latency_us: s
+            .per_template
+            .iter()
+            .enumerate()
+            .map(|(i, l)| TemplateLatency {
+                template: plan.templates.get(i).map_or("", |t| t.name.as_str()),
+                latency: Latency::from(l),
+            })
+            .collect(),
         histogram: api::report::encode_histogram(&report.latency),
         thresholds: verdicts
             .iter()
