@@ -124,3 +124,43 @@ fn bad_manifests_exit_2_before_any_load() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn the_local_gate_example_passes_against_the_built_in_server() {
+    let srv = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/local-gate.yaml"
+    ))
+    .unwrap();
+    assert!(example.contains("http://127.0.0.1:8080/json"));
+    // Same manifest, pointed at this test's server and shortened.
+    let manifest = example
+        .replace(
+            "http://127.0.0.1:8080/json",
+            &format!("http://{}/json", srv.local_addr()),
+        )
+        .replace("duration: 5s", "duration: 500ms");
+    let out = gcannon_run(&manifest, &["--json"]);
+    srv.shutdown();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["thresholds"].as_array().unwrap().len(), 3, "{v}");
+    assert!(
+        v["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["passed"] == true),
+        "{v}"
+    );
+}
