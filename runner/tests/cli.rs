@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{gcannon, serve};
+use common::{gcannon, json_of, serve};
 
 #[test]
 fn bad_input_exits_2_with_one_clear_line() {
@@ -180,13 +180,7 @@ fn ctrl_c_prints_the_results_gathered_so_far() {
 #[test]
 fn demo_runs_against_the_embedded_server() {
     let out = gcannon(&["demo", "-d", "300ms", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert!(v["responses"].as_u64().unwrap() > 0);
 }
 

@@ -3,6 +3,9 @@
 
 use std::process::{Command, Output, Stdio};
 
+mod common;
+use common::{json_of, serve};
+
 fn gcannon_run(manifest: &str, extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lt.yaml");
@@ -29,22 +32,12 @@ fn manifest(url: &str, runners: u32, thresholds: &[&str]) -> String {
 
 #[test]
 fn three_runner_processes_merge_to_the_servers_count() {
-    let srv = runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap();
+    let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     let out = gcannon_run(&manifest(&url, 3, &["errors == 0"]), &["--json"]);
     let served = srv.requests();
     srv.shutdown();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     let (requests, responses) = (
         v["requests"].as_u64().unwrap(),
         v["responses"].as_u64().unwrap(),
@@ -65,11 +58,7 @@ fn three_runner_processes_merge_to_the_servers_count() {
 
 #[test]
 fn failing_and_passing_thresholds_set_the_exit_code() {
-    let srv = runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap();
+    let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     let pass = gcannon_run(
         &manifest(&url, 2, &["responses > 10", "status_5xx == 0"]),
@@ -127,11 +116,7 @@ fn bad_manifests_exit_2_before_any_load() {
 
 #[test]
 fn the_local_gate_example_passes_against_the_built_in_server() {
-    let srv = runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap();
+    let srv = serve();
     let example = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/local-gate.yaml"
@@ -147,13 +132,7 @@ fn the_local_gate_example_passes_against_the_built_in_server() {
         .replace("duration: 5s", "duration: 500ms");
     let out = gcannon_run(&manifest, &["--json"]);
     srv.shutdown();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["thresholds"].as_array().unwrap().len(), 3, "{v}");
     assert!(
         v["thresholds"]
