@@ -399,3 +399,47 @@ async fn progress_is_applied_while_the_engine_runs() {
     assert!(last.report.as_ref().unwrap().counts.responses >= interim.counts.responses);
     server.shutdown();
 }
+
+#[tokio::test]
+async fn sigterm_mid_run_reports_a_failed_shard_and_ends_early() {
+    let server = runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap();
+    let mut spec = tiny_spec(&format!("http://{}/", server.local_addr()));
+    spec["duration"] = json!("60s");
+    let (client, handle) = mock();
+    let api = serve_api(handle, move |_, _| {
+        (
+            200,
+            loadtest(
+                spec.clone(),
+                json!({"startAt": Timestamp::now().to_string()}),
+            ),
+        )
+    });
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    // What the SIGTERM handler does when the pod is deleted mid-run.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let err = run(client, cfg(0), fast(), interrupt).await.unwrap_err();
+    assert!(err.to_string().contains("SIGTERM"), "{err}");
+    let shards: Vec<Shard> = api
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "PATCH")
+        .map(shard_of)
+        .collect();
+    let last = shards.last().expect("a final apply");
+    assert_eq!(last.phase, ShardPhase::Failed, "{shards:?}");
+    assert!(
+        last.message.as_deref().unwrap_or("").contains("SIGTERM"),
+        "{last:?}"
+    );
+    server.shutdown();
+}
