@@ -81,7 +81,7 @@ pub struct LoadArgs {
     /// Latency histogram buckets in --tui mode (1..=100).
     #[arg(short = 'b', long = "buckets", default_value_t = 10)]
     pub buckets: usize,
-    /// Receive buffer size in bytes (min 512).
+    /// Receive buffer size in bytes (512 to 65536).
     #[arg(long = "recv-buf", default_value_t = 4096)]
     pub recv_buf: u32,
     /// Take latency when the completion arrives rather than after parsing.
