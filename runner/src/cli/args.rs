@@ -9,12 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// io_uring HTTP/1.1 and WebSocket load generator.
 #[derive(Debug, Parser)]
-#[command(
-    name = "gcannon",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "gcannon", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// A subcommand; without one, run a load test against URL.
     #[command(subcommand)]
