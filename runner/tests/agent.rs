@@ -128,6 +128,46 @@ fn shard_of(seen: &Seen) -> Shard {
     serde_json::from_value(body["status"]["shards"][0].clone()).unwrap()
 }
 
+/// The built-in server on an ephemeral loopback port: the load test's target.
+fn target() -> runner::serve::ServerHandle {
+    runner::serve::start(&runner::serve::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    })
+    .unwrap()
+}
+
+/// A mock API whose LoadTest (a `duration` run against `server`) already has
+/// `startAt`, so the agent starts at once.
+fn started(
+    server: &runner::serve::ServerHandle,
+    duration: &str,
+) -> (Client, JoinHandle<Vec<Seen>>) {
+    let mut spec = tiny_spec(&format!("http://{}/", server.local_addr()));
+    spec["duration"] = json!(duration);
+    let (client, handle) = mock();
+    let api = serve_api(handle, move |_, _| {
+        (
+            200,
+            loadtest(
+                spec.clone(),
+                json!({"startAt": Timestamp::now().to_string()}),
+            ),
+        )
+    });
+    (client, api)
+}
+
+/// The shards the agent applied, in order.
+async fn applied(api: JoinHandle<Vec<Seen>>) -> Vec<Shard> {
+    api.await
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "PATCH")
+        .map(shard_of)
+        .collect()
+}
+
 fn tiny_spec(target: &str) -> Value {
     json!({"target": target, "connections": 2, "threads": 1, "duration": "300ms",
            "warmup": "0s", "runners": 2})
@@ -302,11 +342,7 @@ async fn missing_configmap_is_applied_as_a_failed_shard() {
 
 #[tokio::test]
 async fn full_run_against_serve_applies_ready_then_done() {
-    let server = runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap();
+    let server = target();
     let target = format!("http://{}/", server.local_addr());
     let mut spec = tiny_spec(&target);
     spec["templates"] = json!([{"configMapRef": {"name": "reqs", "key": "get"}}]);
@@ -356,37 +392,16 @@ async fn full_run_against_serve_applies_ready_then_done() {
 
 #[tokio::test]
 async fn progress_is_applied_while_the_engine_runs() {
-    let server = runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap();
-    let mut spec = tiny_spec(&format!("http://{}/", server.local_addr()));
+    let server = target();
     // The engine reports progress once a second, so run a little longer than that.
-    spec["duration"] = json!("1300ms");
-    let (client, handle) = mock();
-    let api = serve_api(handle, move |_, _| {
-        (
-            200,
-            loadtest(
-                spec.clone(),
-                json!({"startAt": Timestamp::now().to_string()}),
-            ),
-        )
-    });
+    let (client, api) = started(&server, "1300ms");
     assert_eq!(
         run(client, cfg(0), fast(), Arc::new(AtomicBool::new(false)))
             .await
             .unwrap(),
         0
     );
-    let shards: Vec<Shard> = api
-        .await
-        .unwrap()
-        .iter()
-        .filter(|s| s.method == "PATCH")
-        .map(shard_of)
-        .collect();
+    let shards = applied(api).await;
     let progress: Vec<&Shard> = shards
         .iter()
         .filter(|s| s.phase == ShardPhase::Running && s.report.is_some())
@@ -402,23 +417,8 @@ async fn progress_is_applied_while_the_engine_runs() {
 
 #[tokio::test]
 async fn sigterm_mid_run_reports_a_failed_shard_and_ends_early() {
-    let server = runner::serve::start(&runner::serve::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-    })
-    .unwrap();
-    let mut spec = tiny_spec(&format!("http://{}/", server.local_addr()));
-    spec["duration"] = json!("60s");
-    let (client, handle) = mock();
-    let api = serve_api(handle, move |_, _| {
-        (
-            200,
-            loadtest(
-                spec.clone(),
-                json!({"startAt": Timestamp::now().to_string()}),
-            ),
-        )
-    });
+    let server = target();
+    let (client, api) = started(&server, "60s");
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     // What the SIGTERM handler does when the pod is deleted mid-run.
@@ -428,13 +428,7 @@ async fn sigterm_mid_run_reports_a_failed_shard_and_ends_early() {
     });
     let err = run(client, cfg(0), fast(), interrupt).await.unwrap_err();
     assert!(err.to_string().contains("SIGTERM"), "{err}");
-    let shards: Vec<Shard> = api
-        .await
-        .unwrap()
-        .iter()
-        .filter(|s| s.method == "PATCH")
-        .map(shard_of)
-        .collect();
+    let shards = applied(api).await;
     let last = shards.last().expect("a final apply");
     assert_eq!(last.phase, ShardPhase::Failed, "{shards:?}");
     assert!(
