@@ -4,7 +4,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::report::{format_latency_us, Summary as ReportSummary, WireReport};
+use crate::report::{
+    format_latency_us, Errors, StatusClasses, Summary as ReportSummary, WireReport,
+};
 
 /// Observed state of a LoadTest.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -183,41 +185,24 @@ pub struct LatencySummary {
     pub p99_text: String,
 }
 
-/// Responses by status class.
+/// Responses by status class, and those that were not the expected status.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SummaryStatus {
-    /// 200–299.
-    #[serde(rename = "2xx")]
-    pub s2xx: u64,
-    /// 300–399.
-    #[serde(rename = "3xx")]
-    pub s3xx: u64,
-    /// 400–499.
-    #[serde(rename = "4xx")]
-    pub s4xx: u64,
-    /// 500–599.
-    #[serde(rename = "5xx")]
-    pub s5xx: u64,
-    /// Anything else.
-    pub other: u64,
+    /// Responses per class.
+    #[serde(flatten)]
+    pub classes: StatusClasses,
     /// Responses whose status was not the expected one.
-    #[serde(rename = "unexpected")]
     pub unexpected: u64,
 }
 
-/// Faults by kind.
+/// Faults by kind, and all of them together.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SummaryErrors {
     /// All faults.
     pub total: u64,
-    /// Connect failures.
-    pub connect: u64,
-    /// Read/write failures.
-    pub read: u64,
-    /// Timeouts.
-    pub timeout: u64,
-    /// Unparseable responses.
-    pub parse: u64,
+    /// Faults by kind.
+    #[serde(flatten)]
+    pub by_kind: Errors,
 }
 
 impl Summary {
@@ -241,19 +226,12 @@ impl Summary {
                 p99_text: format_latency_us(l.p99 as f64),
             },
             status: SummaryStatus {
-                s2xx: s.status.s2xx,
-                s3xx: s.status.s3xx,
-                s4xx: s.status.s4xx,
-                s5xx: s.status.s5xx,
-                other: s.status.other,
+                classes: s.status,
                 unexpected: s.unexpected_status,
             },
             errors: SummaryErrors {
                 total: s.error_total,
-                connect: s.errors.connect,
-                read: s.errors.read,
-                timeout: s.errors.timeout,
-                parse: s.errors.parse,
+                by_kind: s.errors,
             },
             histogram,
         }

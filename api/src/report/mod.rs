@@ -55,7 +55,9 @@ pub struct Counts {
 }
 
 /// Responses by status class.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(default)]
 pub struct StatusClasses {
     /// 200–299.
@@ -75,7 +77,9 @@ pub struct StatusClasses {
 }
 
 /// Faults counted during a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(default)]
 pub struct Errors {
     /// Connections refused, reset or failed while connecting.
