@@ -1,5 +1,5 @@
 use api::loadtest::{LoadTest, LoadTestSpec, SeccompChoice};
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{PodSpec, SeccompProfile};
 
 use super::*;
 
@@ -81,6 +81,17 @@ fn pod_is_hardened_and_runs_the_agent() {
     assert_eq!(path("NODE_NAME"), "spec.nodeName");
 }
 
+/// The pod-level seccomp profile of a built Job.
+fn pod_seccomp(job: &Job) -> SeccompProfile {
+    pod(job)
+        .security_context
+        .as_ref()
+        .unwrap()
+        .seccomp_profile
+        .clone()
+        .unwrap()
+}
+
 #[test]
 fn seccomp_follows_spec_then_operator_default() {
     let cfg = Config {
@@ -88,26 +99,14 @@ fn seccomp_follows_spec_then_operator_default() {
         ..Config::default()
     };
     let job = build_job(&sample("target: http://t/\n"), &cfg).unwrap();
-    let prof = pod(&job)
-        .security_context
-        .as_ref()
-        .unwrap()
-        .seccomp_profile
-        .clone()
-        .unwrap();
+    let prof = pod_seccomp(&job);
     assert_eq!(prof.type_, "Localhost");
     assert_eq!(
         prof.localhost_profile.as_deref(),
         Some("glass-cannon/io-uring.json")
     );
     let job = build_job(&sample("target: http://t/\nseccomp: Unconfined\n"), &cfg).unwrap();
-    let prof = pod(&job)
-        .security_context
-        .as_ref()
-        .unwrap()
-        .seccomp_profile
-        .clone()
-        .unwrap();
+    let prof = pod_seccomp(&job);
     assert_eq!(
         (prof.type_.as_str(), prof.localhost_profile),
         ("Unconfined", None)
