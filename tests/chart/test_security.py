@@ -126,7 +126,7 @@ def test_profile_allows_io_uring_and_denies_by_default():
 def test_profile_keeps_the_runtime_default_allowlist():
     allowed = allowed_unconditionally(load_profile())
     # A sample of what every program needs; losing these would break the runner.
-    assert {"read", "write", "mmap", "futex", "epoll_wait", "socket", "connect", "sendmsg", "recvmsg",
+    assert {"read", "write", "mmap", "futex", "epoll_wait", "connect", "sendmsg", "recvmsg",
             "clock_gettime", "exit_group", "rt_sigaction", "getrandom", "openat"} <= allowed
 
 
