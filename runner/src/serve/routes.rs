@@ -53,7 +53,9 @@ pub enum Route {
 pub fn route(path: &[u8]) -> Route {
     match path {
         b"/" => return Route::Hello,
-        b"/json" => return Route::Json,
+        // `/items[/{id}]` stands in for a CRUD API (examples/templates/crud-*.raw): any
+        // method gets the `/json` answer and nothing is stored.
+        b"/json" | b"/items" => return Route::Json,
         b"/echo" => return Route::Echo,
         b"/ws" => return Route::Ws,
         b"/stats" => return Route::Stats,
@@ -62,6 +64,9 @@ pub fn route(path: &[u8]) -> Route {
     let Some((prefix, arg)) = split_param(path) else {
         return Route::NotFound;
     };
+    if prefix == b"items" {
+        return Route::Json;
+    }
     let n = parse_decimal(arg);
     match (prefix, n) {
         (b"status", Some(c)) if (200..=999).contains(&c) => Route::Status(c as u16),
@@ -264,6 +269,9 @@ mod tests {
         assert_eq!(route(b"/bytes/67108865"), Route::BadParam);
         assert_eq!(route(b"/delay/5"), Route::Delay(5));
         assert_eq!(route(b"/nope/5"), Route::NotFound);
+        assert_eq!(route(b"/items"), Route::Json);
+        assert_eq!(route(b"/items/4711"), Route::Json);
+        assert_eq!(route(b"/itemsx"), Route::NotFound);
         assert_eq!(route(b"/jsonx"), Route::NotFound);
     }
 
