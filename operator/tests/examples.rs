@@ -1,6 +1,10 @@
 //! Every example manifest parses, passes the operator's validation and builds a Job.
 
 use api::loadtest::LoadTest;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use operator::config::Config;
 use operator::job::build_job;
 use operator::phases::pending::validate;
@@ -79,6 +83,111 @@ fn every_example_is_covered_here() {
     names.sort();
     for n in &names {
         example(n);
+        // A new user learns from the file itself whether their cluster can run it.
+        let text = std::fs::read_to_string(format!("{dir}/{n}")).unwrap();
+        assert!(
+            text.contains("# Needs from the cluster:") || text.contains("without a cluster"),
+            "{n}: say in a comment what it needs from the cluster"
+        );
     }
     assert!(names.len() >= 5, "{names:?}");
+}
+
+/// The quick start's target manifests: (Deployment, Service).
+fn quickstart_target() -> (Deployment, Service) {
+    use serde::Deserialize;
+    let path = format!(
+        "{}/../examples/quickstart/target.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .collect();
+    let of = |kind: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("{path}: no {kind}"))
+            .clone()
+    };
+    (
+        serde_yaml::from_value(of("Deployment")).unwrap(),
+        serde_yaml::from_value(of("Service")).unwrap(),
+    )
+}
+
+fn millicores(q: &Quantity) -> u64 {
+    match q.0.strip_suffix('m') {
+        Some(m) => m.parse().unwrap(),
+        None => q.0.parse::<u64>().unwrap() * 1000,
+    }
+}
+
+fn mebibytes(q: &Quantity) -> u64 {
+    q.0.strip_suffix("Mi")
+        .expect("memory in Mi")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn quickstart_schedules_on_a_laptop_kind_cluster() {
+    let lt = example("quickstart/loadtest.yaml");
+    let r = &lt.spec.runner;
+    assert!(
+        r.node_selector.is_empty() && r.tolerations.is_empty() && r.affinity.is_none() && !r.spread,
+        "the quick start must not need node labels, taints or one node per runner"
+    );
+    assert!(!lt.spec.privileged && lt.spec.runner.image.is_none());
+    let requests = r.resources.as_ref().unwrap().requests.as_ref().unwrap();
+    let runners = u64::from(lt.spec.runners);
+    assert!(
+        runners * millicores(&requests["cpu"]) <= 500,
+        "{requests:?}"
+    );
+    assert!(
+        runners * mebibytes(&requests["memory"]) <= 256,
+        "{requests:?}"
+    );
+    assert!(lt.spec.duration.get() <= std::time::Duration::from_secs(30));
+    assert!(!lt.spec.thresholds.is_empty());
+    let (deploy, _) = quickstart_target();
+    let pod = deploy.spec.template.spec.unwrap();
+    let c = &pod.containers[0];
+    let cpu = &c.resources.as_ref().unwrap().requests.as_ref().unwrap()["cpu"];
+    assert!(millicores(cpu) <= 100);
+    assert!(pod.node_selector.is_none() && pod.affinity.is_none());
+}
+
+#[test]
+fn quickstart_loadtest_targets_the_quickstart_service() {
+    let lt = example("quickstart/loadtest.yaml");
+    let (deploy, svc) = quickstart_target();
+    let svc_name = svc.metadata.name.clone().unwrap();
+    let svc_spec = svc.spec.unwrap();
+    let port = &svc_spec.ports.as_ref().unwrap()[0];
+    assert_eq!(lt.spec.target, format!("http://{svc_name}:{}/", port.port));
+    // The Service selects the Deployment's pods and reaches the port serve listens on.
+    let spec = deploy.spec;
+    let pod_labels = spec.template.metadata.unwrap().labels.unwrap();
+    for (k, v) in svc_spec.selector.as_ref().unwrap() {
+        assert_eq!(pod_labels.get(k), Some(v), "selector {k}");
+    }
+    let c = &spec.template.spec.unwrap().containers[0];
+    let container_port = match port.target_port.as_ref().unwrap() {
+        IntOrString::String(name) => {
+            c.ports
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name))
+                .unwrap()
+                .container_port
+        }
+        IntOrString::Int(n) => *n,
+    };
+    let args = c.args.as_ref().unwrap();
+    assert_eq!(args[0], "serve");
+    let listen = &args[args.iter().position(|a| a == "--listen").unwrap() + 1];
+    assert_eq!(listen, &format!("0.0.0.0:{container_port}"));
 }
