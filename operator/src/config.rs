@@ -5,8 +5,11 @@ use api::loadtest::SeccompChoice;
 use crate::error::Error;
 use crate::leader::LeaseConfig;
 
-/// Default runner image.
-pub const DEFAULT_RUNNER_IMAGE: &str = "ghcr.io/glass-cannon/glass-cannon:latest";
+/// Default runner image: the release of this very build (the tag the release workflow pushes).
+pub const DEFAULT_RUNNER_IMAGE: &str = concat!(
+    "ghcr.io/glass-cannon/glass-cannon:",
+    env!("CARGO_PKG_VERSION")
+);
 /// Default runner service account.
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "glass-cannon-runner";
 /// Default localhost seccomp profile path, relative to the kubelet's seccomp root.
