@@ -1,6 +1,8 @@
 //! The load plan: everything one run of the engine needs, as the CLI, a
 //! `gcannon run` manifest and a `LoadTest` spec all express it.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
@@ -76,6 +78,36 @@ pub struct Stage {
     pub target: u64,
 }
 
+/// How long the measured part of a run lasts: the sum of the stages when
+/// ramping, else `duration`. The engine, the reports and the operator's
+/// deadline all take the run's length from here.
+pub fn measured_duration(duration: HumanDuration, stages: &[Stage]) -> Duration {
+    if stages.is_empty() {
+        duration.get()
+    } else {
+        stages.iter().map(|s| s.duration.get()).sum()
+    }
+}
+
+/// Warm-up plus the measured part: how long the engine sends load.
+pub fn run_length(warmup: HumanDuration, duration: HumanDuration, stages: &[Stage]) -> Duration {
+    warmup
+        .get()
+        .saturating_add(measured_duration(duration, stages))
+}
+
+impl LoadPlan {
+    /// The measured part's length (see [`measured_duration`]).
+    pub fn measured_duration(&self) -> Duration {
+        measured_duration(self.duration, &self.stages)
+    }
+
+    /// Warm-up plus the measured part (see [`run_length`]).
+    pub fn run_length(&self) -> Duration {
+        run_length(self.warmup, self.duration, &self.stages)
+    }
+}
+
 impl Default for LoadPlan {
     fn default() -> Self {
         Self {
@@ -95,5 +127,40 @@ impl Default for LoadPlan {
             cqe_latency: false,
             per_template_latency: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> HumanDuration {
+        HumanDuration(Duration::from_secs(s))
+    }
+
+    #[test]
+    fn stages_replace_duration_and_warmup_adds_to_the_run() {
+        let plan = LoadPlan {
+            duration: secs(10),
+            warmup: secs(2),
+            ..LoadPlan::default()
+        };
+        assert_eq!(plan.measured_duration(), Duration::from_secs(10));
+        assert_eq!(plan.run_length(), Duration::from_secs(12));
+        let ramp = LoadPlan {
+            stages: vec![
+                Stage {
+                    duration: secs(3),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(4),
+                    target: 0,
+                },
+            ],
+            ..plan
+        };
+        assert_eq!(ramp.measured_duration(), Duration::from_secs(7));
+        assert_eq!(ramp.run_length(), Duration::from_secs(9));
     }
 }

@@ -249,6 +249,11 @@ pub enum SpecError {
 }
 
 impl LoadTestSpec {
+    /// Warm-up plus the measured part, stages included (see [`crate::plan::run_length`]).
+    pub fn run_length(&self) -> std::time::Duration {
+        crate::plan::run_length(self.warmup, self.duration, &self.stages)
+    }
+
     /// The engine's plan for the whole test; `resolve` reads ConfigMap templates.
     pub fn plan(
         &self,

@@ -88,7 +88,8 @@ fn pod_for_index(pods: &[Pod], index: u32) -> Option<String> {
         .map(|p| p.name_any())
 }
 
-/// When every shard must be final: start + warm-up + duration + grace.
+/// When every shard must be final: start + warm-up + measured part (stages
+/// included) + grace.
 pub fn deadline(lt: &LoadTest) -> Timestamp {
     let start = lt
         .status
@@ -96,7 +97,7 @@ pub fn deadline(lt: &LoadTest) -> Timestamp {
         .and_then(|s| s.start_at.as_ref())
         .map(|t| t.0)
         .unwrap_or_else(Timestamp::now);
-    let run = lt.spec.warmup.get() + lt.spec.duration.get() + REPORT_GRACE;
+    let run = lt.spec.run_length() + REPORT_GRACE;
     start
         .checked_add(SignedDuration::try_from(run).unwrap_or(SignedDuration::MAX))
         .unwrap_or(Timestamp::MAX)
@@ -171,6 +172,17 @@ mod tests {
             deadline(&l),
             Timestamp::UNIX_EPOCH
                 .checked_add(SignedDuration::from_secs(70))
+                .unwrap()
+        );
+        // Ramping: the stages, not `duration`, set the measured part.
+        let mut ramp = lt(vec![]);
+        ramp.spec.stages =
+            serde_yaml::from_str("[{duration: 30s, target: 5}, {duration: 45s, target: 0}]")
+                .unwrap();
+        assert_eq!(
+            deadline(&ramp),
+            Timestamp::UNIX_EPOCH
+                .checked_add(SignedDuration::from_secs(75 + 60))
                 .unwrap()
         );
     }

@@ -187,7 +187,7 @@ impl Run {
                 .map(|t| Prepared::from_template(t, plan.pipeline))
                 .collect()
         };
-        let duration = plan_duration(plan);
+        let duration = plan.measured_duration();
         let warmup = plan.warmup.get();
         let threads = plan.threads;
         let mut first_conn = 0;
@@ -325,15 +325,6 @@ fn raise_fd_limit() {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
-    }
-}
-
-/// The measured duration: the sum of the stages when ramping, else `duration`.
-pub fn plan_duration(plan: &LoadPlan) -> Duration {
-    if plan.stages.is_empty() {
-        plan.duration.get()
-    } else {
-        plan.stages.iter().map(|s| s.duration.get()).sum()
     }
 }
 

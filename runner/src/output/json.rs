@@ -131,7 +131,7 @@ pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> St
         connections: plan.connections,
         threads: plan.threads,
         pipeline_depth: plan.pipeline,
-        duration_sec: crate::engine::plan_duration(plan).as_secs_f64(),
+        duration_sec: plan.measured_duration().as_secs_f64(),
         elapsed_sec: round2(s.elapsed_sec),
         requests: s.requests,
         responses: s.responses,

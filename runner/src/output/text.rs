@@ -34,7 +34,7 @@ pub fn render_banner(plan: &LoadPlan) -> String {
     let _ = writeln!(s, "  Threads:   {}", plan.threads);
     let _ = writeln!(s, "  Conns:     {} ({per_thread}/thread)", plan.connections);
     let _ = writeln!(s, "  Pipeline:  {}", plan.pipeline);
-    let duration = api::duration::HumanDuration(crate::engine::plan_duration(plan));
+    let duration = api::duration::HumanDuration(plan.measured_duration());
     let _ = writeln!(s, "  Duration:  {duration}");
     if let Some(ws) = &plan.websocket {
         let _ = writeln!(
