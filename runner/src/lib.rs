@@ -6,6 +6,7 @@ pub mod cli;
 pub mod engine;
 pub mod history;
 pub mod http;
+pub mod observe;
 pub mod output;
 pub mod progress;
 pub mod serve;

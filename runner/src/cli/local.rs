@@ -2,6 +2,8 @@
 //! N runner processes whose reports merge exactly as the operator merges pods'.
 
 use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use api::loadtest::LoadTest;
@@ -12,8 +14,11 @@ use api::report::WireReport;
 use api::threshold::evaluate;
 
 use super::args::{RunArgs, ShardArgs};
+use super::observe::ObserveArgs;
 use super::{exit_code, parse_thresholds, print_result, Mode, INTERRUPTED};
 use crate::engine::{Run, RunOptions};
+use crate::observe::metrics::Labels;
+use crate::output::hlog;
 
 /// Read a LoadTest manifest, run it with `--runners` processes, print, and
 /// return 0 (all thresholds passed), 1 (a threshold failed) or an error (bad input).
@@ -38,19 +43,103 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     for share in &shares {
         Run::new(share, &RunOptions::default()).map_err(|e| e.to_string())?;
     }
+    let name = lt.metadata.name.clone().unwrap_or_default();
+    let children = ChildOutputs::new(&a.observe, &name, lt.metadata.namespace.as_deref())?;
+    // The parent keeps only the JUnit file; the children log and serve metrics.
+    let mut outputs = ObserveArgs {
+        junit: a.observe.junit.clone(),
+        ..ObserveArgs::default()
+    }
+    .prepare(&Default::default())?;
     let mode = if a.json { Mode::Json } else { Mode::Text };
     if mode == Mode::Text {
         print!("{}", crate::output::text::render_banner(&plan));
         println!("  Runners:   {runners} processes");
     }
-    let report = run_processes(&plan, runners)?;
+    let report = run_processes(&plan, runners, &children)?;
     let verdicts = evaluate(&thresholds, &Summary::from_report(&report));
+    children.merge_hlogs(runners)?;
+    outputs.complete(&name, &report, &verdicts)?;
     print_result(&plan, &report, &verdicts, mode, 10, &[]);
     Ok(exit_code(&report, &verdicts))
 }
 
+/// What each runner process is asked to write or serve besides its report.
+struct ChildOutputs {
+    /// Where the merged interval log goes, and the scratch directory of the runners' logs.
+    hlog: Option<(PathBuf, tempfile::TempDir)>,
+    metrics: Option<SocketAddr>,
+    linger: String,
+    loadtest: String,
+    namespace: String,
+}
+
+impl ChildOutputs {
+    fn new(o: &ObserveArgs, loadtest: &str, namespace: Option<&str>) -> Result<Self, String> {
+        let hlog = match &o.hlog {
+            Some(path) => {
+                std::fs::File::create(path)
+                    .map_err(|e| format!("--hlog {}: {e}", path.display()))?;
+                let dir =
+                    tempfile::tempdir().map_err(|e| format!("--hlog: scratch directory: {e}"))?;
+                Some((path.clone(), dir))
+            }
+            None => None,
+        };
+        Ok(Self {
+            hlog,
+            metrics: o.metrics_listen,
+            linger: o.metrics_linger.to_string(),
+            loadtest: loadtest.to_string(),
+            namespace: namespace.unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Extra arguments of runner `index`.
+    fn args(&self, index: u32) -> Result<Vec<String>, String> {
+        let mut args = vec![
+            "--loadtest".into(),
+            self.loadtest.clone(),
+            "--namespace".into(),
+            self.namespace.clone(),
+        ];
+        if let Some((_, dir)) = &self.hlog {
+            args.push("--hlog".into());
+            args.push(
+                dir.path()
+                    .join(format!("runner-{index}.hlog"))
+                    .display()
+                    .to_string(),
+            );
+        }
+        if let Some(addr) = self.metrics {
+            let mut addr = addr;
+            if addr.port() != 0 {
+                let port = u16::try_from(u32::from(addr.port()) + index).map_err(|_| {
+                    format!("--metrics-listen {addr}: port + runner index {index} is past 65535")
+                })?;
+                addr.set_port(port);
+            }
+            args.extend(["--metrics-listen".into(), addr.to_string()]);
+            args.extend(["--metrics-linger".into(), self.linger.clone()]);
+        }
+        Ok(args)
+    }
+
+    /// Merge the runners' interval logs second by second into the one asked for.
+    fn merge_hlogs(&self, runners: u32) -> Result<(), String> {
+        let Some((out, dir)) = &self.hlog else {
+            return Ok(());
+        };
+        let logs = (0..runners)
+            .map(|i| hlog::read(&dir.path().join(format!("runner-{i}.hlog"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        hlog::merge(&logs, out).map(drop)
+    }
+}
+
 /// Start one `gcannon shard` child per runner, feed each the plan, merge their reports.
-fn run_processes(plan: &LoadPlan, runners: u32) -> Result<Report, String> {
+fn run_processes(plan: &LoadPlan, runners: u32, outputs: &ChildOutputs) -> Result<Report, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the gcannon executable: {e}"))?;
     let plan_json = serde_json::to_vec(plan).map_err(|e| e.to_string())?;
@@ -64,6 +153,7 @@ fn run_processes(plan: &LoadPlan, runners: u32) -> Result<Report, String> {
                 "--runners",
                 &runners.to_string(),
             ])
+            .args(outputs.args(index)?)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -120,12 +210,22 @@ pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
         ..RunOptions::default()
     };
     let run = Run::new(share, &opts).map_err(|e| e.to_string())?;
+    let labels = Labels {
+        loadtest: a.loadtest.clone(),
+        namespace: a.namespace.clone(),
+        runner: a.index,
+    };
+    let mut outputs = a.observe.prepare(&labels)?;
+    outputs.watch(&run, crate::output::is_rate_mode(share));
     let report = run
         .execute(&INTERRUPTED, |_| {})
         .map_err(|e| e.to_string())?;
+    outputs.complete(&a.loadtest, &report, &[])?;
     println!(
         "{}",
         serde_json::to_string(&report.to_wire()).map_err(|e| e.to_string())?
     );
+    let _ = std::io::stdout().flush();
+    outputs.linger();
     Ok(0)
 }

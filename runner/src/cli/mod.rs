@@ -6,6 +6,7 @@
 pub mod args;
 mod demo;
 pub mod local;
+pub mod observe;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,6 +115,8 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
         ..RunOptions::default()
     };
     let run = Run::new(&plan, &opts).map_err(|e| e.to_string())?;
+    let mut outputs = a.observe.prepare(&Default::default())?;
+    outputs.watch(&run, crate::output::is_rate_mode(&plan));
     let mode = if a.json {
         Mode::Json
     } else if a.tui && std::io::stdout().is_terminal() {
@@ -124,7 +127,10 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     let report = execute(run, &plan, mode, a.buckets)?;
     let verdicts = evaluate(&thresholds, &api::report::Summary::from_report(&report));
     let history = record_history(&plan, &report);
+    outputs.complete(&plan.target, &report, &verdicts)?;
     print_result(&plan, &report, &verdicts, mode, a.buckets, &history);
+    let _ = std::io::stdout().flush();
+    outputs.linger();
     Ok(exit_code(&report, &verdicts))
 }
 

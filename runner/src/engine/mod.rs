@@ -6,6 +6,7 @@ pub mod config;
 mod conn;
 pub mod ring;
 pub mod schedule;
+pub mod snapshot;
 pub mod user_data;
 mod worker;
 
@@ -20,6 +21,7 @@ use api::split::share;
 
 use self::config::{DEFAULT_TIMEOUT, SHUTDOWN_GRACE};
 use self::schedule::Schedule;
+use self::snapshot::Snapshots;
 use crate::http::request::{get_request, Prepared};
 use crate::http::template;
 use crate::http::url::Target;
@@ -88,6 +90,7 @@ pub struct WorkerProgress {
 pub struct Shared {
     stop: AtomicBool,
     progress: Vec<WorkerProgress>,
+    snapshots: Arc<Snapshots>,
 }
 
 /// One worker's share of the plan, with everything resolved and pre-built.
@@ -221,6 +224,7 @@ impl Run {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             progress: (0..threads).map(|_| WorkerProgress::default()).collect(),
+            snapshots: Arc::new(Snapshots::new(threads)),
         });
         Ok(Self {
             workers,
@@ -233,6 +237,11 @@ impl Run {
     /// Length of the measured part.
     pub fn duration(&self) -> Duration {
         self.duration
+    }
+
+    /// The workers' live snapshots, for metrics and the interval log.
+    pub fn snapshots(&self) -> Arc<Snapshots> {
+        self.shared.snapshots.clone()
     }
 
     /// Start the workers, report progress about once a second, stop early when
@@ -248,6 +257,9 @@ impl Run {
         let clock = Clock {
             base: Instant::now(),
         };
+        self.shared
+            .snapshots
+            .set_measure_start(std::time::SystemTime::now() + self.warmup);
         let handles: Vec<_> = self
             .workers
             .into_iter()

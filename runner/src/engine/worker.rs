@@ -23,6 +23,7 @@ use super::{Clock, Shared, WorkerPlan};
 use crate::http::parse::{ParseError, Response};
 use crate::http::request::{placeholder_value, Prepared};
 
+mod snapshot;
 mod socket;
 mod stats;
 mod ws;
@@ -50,6 +51,8 @@ pub struct Worker {
     seq: u64,
     measure_start: u64,
     end: u64,
+    /// When the next live snapshot is due (see `engine::snapshot`).
+    next_snapshot: u64,
 }
 
 impl Worker {
@@ -113,6 +116,7 @@ impl Worker {
             seq: 0,
             measure_start,
             end,
+            next_snapshot: measure_start + super::snapshot::SNAPSHOT_NS,
             plan,
         })
     }
@@ -142,6 +146,7 @@ impl Worker {
             self.submit_and_wait(wake.saturating_sub(now))?;
             self.drain();
             self.publish_progress();
+            self.maybe_snapshot(now);
         }
         Ok(self.finish())
     }
@@ -544,6 +549,7 @@ impl Worker {
         }
         self.publish_progress();
         self.report.elapsed_sec = now.saturating_sub(self.measure_start) as f64 / 1e9;
+        self.final_snapshot(now);
         self.report
     }
 }

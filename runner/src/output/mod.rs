@@ -1,7 +1,9 @@
 //! Rendering a run's result for people (text) and for scripts (`--json`).
 
 pub mod format;
+pub mod hlog;
 pub mod json;
+pub mod junit;
 pub mod text;
 
 pub use json::render_json;

@@ -1,0 +1,72 @@
+//! Publishing the worker's results once a measured second for live metrics
+//! and the interval log (see `engine::snapshot`): one clock comparison per
+//! loop pass, a copy of the counts and histogram once a second.
+
+use super::super::conn::State;
+use super::super::snapshot::SNAPSHOT_NS;
+use super::Worker;
+
+impl Worker {
+    /// Publish when the next measured second has begun.
+    #[inline]
+    pub(super) fn maybe_snapshot(&mut self, now: u64) {
+        if now >= self.next_snapshot {
+            self.snapshot(now);
+        }
+    }
+
+    #[cold]
+    fn snapshot(&mut self, now: u64) {
+        let at_ns = now.saturating_sub(self.measure_start);
+        let latency = self.report.latency.clone();
+        let (counts, open, scheduled) = (
+            self.report.counts,
+            self.open_connections(),
+            self.scheduled(now),
+        );
+        let stored = self
+            .shared
+            .snapshots
+            .try_publish(self.plan.index as usize, |s| {
+                s.at_ns = at_ns;
+                s.counts = counts;
+                s.latency = latency;
+                s.open_connections = open;
+                s.scheduled = scheduled;
+            });
+        if stored {
+            self.next_snapshot = self.measure_start + (at_ns / SNAPSHOT_NS + 1) * SNAPSHOT_NS;
+        }
+    }
+
+    /// The final snapshot: the report the worker hands back, exactly.
+    pub(super) fn final_snapshot(&mut self, now: u64) {
+        let at_ns = now.saturating_sub(self.measure_start);
+        let scheduled = self.scheduled(now);
+        let report = &self.report;
+        self.shared
+            .snapshots
+            .publish_final(self.plan.index as usize, |s| {
+                s.at_ns = at_ns;
+                s.counts = report.counts;
+                s.latency = report.latency.clone();
+                s.open_connections = 0;
+                s.scheduled = scheduled;
+            });
+    }
+
+    fn open_connections(&self) -> u64 {
+        self.conns
+            .iter()
+            .filter(|c| matches!(c.state, State::Open | State::Upgrading))
+            .count() as u64
+    }
+
+    /// Open model: requests due in the measured part up to `now`.
+    fn scheduled(&self, now: u64) -> u64 {
+        self.plan.schedule.as_ref().map_or(0, |s| {
+            s.due_by(now.min(self.end))
+                .saturating_sub(s.due_by(self.measure_start.saturating_sub(1)))
+        })
+    }
+}

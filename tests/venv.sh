@@ -1,0 +1,12 @@
+# Sourced by the Python test scripts: the repository's .venv, created once,
+# and `venv_install PACKAGE...` to add what a suite needs (pip skips what is there).
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "==> creating $venv"
+  python3 -m venv "$venv"
+fi
+
+venv_install() {
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+}
