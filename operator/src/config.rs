@@ -10,8 +10,6 @@ pub const DEFAULT_RUNNER_IMAGE: &str = concat!(
     "ghcr.io/glass-cannon/glass-cannon:",
     env!("CARGO_PKG_VERSION")
 );
-/// Default runner service account.
-pub const DEFAULT_SERVICE_ACCOUNT: &str = "glass-cannon-runner";
 /// Default localhost seccomp profile path, relative to the kubelet's seccomp root.
 pub const DEFAULT_LOCALHOST_PROFILE: &str = "glass-cannon/io-uring.json";
 /// Default metrics/health listen address.
@@ -22,8 +20,6 @@ pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:8080";
 pub struct Config {
     /// `GC_RUNNER_IMAGE`: image of runner pods unless the LoadTest names one.
     pub runner_image: String,
-    /// `GC_RUNNER_SERVICE_ACCOUNT`: service account of runner pods.
-    pub runner_service_account: String,
     /// `GC_SECCOMP_DEFAULT`: seccomp choice when the LoadTest has none.
     pub seccomp_default: SeccompChoice,
     /// `GC_SECCOMP_LOCALHOST_PROFILE`: profile used for `Localhost`.
@@ -39,7 +35,6 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             runner_image: DEFAULT_RUNNER_IMAGE.into(),
-            runner_service_account: DEFAULT_SERVICE_ACCOUNT.into(),
             seccomp_default: SeccompChoice::RuntimeDefault,
             seccomp_localhost_profile: DEFAULT_LOCALHOST_PROFILE.into(),
             metrics_addr: DEFAULT_METRICS_ADDR
@@ -94,8 +89,6 @@ impl Config {
         Ok(Self {
             leader_election,
             runner_image: non_empty("GC_RUNNER_IMAGE").unwrap_or(d.runner_image),
-            runner_service_account: non_empty("GC_RUNNER_SERVICE_ACCOUNT")
-                .unwrap_or(d.runner_service_account),
             seccomp_default,
             seccomp_localhost_profile: non_empty("GC_SECCOMP_LOCALHOST_PROFILE")
                 .unwrap_or(d.seccomp_localhost_profile),

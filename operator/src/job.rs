@@ -90,7 +90,8 @@ fn pod_spec(lt: &LoadTest, cfg: &Config, labels: &BTreeMap<String, String>) -> P
     let seccomp = spec.seccomp.unwrap_or(cfg.seccomp_default);
     PodSpec {
         restart_policy: Some("Never".into()),
-        service_account_name: Some(cfg.runner_service_account.clone()),
+        // Made by the operator for this LoadTest alone (see `rbac.rs`).
+        service_account_name: Some(crate::rbac::runner_rbac_name(lt)),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(!spec.privileged),
             run_as_user: Some(RUNNER_UID),
@@ -243,4 +244,4 @@ fn affinity(lt: &LoadTest, labels: &BTreeMap<String, String>) -> Option<Affinity
 
 #[cfg(test)]
 #[path = "job_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -39,10 +39,7 @@ fn pod_is_hardened_and_runs_the_agent() {
     let lt = sample("target: http://t/\n");
     let job = build_job(&lt, &Config::default()).unwrap();
     let p = pod(&job);
-    assert_eq!(
-        p.service_account_name.as_deref(),
-        Some("glass-cannon-runner")
-    );
+    assert_eq!(p.service_account_name.as_deref(), Some("smoke-runner"));
     assert_eq!(p.restart_policy.as_deref(), Some("Never"));
     let psc = p.security_context.as_ref().unwrap();
     assert_eq!(

@@ -9,6 +9,7 @@ pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod phases;
+pub mod rbac;
 
 /// The LoadTest CRD as YAML, exactly as checked in at `crds/loadtest.yaml`.
 pub fn crd_yaml() -> String {

@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use operator::controller::reconcile;
 use serde_json::json;
-use support::{context, loadtest, pod, pod_list, ApiServer};
+use support::{already_exists, context, loadtest, pod, pod_list, ApiServer, RUNNER_RBAC};
 
 const JOBS: &str = "/apis/batch/v1/namespaces/perf/jobs";
 const JOB: &str = "/apis/batch/v1/namespaces/perf/jobs/smoke";
@@ -83,6 +83,18 @@ async fn new_loadtest_creates_the_indexed_job() {
         None,
     );
     let action = run(lt, |mut s, lt| async move {
+        let [sa, role, binding] = s.expect_runner_rbac().await;
+        assert_eq!(sa["metadata"]["name"], "smoke-runner");
+        assert_eq!(sa["metadata"]["ownerReferences"][0]["uid"], "uid-smoke");
+        // The runner token reaches this LoadTest only.
+        for rule in role["rules"].as_array().unwrap() {
+            assert_eq!(rule["resourceNames"], json!(["smoke"]), "{rule}");
+        }
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "smoke-runner", "namespace": "perf"}])
+        );
+        assert_eq!(binding["roleRef"]["name"], "smoke-runner");
         s.expect("GET", JOB).await.not_found();
         let create = s.expect("POST", JOBS).await;
         let job = create.body.clone();
@@ -101,6 +113,7 @@ async fn new_loadtest_creates_the_indexed_job() {
             pod["securityContext"]["seccompProfile"]["type"],
             "Localhost"
         );
+        assert_eq!(pod["serviceAccountName"], "smoke-runner");
         assert_eq!(pod["containers"][0]["command"], json!(["gcannon", "agent"]));
         assert_eq!(
             pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
@@ -122,6 +135,7 @@ async fn new_loadtest_creates_the_indexed_job() {
 async fn restart_with_existing_job_adopts_it_instead_of_creating_another() {
     let lt = loadtest("target: http://svc:8080/\n", None);
     run(lt, |mut s, lt| async move {
+        s.expect_runner_rbac().await;
         let get = s.expect("GET", JOB).await;
         let existing = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "smoke", "namespace": "perf",
             "ownerReferences": [{"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "name": "smoke", "uid": "uid-smoke", "controller": true}]}});
@@ -352,6 +366,7 @@ async fn spec_change_during_the_run_is_reported_after_it_finishes() {
 async fn job_created_concurrently_is_not_an_error_and_is_not_created_twice() {
     let lt = loadtest("target: http://svc:8080/\n", None);
     let action = run(lt, |mut s, _| async move {
+        s.expect_runner_rbac().await;
         s.expect("GET", JOB).await.not_found();
         s.expect("POST", JOBS).await.respond(
             409,
@@ -360,4 +375,85 @@ async fn job_created_concurrently_is_not_an_error_and_is_not_created_twice() {
     })
     .await;
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+/// An owner reference to `perf/smoke` with the given uid.
+fn owned(name: &str, uid: &str) -> serde_json::Value {
+    json!({"metadata": {"name": name, "namespace": "perf", "ownerReferences": [
+        {"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "name": "smoke", "uid": uid, "controller": true}]}})
+}
+
+#[tokio::test]
+async fn runner_rbac_left_by_an_earlier_pass_is_kept() {
+    let lt = loadtest("target: http://svc:8080/\n", None);
+    run(lt, |mut s, lt| async move {
+        // An earlier reconcile created them, then failed before the Job.
+        for path in RUNNER_RBAC {
+            s.expect("POST", path).await.respond(409, already_exists());
+            s.expect("GET", &format!("{path}/smoke-runner"))
+                .await
+                .respond(200, owned("smoke-runner", "uid-smoke"));
+        }
+        s.expect("GET", JOB).await.not_found();
+        let create = s.expect("POST", JOBS).await;
+        let job = create.body.clone();
+        create.respond(201, job);
+        assert_eq!(s.expect_status_patch(&lt).await["phase"], "Starting");
+        s.expect_event("JobCreated").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_account_of_someone_else_fails_the_test_and_creates_no_job() {
+    let lt = loadtest("target: http://svc:8080/\n", None);
+    let action = run(lt, |mut s, lt| async move {
+        s.expect("POST", RUNNER_RBAC[0])
+            .await
+            .respond(409, already_exists());
+        // Same name, but a previous LoadTest's (another uid): never borrowed.
+        s.expect("GET", &format!("{}/smoke-runner", RUNNER_RBAC[0]))
+            .await
+            .respond(200, owned("smoke-runner", "uid-of-another"));
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Failed");
+        assert_eq!(
+            patch["message"],
+            "ServiceAccount smoke-runner already exists and is not owned by this LoadTest; delete it or rename the LoadTest"
+        );
+        let failed = patch["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Failed")
+            .unwrap()
+            .clone();
+        assert_eq!(failed["reason"], "RunnerRBACFailed");
+        s.expect_event("RunnerRBACFailed").await;
+    })
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_role_the_operator_may_not_grant_fails_with_the_api_message() {
+    let lt = loadtest("target: http://svc:8080/\n", None);
+    run(lt, |mut s, lt| async move {
+        s.expect("POST", RUNNER_RBAC[0]).await.respond(201, json!({}));
+        s.expect("POST", RUNNER_RBAC[1]).await.respond(
+            403,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+                "message": "roles.rbac.authorization.k8s.io \"smoke-runner\" is forbidden: user is attempting to grant RBAC permissions not currently held"}),
+        );
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Failed");
+        let msg = patch["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with("cannot create the runners' Role smoke-runner: ")
+                && msg.contains("not currently held"),
+            "{msg}"
+        );
+        s.expect_event("RunnerRBACFailed").await;
+    })
+    .await;
 }

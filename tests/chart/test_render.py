@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import helm_python as helm
 import pytest
@@ -32,13 +33,11 @@ VARIANTS = {
     "unconfined": {"seccomp": {"mode": "Unconfined", "installer": {"enabled": False}}},
     "installer-off": {"seccomp": {"installer": {"enabled": False}}},
     "replicas-2": {"operator": {"replicas": 2}},
-    "namespaces": {"runnerNamespaces": ["team-a", "team-b", "perf"]},
     "servicemonitor": {"metrics": {"serviceMonitor": {"enabled": True}}},
     "digest": {"image": {"digest": "sha256:" + "a" * 64}},
     "existing-sa": {"serviceAccount": {"create": False, "name": "ops"}},
     "everything": {
         "operator": {"replicas": 3, "nodeSelector": {"pool": "ops"}, "tolerations": [{"operator": "Exists"}]},
-        "runnerNamespaces": ["a", "b"],
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}},
         "seccomp": {"localhostProfile": "gc/profile.json"},
         "imagePullSecrets": [{"name": "regcred"}],
@@ -79,7 +78,7 @@ def test_default_objects(chart):
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-        "ConfigMap", "DaemonSet", "ServiceAccount", "Role", "RoleBinding",
+        "ConfigMap", "DaemonSet",
     ])
     assert not find(objects, "ServiceMonitor")
 
@@ -94,7 +93,7 @@ def test_operator_deployment_contract(chart):
     assert c["image"] == "ghcr.io/glass-cannon/glass-cannon:0.1.0"
     env = operator_env(objects)
     assert env["GC_RUNNER_IMAGE"] == c["image"]
-    assert env["GC_RUNNER_SERVICE_ACCOUNT"] == "gc-glass-cannon-runner"
+    assert "GC_RUNNER_SERVICE_ACCOUNT" not in env
     assert env["GC_METRICS_ADDR"] == "0.0.0.0:8080"
     assert env["RUST_LOG"] == "info"
     assert "GC_LEADER_ELECTION" not in env
@@ -167,7 +166,8 @@ def test_existing_operator_service_account(chart):
     objects = render(chart, {"serviceAccount": {"create": False, "name": "ops"}})
     assert one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
     assert one(objects, "ClusterRoleBinding")["subjects"][0]["name"] == "ops"
-    assert [o["metadata"]["name"] for o in find(objects, "ServiceAccount")] == ["gc-glass-cannon-runner"]
+    # Runner ServiceAccounts are the operator's, per LoadTest: the chart makes none.
+    assert find(objects, "ServiceAccount") == []
 
 
 def test_missing_operator_service_account_name_fails(chart):
@@ -175,13 +175,19 @@ def test_missing_operator_service_account_name_fails(chart):
         render(chart, {"serviceAccount": {"create": False}})
 
 
-def test_notes_show_first_loadtest(chart):
-    notes = render_raw(chart, {"runnerNamespaces": ["perf", "team-a"]})["glass-cannon/templates/NOTES.txt"]
-    assert "kind: LoadTest" in notes
-    assert "apiVersion: glasscannon.dev/v1alpha1" in notes
-    assert "kubectl apply -n perf" in notes
-    assert "--for=condition=Complete" in notes
-    assert "perf, team-a" in notes
+def test_notes_walk_through_the_quick_start(chart):
+    notes = render_raw(chart)["glass-cannon/templates/NOTES.txt"]
+    for line in (
+        "kubectl apply -f examples/quickstart/target.yaml",
+        "kubectl rollout status deployment/target",
+        "kubectl apply -f examples/quickstart/loadtest.yaml",
+        "kubectl wait loadtest/quickstart --for=condition=Complete",
+    ):
+        assert line in notes
+    for path in re.findall(r"examples/\S+\.yaml", notes):
+        assert (CHART.parents[1] / path).is_file(), path
+    assert "any namespace" in notes
+    assert "Image:           ghcr.io/glass-cannon/glass-cannon:0.1.0" in notes
     warned = render_raw(chart, {"seccomp": {"installer": {"enabled": False}}})["glass-cannon/templates/NOTES.txt"]
     assert "WARNING: RuntimeDefault blocks io_uring" in warned
     assert "WARNING" not in notes

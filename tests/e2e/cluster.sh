@@ -1,37 +1,62 @@
 #!/usr/bin/env bash
-# End-to-end on a real cluster (kind, k3d, or any reachable one):
-#   install the chart, run `gcannon serve` in the cluster as the target, apply a
-#   LoadTest, wait for Complete, print the status and check the verdict.
+# End-to-end on a real cluster (kind, k3d, or any reachable one), the README's
+# quick start as a script: build the image and load it into the cluster, install
+# the chart, apply examples/quickstart/ in two namespaces other than the
+# operator's (the operator creates each LoadTest's runner RBAC), wait for
+# Complete and check the verdicts.
 #
 # Usage: tests/e2e/cluster.sh   (exit 0 pass, 1 fail, 2 no cluster/tools: not run)
-# Env:   IMAGE      image holding gcannon + operator (default ghcr.io/glass-cannon/glass-cannon:latest);
-#                   on kind, load a local build first: kind load docker-image "$IMAGE"
-#        NAMESPACE  namespace for everything (default glass-cannon-e2e)
+# Env:   IMAGE      image to test (default: the chart's, ghcr.io/glass-cannon/glass-cannon:<appVersion>)
+#        BUILD      1 (default): docker build IMAGE from this checkout and load it into
+#                   kind (kind load docker-image) or k3d (k3d image import);
+#                   0: use IMAGE as it is (a published tag, or one you pushed)
+#        NAMESPACE  the operator's namespace (default glass-cannon-e2e); the LoadTests
+#                   run in $NAMESPACE-a and $NAMESPACE-b
 #        SECCOMP    Localhost | RuntimeDefault | Unconfined (default Localhost)
 #        TIMEOUT    wait for Complete (default 5m)
-#        KEEP=1     leave the namespace behind for inspection
+#        KEEP=1     leave the namespaces behind for inspection
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-IMAGE="${IMAGE:-ghcr.io/glass-cannon/glass-cannon:latest}"
+APP_VERSION="$(sed -n 's/^appVersion: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ROOT/charts/glass-cannon/Chart.yaml")"
+CHART_IMAGE="ghcr.io/glass-cannon/glass-cannon:$APP_VERSION"
+IMAGE="${IMAGE:-$CHART_IMAGE}"
+BUILD="${BUILD:-1}"
 NAMESPACE="${NAMESPACE:-glass-cannon-e2e}"
 SECCOMP="${SECCOMP:-Localhost}"
 TIMEOUT="${TIMEOUT:-5m}"
 RELEASE=glass-cannon
-LT=e2e
+LT=quickstart
+TEAMS=("$NAMESPACE-a" "$NAMESPACE-b")
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
+skip() { echo "cluster.sh: $* (not run)"; exit 2; }
 
 for tool in kubectl helm; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "cluster.sh: $tool is not installed; this script needs kubectl, helm and a reachable cluster (not run)."
-    exit 2
-  fi
+  command -v "$tool" >/dev/null || skip "$tool is not installed; this script needs kubectl, helm and a reachable cluster"
 done
 if ! kubectl version --request-timeout=5s >/dev/null 2>&1; then
   echo "cluster.sh: no Kubernetes cluster is reachable (kubectl context: $(kubectl config current-context 2>/dev/null || echo none))."
-  echo "Start one, e.g. 'kind create cluster' or 'k3d cluster create', then run this script again."
-  exit 2
+  skip "start one, e.g. 'kind create cluster' or 'k3d cluster create', then run this script again"
+fi
+
+context="$(kubectl config current-context)"
+if [ "$BUILD" = 1 ]; then
+  command -v docker >/dev/null || skip "docker is needed to build $IMAGE (or set BUILD=0 and IMAGE to a published image)"
+  echo "==> docker build $IMAGE"
+  docker build -t "$IMAGE" --build-arg VERSION="$APP_VERSION" \
+    --build-arg REVISION="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" "$ROOT"
+  case "$context" in
+    kind-*)
+      echo "==> kind load docker-image $IMAGE"
+      kind load docker-image "$IMAGE" --name "${context#kind-}" ;;
+    k3d-*)
+      echo "==> k3d image import $IMAGE"
+      k3d image import "$IMAGE" --cluster "${context#k3d-}" ;;
+    *)
+      echo "==> docker push $IMAGE (context $context is neither kind nor k3d)"
+      docker push "$IMAGE" ;;
+  esac
 fi
 
 repo="${IMAGE%:*}"; tag="${IMAGE##*:}"
@@ -39,87 +64,52 @@ repo="${IMAGE%:*}"; tag="${IMAGE##*:}"
 
 cleanup() {
   if [ "${KEEP:-0}" != 1 ]; then
-    kubectl delete namespace "$NAMESPACE" --ignore-not-found --wait=false >/dev/null || true
+    kubectl delete namespace "$NAMESPACE" "${TEAMS[@]}" --ignore-not-found --wait=false >/dev/null || true
   fi
 }
 trap cleanup EXIT
 
 echo "==> CRD and chart (image $IMAGE, seccomp $SECCOMP) into namespace $NAMESPACE"
 kubectl apply -f "$ROOT/crds/loadtest.yaml"
-kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
 helm upgrade --install "$RELEASE" "$ROOT/charts/glass-cannon" \
-  --namespace "$NAMESPACE" \
+  --namespace "$NAMESPACE" --create-namespace \
   --set image.repository="$repo" --set image.tag="$tag" \
   --set seccomp.mode="$SECCOMP" \
   --wait --timeout 5m
 
-echo "==> in-cluster target: gcannon serve"
-kubectl apply -n "$NAMESPACE" -f - <<YAML
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: target
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: target}}
-  template:
-    metadata: {labels: {app: target}}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
-      containers:
-        - name: serve
-          image: $IMAGE
-          command: ["gcannon", "serve", "--listen", "0.0.0.0:8080"]
-          ports: [{containerPort: 8080}]
-          readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2}
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities: {drop: [ALL]}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: target
-spec:
-  selector: {app: target}
-  ports: [{port: 8080, targetPort: 8080}]
-YAML
-kubectl rollout status -n "$NAMESPACE" deployment/target --timeout=3m
+# The quick start's manifests, with the image under test in place of the chart default.
+quickstart() {
+  sed "s#image: $CHART_IMAGE#image: $IMAGE#" "$ROOT/examples/quickstart/$1"
+}
 
-echo "==> LoadTest $LT"
-kubectl delete loadtest -n "$NAMESPACE" "$LT" --ignore-not-found --wait=true
-kubectl apply -n "$NAMESPACE" -f - <<YAML
-apiVersion: glasscannon.dev/v1alpha1
-kind: LoadTest
-metadata:
-  name: $LT
-spec:
-  target: http://target.$NAMESPACE.svc:8080/
-  runners: 2
-  threads: 1
-  connections: 16
-  duration: 10s
-  warmup: 1s
-  seccomp: $SECCOMP
-  thresholds:
-    - "errors < 1%"
-    - "status_5xx == 0"
-YAML
+for ns in "${TEAMS[@]}"; do
+  echo "==> $ns: target (gcannon serve), then the quick start LoadTest"
+  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -
+  quickstart target.yaml | kubectl apply -n "$ns" -f -
+  kubectl rollout status -n "$ns" deployment/target --timeout=3m
+  kubectl delete loadtest -n "$ns" "$LT" --ignore-not-found --wait=true
+  quickstart loadtest.yaml | kubectl apply -n "$ns" -f -
+done
 
-if ! kubectl wait -n "$NAMESPACE" --for=condition=Complete "loadtest/$LT" --timeout="$TIMEOUT"; then
-  echo "cluster.sh: LoadTest did not complete; status and events:" >&2
-  kubectl get loadtest -n "$NAMESPACE" "$LT" -o yaml >&2 || true
-  kubectl get events -n "$NAMESPACE" --sort-by=.lastTimestamp >&2 || true
-  kubectl logs -n "$NAMESPACE" -l glasscannon.dev/loadtest="$LT" --tail=50 >&2 || true
-  exit 1
-fi
-
-echo "==> result"
-kubectl get loadtest -n "$NAMESPACE" "$LT"
-kubectl get loadtest -n "$NAMESPACE" "$LT" -o jsonpath='{.status.summary}{"\n"}{.status.thresholdResults}{"\n"}'
-verdict="$(kubectl get loadtest -n "$NAMESPACE" "$LT" -o jsonpath='{.status.verdict}')"
-responses="$(kubectl get loadtest -n "$NAMESPACE" "$LT" -o jsonpath='{.status.summary.responses}')"
-[ "${responses:-0}" -gt 0 ] || die "the test completed but recorded no responses"
-[ "$verdict" = Passed ] || die "verdict is '$verdict', expected Passed"
-echo "cluster.sh: PASS ($responses responses, verdict $verdict)"
+for ns in "${TEAMS[@]}"; do
+  if ! kubectl wait -n "$ns" --for=condition=Complete "loadtest/$LT" --timeout="$TIMEOUT"; then
+    echo "cluster.sh: LoadTest $ns/$LT did not complete; status and events:" >&2
+    kubectl get loadtest -n "$ns" "$LT" -o wide >&2 || true
+    kubectl describe loadtest -n "$ns" "$LT" >&2 || true
+    kubectl get events -n "$ns" --sort-by=.lastTimestamp >&2 || true
+    kubectl logs -n "$ns" -l glasscannon.dev/loadtest="$LT" --tail=50 >&2 || true
+    exit 1
+  fi
+  echo "==> $ns: result"
+  kubectl get loadtest -n "$ns" "$LT"
+  kubectl get loadtest -n "$ns" "$LT" -o jsonpath='{.status.summary}{"\n"}{.status.thresholdResults}{"\n"}'
+  verdict="$(kubectl get loadtest -n "$ns" "$LT" -o jsonpath='{.status.verdict}')"
+  responses="$(kubectl get loadtest -n "$ns" "$LT" -o jsonpath='{.status.summary.responses}')"
+  [ "${responses:-0}" -gt 0 ] || die "$ns/$LT completed but recorded no responses"
+  [ "$verdict" = Passed ] || die "$ns/$LT: verdict is '$verdict', expected Passed"
+  # The runner RBAC the operator made for this LoadTest, owned by it.
+  owner="$(kubectl get role -n "$ns" "$LT-runner" -o jsonpath='{.metadata.ownerReferences[0].name}')"
+  [ "$owner" = "$LT" ] || die "$ns: Role $LT-runner is not owned by LoadTest $LT"
+  echo "cluster.sh: $ns PASS ($responses responses, verdict $verdict)"
+done
+echo "cluster.sh: PASS"

@@ -46,9 +46,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{- define "glass-cannon.runnerServiceAccount" -}}
-{{- default (printf "%s-runner" (include "glass-cannon.fullname" .)) .Values.runner.serviceAccountName | trunc 63 | trimSuffix "-" }}
-{{- end }}
 
 {{/* Image reference: digest wins over tag; tag defaults to appVersion. */}}
 {{- define "glass-cannon.image" -}}
@@ -59,11 +56,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Namespaces that get runner RBAC: the list, or the release namespace. */}}
-{{- define "glass-cannon.runnerNamespaces" -}}
-{{- $ns := .Values.runnerNamespaces | default (list .Release.Namespace) }}
-{{- toJson (uniq $ns) }}
-{{- end }}
 
 {{/* Seccomp mode runner pods get: explicit, else Localhost when the installer runs, else RuntimeDefault. */}}
 {{- define "glass-cannon.seccompMode" -}}

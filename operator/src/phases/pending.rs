@@ -2,19 +2,25 @@
 
 use std::time::Duration;
 
+use std::fmt::Debug;
+
 use api::loadtest::{LoadTest, LoadTestSpec, Phase};
 use api::threshold::Threshold;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::json;
 
 use super::{event, fail, patch_status};
 use crate::controller::Context;
 use crate::error::Result;
 use crate::job::{build_job, job_name};
+use crate::rbac;
 
 /// How often a starting test is looked at again.
 pub const POLL: Duration = Duration::from_secs(2);
@@ -61,16 +67,14 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
         fail(ctx, lt, "InvalidSpec", format!("invalid spec: {msg}")).await?;
         return Ok(Action::await_change());
     }
+    if let Err(msg) = ensure_runner_rbac(ctx, lt, &ns).await? {
+        fail(ctx, lt, "RunnerRBACFailed", msg).await?;
+        return Ok(Action::await_change());
+    }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let name = job_name(lt);
-    let uid = lt.meta().uid.clone();
     let (reason, note) = match jobs.get_opt(&name).await? {
-        Some(existing)
-            if existing
-                .owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == uid.as_ref()) =>
-        {
+        Some(existing) if owned_by(&existing, lt) => {
             ("JobAdopted", format!("adopted existing Job {name}"))
         }
         Some(_) => {
@@ -106,6 +110,55 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     .await?;
     event(ctx, lt, false, reason, note).await;
     Ok(Action::requeue(POLL))
+}
+
+/// True when `lt` (this very object, by uid) owns `obj`.
+fn owned_by(obj: &impl Resource, lt: &LoadTest) -> bool {
+    obj.owner_references()
+        .iter()
+        .any(|o| Some(&o.uid) == lt.meta().uid.as_ref())
+}
+
+/// Create the ServiceAccount, Role and RoleBinding of this LoadTest's runners
+/// (`rbac.rs`), or keep ours from an earlier pass. `Ok(Err(msg))` when one of
+/// them belongs to someone else or the API refuses it (RBAC, admission).
+async fn ensure_runner_rbac(ctx: &Context, lt: &LoadTest, ns: &str) -> Result<Result<(), String>> {
+    let c = &ctx.client;
+    let sa = Api::<ServiceAccount>::namespaced(c.clone(), ns);
+    if let Err(msg) = create_owned(sa, rbac::service_account(lt)?, lt).await? {
+        return Ok(Err(msg));
+    }
+    let role = Api::<Role>::namespaced(c.clone(), ns);
+    if let Err(msg) = create_owned(role, rbac::role(lt)?, lt).await? {
+        return Ok(Err(msg));
+    }
+    let binding = Api::<RoleBinding>::namespaced(c.clone(), ns);
+    create_owned(binding, rbac::role_binding(lt)?, lt).await
+}
+
+/// Create `obj`; when it already exists, accept it only if `lt` owns it.
+async fn create_owned<K>(api: Api<K>, obj: K, lt: &LoadTest) -> Result<Result<(), String>>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let (kind, name) = (K::kind(&()), obj.name_any());
+    match api.create(&PostParams::default(), &obj).await {
+        Ok(_) => Ok(Ok(())),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            if owned_by(&api.get(&name).await?, lt) {
+                Ok(Ok(()))
+            } else {
+                Ok(Err(format!(
+                    "{kind} {name} already exists and is not owned by this LoadTest; delete it or rename the LoadTest"
+                )))
+            }
+        }
+        Err(kube::Error::Api(e)) if e.code == 403 || e.code == 422 => Ok(Err(format!(
+            "cannot create the runners' {kind} {name}: {}",
+            e.message
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `Ok(Err(msg))` when a referenced ConfigMap or key is missing.

@@ -91,6 +91,19 @@ impl ApiServer {
         body
     }
 
+    /// Expect the runners' ServiceAccount, Role and RoleBinding to be created, in
+    /// that order, and accept each; returns the three bodies.
+    pub async fn expect_runner_rbac(&mut self) -> [Value; 3] {
+        let mut bodies = Vec::new();
+        for path in RUNNER_RBAC {
+            let seen = self.expect("POST", path).await;
+            let body = seen.body.clone();
+            seen.respond(201, body.clone());
+            bodies.push(body);
+        }
+        bodies.try_into().unwrap()
+    }
+
     /// Expect the status merge patch and answer with the patched object; returns the patch.
     pub async fn expect_status_patch(&mut self, lt: &LoadTest) -> Value {
         let seen = self
@@ -104,6 +117,18 @@ impl ApiServer {
         seen.respond(200, serde_json::to_value(lt).unwrap());
         patch
     }
+}
+
+/// Where the runners' ServiceAccount, Role and RoleBinding of `perf/smoke` are created.
+pub const RUNNER_RBAC: [&str; 3] = [
+    "/api/v1/namespaces/perf/serviceaccounts",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/perf/roles",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/perf/rolebindings",
+];
+
+/// The answer the API server gives when an object's name is taken.
+pub fn already_exists() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409, "message": "already exists"})
 }
 
 /// A context whose client talks to the returned mock server.
