@@ -5,6 +5,10 @@
 
 ARG RUST_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+# Where the binaries come from: the `build` stage below, or an image that holds
+# prebuilt ones in /out (tests/runtime/run.sh builds the runtime stage that way,
+# from local images only).
+ARG BINARIES=build
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
@@ -17,6 +21,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && mkdir -p /out \
     && cp target/release/gcannon target/release/glass-cannon-operator target/release/crdgen /out/
 
+FROM ${BINARIES} AS binaries
+
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
 ARG REVISION=unknown
@@ -27,7 +33,7 @@ LABEL org.opencontainers.image.title="glass-cannon" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.vendor="Glass Cannon"
-COPY --from=build /out/gcannon /out/glass-cannon-operator /out/crdgen /usr/local/bin/
+COPY --from=binaries /out/gcannon /out/glass-cannon-operator /out/crdgen /usr/local/bin/
 # distroless :nonroot is uid/gid 65532; numeric so runAsNonRoot can verify it.
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/gcannon"]
