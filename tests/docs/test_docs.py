@@ -112,6 +112,7 @@ def test_release_workflow_shell_is_clean(tmp_path):
         assert r.returncode == 0, f"release.yml step:\n{script}\n{r.stdout}"
 
 
-def test_cluster_script_shell_is_clean():
-    r = subprocess.run([shellcheck(), str(ROOT / "tests/e2e/cluster.sh")], capture_output=True, text=True)
+@pytest.mark.parametrize("script", ["tests/e2e/cluster.sh", "tests/runtime/run.sh"])
+def test_test_scripts_shell_is_clean(script):
+    r = subprocess.run([shellcheck(), str(ROOT / script)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout

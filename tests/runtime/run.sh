@@ -8,10 +8,13 @@
 # Needs root (runc, network namespaces) and installs runc and buildah from
 # Debian's packages when missing; a missing tool is a failure, never a skip.
 # Release binaries: cargo build --release -p runner -p operator (done here).
+# Steps chain as `a && b || { why=...; return 1; }` on purpose: any failing step
+# gives the reason.
+# shellcheck disable=SC2015
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$root"
+cd "$root" || exit 1
 profile="$root/charts/glass-cannon/files/io-uring.json"
 bin="$root/target/release"
 cache="$root/target/runtime"
@@ -127,8 +130,8 @@ demo_with_chart_profile() {
 refused_without_io_uring() {
   "$bin/gcannon" serve --listen 127.0.0.1:0 --threads 1 2>"$work/serve2.err" &
   serve_pid=$!
-  local url="" i
-  for i in $(seq 50); do
+  local url=""
+  for _ in $(seq 50); do
     url="$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve2.err")" && break
     sleep 0.1
   done
@@ -171,14 +174,13 @@ two_hosts() {
     gcannon --json -d 1s -c 8 -t 1 "http://$srv_ip:8080/"
   "${runc[@]}" run -d --bundle "$work/srv" "$tag-srv" >"$work/srv.log" 2>&1 </dev/null \
     || { why="runc could not start the server: $(cat "$work/srv.log")"; return 1; }
-  local i
-  for i in $(seq 50); do grep -q listening "$work/srv.log" && break; sleep 0.1; done
+  for _ in $(seq 50); do grep -q listening "$work/srv.log" && break; sleep 0.1; done
   grep -q "listening on http://$srv_ip:8080" "$work/srv.log" \
     || { why="the server did not listen: $(cat "$work/srv.log")"; return 1; }
   check_posture "$("${runc[@]}" state "$tag-srv" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')"
   run_ctr cli "$work/cli"
   "${runc[@]}" kill "$tag-srv" INT
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     "${runc[@]}" state "$tag-srv" 2>/dev/null | grep -q '"status": "stopped"' && break
     sleep 0.1
   done
@@ -253,6 +255,8 @@ image_demo() {
 echo "==> cases (runc $(runc --version | head -n1 | cut -d' ' -f3), buildah $(buildah --version | cut -d' ' -f3))"
 case_ "1 chart profile as shipped: gcannon demo as 65532 on a read-only root" demo_with_chart_profile
 case_ "2 profile without io_uring: exit 2, one-line io_uring message, no load sent" refused_without_io_uring
+echo "TODO  3 gcannon agent in a bundle against the API server stand-in: not built yet," \
+  "it waits for tests/e2e/emulated/ (issue 9); not counted"
 case_ "4 serve and gcannon in two network namespaces over a veth pair" two_hosts
 case_ "5 pod posture read from /proc: ids, capabilities, no_new_privs, seccomp, mounts" pod_posture
 case_ "6 Dockerfile runtime stage built by buildah without pulls, its demo under runc" image_demo
