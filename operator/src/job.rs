@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use api::loadtest::{LoadTest, SeccompChoice};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
     PodTemplateSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
@@ -21,6 +21,10 @@ pub const LOADTEST_LABEL: &str = "glasscannon.dev/loadtest";
 pub const RUNNER_UID: i64 = 65532;
 /// Name of the runner container.
 pub const CONTAINER_NAME: &str = "runner";
+/// Named container port of the runners' `/metrics` (a PodMonitor selects it by name).
+pub const METRICS_PORT_NAME: &str = "metrics";
+/// The port the runners serve `/metrics` on.
+pub const METRICS_PORT: i32 = 9464;
 
 /// The Job's name for a LoadTest: its own name, so `kubectl get job` matches `kubectl get lt`.
 pub fn job_name(lt: &LoadTest) -> String {
@@ -162,6 +166,11 @@ fn container(lt: &LoadTest, cfg: &Config) -> Container {
             value: None,
             value_from: Some(field("spec.nodeName")),
         },
+        EnvVar {
+            name: "GC_METRICS_LISTEN".into(),
+            value: Some(format!("0.0.0.0:{METRICS_PORT}")),
+            value_from: None,
+        },
     ];
     // Our variables come first and user ones may not shadow them.
     env.extend(
@@ -183,6 +192,12 @@ fn container(lt: &LoadTest, cfg: &Config) -> Container {
         image_pull_policy: spec.runner.image_pull_policy.map(|p| p.as_str().into()),
         command: Some(vec!["gcannon".into(), "agent".into()]),
         env: Some(env),
+        ports: Some(vec![ContainerPort {
+            name: Some(METRICS_PORT_NAME.into()),
+            container_port: METRICS_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
         resources: spec.runner.resources.clone(),
         security_context: Some(container_security(spec.privileged)),
         volume_mounts: Some(vec![VolumeMount {

@@ -185,3 +185,32 @@ fn missing_uid_is_an_error_not_a_panic() {
         Err(Error::MissingField(_))
     ));
 }
+
+#[test]
+fn runners_always_serve_metrics_on_the_named_port() {
+    let lt = sample("target: http://t/\nrunner:\n  env:\n    - name: GC_METRICS_LISTEN\n      value: 127.0.0.1:1\n");
+    let job = build_job(&lt, &Config::default()).unwrap();
+    let c = &pod(&job).containers[0];
+    let port = &c.ports.as_ref().unwrap()[0];
+    assert_eq!(
+        (
+            port.name.as_deref(),
+            port.container_port,
+            port.protocol.as_deref()
+        ),
+        (Some(METRICS_PORT_NAME), METRICS_PORT, Some("TCP"))
+    );
+    // The agent listens where the port says, and a user's env cannot move it.
+    let listen: Vec<_> = c
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|e| e.name == "GC_METRICS_LISTEN")
+        .collect();
+    assert_eq!(listen.len(), 1);
+    assert_eq!(
+        listen[0].value.as_deref(),
+        Some(format!("0.0.0.0:{METRICS_PORT}").as_str())
+    );
+}

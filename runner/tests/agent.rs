@@ -39,6 +39,8 @@ fn cfg(index: u32) -> AgentConfig {
         node: Some("node-a".into()),
         index,
         start_timeout: Duration::from_secs(10),
+        metrics_listen: None,
+        metrics_linger: Duration::ZERO,
     }
 }
 

@@ -15,6 +15,10 @@ pub const ENV_NODE: &str = "NODE_NAME";
 pub const ENV_INDEX: &str = "JOB_COMPLETION_INDEX";
 /// Optional override of how long to wait for `status.startAt`, in seconds.
 pub const ENV_START_TIMEOUT: &str = "GC_START_TIMEOUT_SECONDS";
+/// Address of the runner's `/metrics` endpoint (the Job sets it; unset: none).
+pub const ENV_METRICS_LISTEN: &str = "GC_METRICS_LISTEN";
+/// How long the endpoint keeps serving the final numbers after the run, in seconds.
+pub const ENV_METRICS_LINGER: &str = "GC_METRICS_LINGER_SECONDS";
 
 /// How long a runner waits for the operator to set `startAt` unless overridden.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(600);
@@ -52,6 +56,10 @@ pub struct AgentConfig {
     pub index: u32,
     /// How long to wait for `status.startAt` before giving up.
     pub start_timeout: Duration,
+    /// Where to serve live metrics, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How long to keep serving the final metrics after the run.
+    pub metrics_linger: Duration,
 }
 
 impl AgentConfig {
@@ -89,6 +97,23 @@ impl AgentConfig {
                 }
             },
         };
+        let metrics_listen = value(ENV_METRICS_LISTEN)
+            .map(|v| {
+                v.parse().map_err(|_| ConfigError::Invalid {
+                    var: ENV_METRICS_LISTEN,
+                    value: v,
+                    reason: "not an address like 0.0.0.0:9464",
+                })
+            })
+            .transpose()?;
+        let metrics_linger = match value(ENV_METRICS_LINGER) {
+            None => Duration::ZERO,
+            Some(v) => Duration::from_secs(v.parse().map_err(|_| ConfigError::Invalid {
+                var: ENV_METRICS_LINGER,
+                value: v,
+                reason: "not a whole number of seconds",
+            })?),
+        };
         Ok(Self {
             loadtest: required(ENV_LOADTEST)?,
             namespace: required(ENV_NAMESPACE)?,
@@ -96,6 +121,8 @@ impl AgentConfig {
             node: value(ENV_NODE),
             index,
             start_timeout,
+            metrics_listen,
+            metrics_linger,
         })
     }
 
@@ -198,5 +225,25 @@ mod tests {
             AgentConfig::from_lookup(env(&pairs)).unwrap().start_timeout,
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn metrics_address_and_linger_are_read_and_checked() {
+        let c = AgentConfig::from_lookup(env(FULL)).unwrap();
+        assert_eq!((c.metrics_listen, c.metrics_linger), (None, Duration::ZERO));
+        let mut pairs = FULL.to_vec();
+        pairs.push((ENV_METRICS_LISTEN, "0.0.0.0:9464"));
+        pairs.push((ENV_METRICS_LINGER, "15"));
+        let c = AgentConfig::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(c.metrics_listen, Some("0.0.0.0:9464".parse().unwrap()));
+        assert_eq!(c.metrics_linger, Duration::from_secs(15));
+        for (var, bad) in [(ENV_METRICS_LISTEN, "9464"), (ENV_METRICS_LINGER, "soon")] {
+            let mut pairs = FULL.to_vec();
+            pairs.push((var, bad));
+            let err = AgentConfig::from_lookup(env(&pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var) && err.contains(bad), "{err}");
+        }
     }
 }

@@ -22,6 +22,8 @@ pub use config::{AgentConfig, ConfigError};
 pub use shard::{apply_body, build_shard, ShardState};
 
 use crate::engine::{Run, RunOptions};
+use crate::observe::metrics::{Labels, MetricsServer};
+use crate::observe::{Live, Observer};
 use crate::progress::Progress;
 
 /// Why the agent stopped without a final result.
@@ -107,6 +109,7 @@ pub async fn run(
     timing: Timing,
     interrupt: Arc<AtomicBool>,
 ) -> Result<i32, AgentError> {
+    let metrics = start_metrics(&cfg);
     let agent = Agent::new(client, cfg, timing);
     let lt = agent.get_loadtest().await?;
     let outcome = async {
@@ -130,7 +133,8 @@ pub async fn run(
         );
         let start = agent.wait_for_start().await?;
         sleep_until(start, agent.config().start_timeout).await;
-        execute(&agent, share, opts, interrupt).await
+        let live = metrics.as_ref().map(|(live, _)| live.clone());
+        execute(&agent, share, opts, interrupt, live).await
     }
     .await;
     match outcome {
@@ -142,6 +146,10 @@ pub async fn run(
                 "gcannon agent: done, {} responses in {:.2}s",
                 report.counts.responses, report.elapsed_sec
             );
+            if metrics.is_some() {
+                // Let Prometheus take a last scrape of the final numbers.
+                tokio::time::sleep(agent.config().metrics_linger).await;
+            }
             Ok(0)
         }
         Err(e) => {
@@ -155,6 +163,31 @@ pub async fn run(
                 }
             }
             Err(e)
+        }
+    }
+}
+
+/// The always-on metrics endpoint of a runner pod, labelled with its LoadTest.
+/// Metrics are informative: when the port cannot be had, the run goes on without.
+fn start_metrics(cfg: &AgentConfig) -> Option<(Arc<Live>, MetricsServer)> {
+    let addr = cfg.metrics_listen?;
+    let labels = Labels {
+        loadtest: cfg.loadtest.clone(),
+        namespace: cfg.namespace.clone(),
+        runner: cfg.index,
+    };
+    let live = Arc::new(Live::default());
+    match MetricsServer::start(addr, &labels, live.clone()) {
+        Ok(server) => {
+            eprintln!(
+                "gcannon agent: metrics on http://{}/metrics",
+                server.local_addr()
+            );
+            Some((live, server))
+        }
+        Err(e) => {
+            eprintln!("gcannon agent: warning: no metrics endpoint: {e}");
+            None
         }
     }
 }
@@ -189,14 +222,24 @@ async fn execute(
     share: LoadPlan,
     opts: RunOptions,
     interrupt: Arc<AtomicBool>,
+    live: Option<Arc<Live>>,
 ) -> Result<Report, AgentError> {
     let (tx, mut rx) = watch::channel(None::<Progress>);
     let engine_interrupt = interrupt.clone();
+    let rate_mode = crate::output::is_rate_mode(&share);
     let mut job = tokio::task::spawn_blocking(move || {
         let run = Run::new(&share, &opts)?;
-        run.execute(&engine_interrupt, |p| {
+        let observer = live.map(|l| Observer::start(run.snapshots(), Some(l), None, rate_mode));
+        let result = run.execute(&engine_interrupt, |p| {
             tx.send_replace(Some(*p));
-        })
+        });
+        if let Some(o) = observer {
+            // Metrics are informative: their failure never fails the run.
+            if let Err(e) = o.finish(result.as_ref().ok()) {
+                eprintln!("gcannon agent: metrics: {e}");
+            }
+        }
+        result
     });
     let mut ticker = tokio::time::interval(agent.timing().progress_every);
     ticker.tick().await;

@@ -84,6 +84,8 @@ mod tests {
             node: Some("node-a".into()),
             index: 1,
             start_timeout: DEFAULT_START_TIMEOUT,
+            metrics_listen: None,
+            metrics_linger: std::time::Duration::ZERO,
         }
     }
 
