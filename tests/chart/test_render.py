@@ -23,6 +23,7 @@ KNOWN = {
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
 }
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
 
@@ -34,6 +35,7 @@ VARIANTS = {
     "installer-off": {"seccomp": {"installer": {"enabled": False}}},
     "replicas-2": {"operator": {"replicas": 2}},
     "servicemonitor": {"metrics": {"serviceMonitor": {"enabled": True}}},
+    "monitoring": {"metrics": {"podMonitor": {"enabled": True}, "dashboard": {"enabled": True}}},
     "digest": {"image": {"digest": "sha256:" + "a" * 64}},
     "existing-sa": {"serviceAccount": {"create": False, "name": "ops"}},
     "everything": {
