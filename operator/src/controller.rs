@@ -91,8 +91,10 @@ pub async fn run(ctx: Arc<Context>, ready: Arc<AtomicBool>) {
     if let Some(lease) = ctx.config.leader_election.clone() {
         crate::leader::acquire_and_keep(ctx.client.clone(), lease).await;
     }
-    Controller::new(lts, watcher::Config::default().any_semantic())
-        .owns(jobs, watcher::Config::default())
+    let controller = Controller::new(lts, watcher::Config::default().any_semantic())
+        .owns(jobs, watcher::Config::default());
+    ctx.metrics.loadtests.watch(controller.store());
+    controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -1,6 +1,14 @@
 //! Prometheus metrics of the operator's own reconciles.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+
+use api::loadtest::LoadTest;
+use kube::runtime::reflector::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +32,8 @@ pub struct Metrics {
     pub failures: Family<ErrorLabels, Counter>,
     /// Reconcile duration in seconds.
     pub duration: Histogram,
+    /// LoadTests by phase and verdict, from the controller's cache.
+    pub loadtests: LoadTestCounts,
 }
 
 impl Default for Metrics {
@@ -32,6 +42,7 @@ impl Default for Metrics {
             reconciles: Counter::default(),
             failures: Family::default(),
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 12)),
+            loadtests: LoadTestCounts::default(),
         }
     }
 }
@@ -51,6 +62,7 @@ impl Metrics {
             "Reconcile duration",
             self.duration.clone(),
         );
+        sub.register_collector(Box::new(self.loadtests.clone()));
         self
     }
 
@@ -87,5 +99,121 @@ impl Drop for Timer<'_> {
         self.metrics
             .duration
             .observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// Phases and verdicts always present in the output (0 when none), so a
+/// dashboard sees a stable set of series.
+const PHASES: [&str; 5] = ["Pending", "Starting", "Running", "Succeeded", "Failed"];
+const VERDICTS: [&str; 2] = ["Passed", "Failed"];
+
+/// Counts LoadTests by phase and by verdict at every scrape, from the
+/// controller's own cache: exact, and nothing to forget when one is deleted.
+#[derive(Clone, Debug, Default)]
+pub struct LoadTestCounts(Arc<OnceLock<Store<LoadTest>>>);
+
+impl LoadTestCounts {
+    /// Count from this store (the controller's) from now on.
+    pub fn watch(&self, store: Store<LoadTest>) {
+        let _ = self.0.set(store);
+    }
+
+    /// (phase -> count, verdict -> count) of the LoadTests in the cache.
+    pub fn counts(&self) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+        let mut phases: BTreeMap<String, i64> = PHASES.iter().map(|p| (p.to_string(), 0)).collect();
+        let mut verdicts: BTreeMap<String, i64> =
+            VERDICTS.iter().map(|v| (v.to_string(), 0)).collect();
+        for lt in self.0.get().map(|s| s.state()).unwrap_or_default() {
+            let status = lt.status.as_ref();
+            // No status yet: the operator has not seen it, which is Pending to a user.
+            let phase = status
+                .and_then(|s| s.phase)
+                .map_or("Pending".to_string(), |p| format!("{p:?}"));
+            *phases.entry(phase).or_default() += 1;
+            if let Some(v) = status.and_then(|s| s.verdict) {
+                *verdicts.entry(format!("{v:?}")).or_default() += 1;
+            }
+        }
+        (phases, verdicts)
+    }
+}
+
+impl Collector for LoadTestCounts {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let (phases, verdicts) = self.counts();
+        for (name, help, label, values) in [
+            ("loadtests", "LoadTests by phase", "phase", &phases),
+            (
+                "loadtest_verdicts",
+                "Finished LoadTests by verdict",
+                "verdict",
+                &verdicts,
+            ),
+        ] {
+            let mut metric = enc.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (value, n) in values {
+                let labels = [(label, value.as_str())];
+                ConstGauge::new(*n).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::loadtest::{LoadTestSpec, LoadTestStatus, Phase, Verdict};
+    use kube::runtime::{reflector, watcher};
+
+    fn lt(name: &str, phase: Option<Phase>, verdict: Option<Verdict>) -> LoadTest {
+        let spec: LoadTestSpec = serde_yaml::from_str("target: http://t/\n").unwrap();
+        let mut lt = LoadTest::new(name, spec);
+        lt.metadata.namespace = Some("perf".into());
+        lt.status = phase.map(|p| LoadTestStatus {
+            phase: Some(p),
+            verdict,
+            ..LoadTestStatus::default()
+        });
+        lt
+    }
+
+    #[test]
+    fn loadtests_are_counted_by_phase_and_verdict_at_scrape() {
+        let (store, mut writer) = reflector::store();
+        let metrics = Metrics::default();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = metrics.register(&mut registry);
+        metrics.loadtests.watch(store);
+        for o in [
+            lt("a", None, None),
+            lt("b", Some(Phase::Running), None),
+            lt("c", Some(Phase::Succeeded), Some(Verdict::Passed)),
+            lt("d", Some(Phase::Succeeded), Some(Verdict::Failed)),
+            lt("e", Some(Phase::Failed), Some(Verdict::Failed)),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(o));
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            "glasscannon_operator_loadtests{phase=\"Pending\"} 1",
+            "glasscannon_operator_loadtests{phase=\"Starting\"} 0",
+            "glasscannon_operator_loadtests{phase=\"Running\"} 1",
+            "glasscannon_operator_loadtests{phase=\"Succeeded\"} 2",
+            "glasscannon_operator_loadtests{phase=\"Failed\"} 1",
+            "glasscannon_operator_loadtest_verdicts{verdict=\"Passed\"} 1",
+            "glasscannon_operator_loadtest_verdicts{verdict=\"Failed\"} 2",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        // A deleted LoadTest stops counting.
+        writer.apply_watcher_event(&watcher::Event::Delete(lt("b", Some(Phase::Running), None)));
+        assert_eq!(metrics.loadtests.counts().0["Running"], 0);
     }
 }
