@@ -12,6 +12,8 @@ pub const DEFAULT_RUNNER_IMAGE: &str = concat!(
 );
 /// Default localhost seccomp profile path, relative to the kubelet's seccomp root.
 pub const DEFAULT_LOCALHOST_PROFILE: &str = "glass-cannon/io-uring.json";
+/// Default time runners get after the planned end to report.
+pub const DEFAULT_REPORT_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Default metrics/health listen address.
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:8080";
 
@@ -26,6 +28,9 @@ pub struct Config {
     pub seccomp_localhost_profile: String,
     /// `GC_METRICS_ADDR`: where `/metrics`, `/healthz`, `/readyz` listen.
     pub metrics_addr: std::net::SocketAddr,
+    /// `GC_REPORT_GRACE`: how long after the planned end runners may take to write
+    /// their final shard before the test fails as "never reported" (default 60s).
+    pub report_grace: std::time::Duration,
     /// `GC_LEADER_ELECTION=true` with `GC_LEADER_ELECTION_NAMESPACE`, `GC_LEADER_ELECTION_LEASE`
     /// and `GC_POD_NAME`: hold this Lease before reconciling.
     pub leader_election: Option<LeaseConfig>,
@@ -41,6 +46,7 @@ impl Default for Config {
                 .parse()
                 .expect("static address is valid"),
             leader_election: None,
+            report_grace: DEFAULT_REPORT_GRACE,
         }
     }
 }
@@ -86,8 +92,17 @@ impl Config {
                 )))
             }
         };
+        let report_grace = match non_empty("GC_REPORT_GRACE") {
+            Some(v) => {
+                api::duration::HumanDuration::parse(&v)
+                    .map_err(|e| Error::Config(format!("GC_REPORT_GRACE {v:?}: {e}")))?
+                    .0
+            }
+            None => d.report_grace,
+        };
         Ok(Self {
             leader_election,
+            report_grace,
             runner_image: non_empty("GC_RUNNER_IMAGE").unwrap_or(d.runner_image),
             seccomp_default,
             seccomp_localhost_profile: non_empty("GC_SECCOMP_LOCALHOST_PROFILE")
@@ -146,5 +161,9 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("GC_SECCOMP_DEFAULT"));
         let e = Config::from_lookup(|k| (k == "GC_METRICS_ADDR").then(|| "nope".into()));
         assert!(e.unwrap_err().to_string().contains("GC_METRICS_ADDR"));
+        let e = Config::from_lookup(|k| (k == "GC_REPORT_GRACE").then(|| "soon".into()));
+        assert!(e.unwrap_err().to_string().contains("GC_REPORT_GRACE"));
+        let c = Config::from_lookup(|k| (k == "GC_REPORT_GRACE").then(|| "5s".into())).unwrap();
+        assert_eq!(c.report_grace, std::time::Duration::from_secs(5));
     }
 }

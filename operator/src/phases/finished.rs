@@ -140,7 +140,22 @@ pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     let status = outcome(lt, &merged);
     let message = status["message"].as_str().unwrap_or_default().to_string();
     let passed = status["verdict"] == json!("Passed");
-    patch_status(ctx, lt, status).await?;
+    if let Err(e) = patch_status(ctx, lt, status).await {
+        // Retrying cannot make the result fit: say so instead of requeueing in Running forever.
+        let Some(why) = too_large(&e) else {
+            return Err(e);
+        };
+        let summary = ReportSummary::from_report(&merged);
+        let msg = format!(
+            "the result could not be stored: the API server rejected the final status as too large ({why}); \
+             measured {:.0} req/s over {} runner(s), p99 {}; each runner's report stays in status.shards",
+            summary.rps,
+            lt.spec.runners,
+            api::report::format_latency_us(summary.latency.p99 as f64),
+        );
+        fail(ctx, lt, "StatusTooLarge", msg).await?;
+        return Ok(Action::await_change());
+    }
     event(
         ctx,
         lt,
@@ -151,6 +166,19 @@ pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     .await;
     cleanup(ctx, lt).await?;
     Ok(Action::await_change())
+}
+
+/// The API server's reason when it refused a write for its size: a body over
+/// its request limit (413) or an object over etcd's (a 500 saying so).
+pub fn too_large(e: &crate::error::Error) -> Option<String> {
+    match e {
+        crate::error::Error::Kube(kube::Error::Api(s))
+            if s.code == 413 || s.message.contains("request is too large") =>
+        {
+            Some(s.message.clone())
+        }
+        _ => None,
+    }
 }
 
 /// Delete the Job and its pods when the policy says so; status stays.
@@ -245,6 +273,25 @@ mod tests {
             merged.latency.max(),
             merged.latency.highest_equivalent(5000)
         );
+    }
+
+    #[test]
+    fn only_size_rejections_count_as_too_large() {
+        let api = |code: u16, message: &str| {
+            crate::error::Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                message: message.into(),
+                ..kube::core::Status::default()
+            })))
+        };
+        let etcd = api(500, "etcdserver: request is too large");
+        assert_eq!(
+            too_large(&etcd).as_deref(),
+            Some("etcdserver: request is too large")
+        );
+        assert!(too_large(&api(413, "Request entity too large: limit is 3145728")).is_some());
+        assert_eq!(too_large(&api(500, "etcd leader changed")), None);
+        assert_eq!(too_large(&api(409, "conflict")), None);
     }
 
     #[test]

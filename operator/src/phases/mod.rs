@@ -6,7 +6,7 @@ pub mod pending;
 pub mod running;
 pub mod starting;
 
-use api::loadtest::{LoadTest, Phase};
+use api::loadtest::{LoadTest, Phase, Shard, ShardPhase};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -105,6 +105,35 @@ pub fn pod_failure(pod: &Pod) -> Option<(String, String)> {
             )
         })
     })
+}
+
+/// The failure to report when runners fail: `(pod, reason)`. A runner whose pod
+/// is being deleted, or is gone, failed because of something else (the Job
+/// failing, a cleanup), so causes come first: a runner's own failure while its
+/// pod lives, then a failed pod nobody is deleting, then everything else.
+pub fn first_failure(pods: &[Pod], shards: &[Shard]) -> Option<(String, String)> {
+    let alive = |p: &Pod| p.metadata.deletion_timestamp.is_none();
+    let lives = |name: &str| pods.iter().any(|p| p.name_any() == name && alive(p));
+    let of_shard = |s: &Shard| {
+        (
+            s.pod
+                .clone()
+                .unwrap_or_else(|| format!("index {}", s.index)),
+            s.message
+                .clone()
+                .unwrap_or_else(|| "runner reported failure".into()),
+        )
+    };
+    let (caused, consequences): (Vec<&Shard>, Vec<&Shard>) = shards
+        .iter()
+        .filter(|s| s.phase == ShardPhase::Failed)
+        .partition(|s| s.pod.as_deref().is_some_and(lives));
+    caused
+        .first()
+        .map(|s| of_shard(s))
+        .or_else(|| pods.iter().filter(|p| alive(p)).find_map(pod_failure))
+        .or_else(|| consequences.first().map(|s| of_shard(s)))
+        .or_else(|| pods.iter().find_map(pod_failure))
 }
 
 /// True when the pod's Ready condition is True.

@@ -10,12 +10,10 @@ use kube::ResourceExt;
 
 use super::pending::POLL;
 use super::starting::runner_pods;
-use super::{fail, finished, pod_failure};
+use super::{fail, finished, first_failure};
 use crate::controller::Context;
 use crate::error::Result;
 
-/// How long after the planned end a runner may take to write its final shard.
-pub const REPORT_GRACE: Duration = Duration::from_secs(60);
 /// Annotation Kubernetes puts on Indexed Job pods.
 pub const INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
 
@@ -48,18 +46,7 @@ pub fn decide(lt: &LoadTest, pods: &[Pod], now: Timestamp, deadline: Timestamp) 
     if (0..runners).all(done) {
         return RunDecision::Finish;
     }
-    if let Some(s) = status.shards.iter().find(|s| s.phase == ShardPhase::Failed) {
-        let pod = s
-            .pod
-            .clone()
-            .unwrap_or_else(|| format!("index {}", s.index));
-        let why = s.message.clone().unwrap_or_else(|| "no message".into());
-        return RunDecision::Fail {
-            reason: "RunnerFailed",
-            message: format!("runner {pod} failed: {why}"),
-        };
-    }
-    if let Some((pod, why)) = pods.iter().find_map(pod_failure) {
+    if let Some((pod, why)) = first_failure(pods, &status.shards) {
         return RunDecision::Fail {
             reason: "RunnerFailed",
             message: format!("runner pod {pod} failed: {why}"),
@@ -89,15 +76,15 @@ fn pod_for_index(pods: &[Pod], index: u32) -> Option<String> {
 }
 
 /// When every shard must be final: start + warm-up + measured part (stages
-/// included) + grace.
-pub fn deadline(lt: &LoadTest) -> Timestamp {
+/// included, from `api::plan`) + `grace`.
+pub fn deadline(lt: &LoadTest, grace: Duration) -> Timestamp {
     let start = lt
         .status
         .as_ref()
         .and_then(|s| s.start_at.as_ref())
         .map(|t| t.0)
         .unwrap_or_else(Timestamp::now);
-    let run = lt.spec.run_length() + REPORT_GRACE;
+    let run = lt.spec.run_length() + grace;
     start
         .checked_add(SignedDuration::try_from(run).unwrap_or(SignedDuration::MAX))
         .unwrap_or(Timestamp::MAX)
@@ -106,7 +93,8 @@ pub fn deadline(lt: &LoadTest) -> Timestamp {
 /// Check shards and pods; finish or fail when the time comes.
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     let pods = runner_pods(ctx, lt).await?;
-    match decide(lt, &pods, Timestamp::now(), deadline(lt)) {
+    let deadline = deadline(lt, ctx.config.report_grace);
+    match decide(lt, &pods, Timestamp::now(), deadline) {
         RunDecision::Wait => Ok(Action::requeue(POLL)),
         RunDecision::Finish => finished::finish(ctx, lt).await,
         RunDecision::Fail { reason, message } => {
@@ -123,6 +111,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    const GRACE: Duration = crate::config::DEFAULT_REPORT_GRACE;
 
     fn lt(shards: Vec<Shard>) -> LoadTest {
         let spec: LoadTestSpec = serde_yaml::from_str(
@@ -160,16 +150,58 @@ mod tests {
             shard(0, ShardPhase::Done),
             shard(1, ShardPhase::Running),
         ]);
-        assert_eq!(decide(&l, &[], now, deadline(&l)), RunDecision::Wait);
+        assert_eq!(decide(&l, &[], now, deadline(&l, GRACE)), RunDecision::Wait);
         let l = lt(vec![shard(1, ShardPhase::Done), shard(0, ShardPhase::Done)]);
-        assert_eq!(decide(&l, &[], now, deadline(&l)), RunDecision::Finish);
+        assert_eq!(
+            decide(&l, &[], now, deadline(&l, GRACE)),
+            RunDecision::Finish
+        );
+    }
+
+    #[test]
+    fn a_killed_pod_is_named_before_the_runners_stopped_because_of_it() {
+        let now = Timestamp::UNIX_EPOCH;
+        // Runner 0 was interrupted when the Job failed and deleted its pod; pod 1 was killed.
+        let mut interrupted = shard(0, ShardPhase::Failed);
+        interrupted.message = Some("interrupted by SIGTERM before the run finished".into());
+        let l = lt(vec![interrupted, shard(1, ShardPhase::Running)]);
+        let mut deleting = indexed_pod(0);
+        deleting.metadata.deletion_timestamp = Some(Time(now));
+        let killed: Pod = serde_json::from_value(json!({"metadata": {"name": "smoke-1-abc"},
+            "status": {"phase": "Failed", "containerStatuses": [{"name": "runner", "image": "i",
+            "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}]}}))
+        .unwrap();
+        let RunDecision::Fail { message, .. } =
+            decide(&l, &[deleting, killed], now, deadline(&l, GRACE))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            message,
+            "runner pod smoke-1-abc failed: Failed: container runner exited with code 137 (Error)"
+        );
+    }
+
+    #[test]
+    fn deadline_covers_every_stage_of_a_ramp() {
+        let mut l = lt(vec![]);
+        l.spec.stages =
+            serde_yaml::from_str("[{duration: 30s, target: 10}, {duration: 50s, target: 0}]")
+                .unwrap();
+        assert_eq!(
+            deadline(&l, Duration::from_secs(5)),
+            Timestamp::UNIX_EPOCH
+                .checked_add(SignedDuration::from_secs(85))
+                .unwrap()
+        );
     }
 
     #[test]
     fn deadline_covers_warmup_duration_and_grace() {
         let l = lt(vec![]);
         assert_eq!(
-            deadline(&l),
+            deadline(&l, GRACE),
             Timestamp::UNIX_EPOCH
                 .checked_add(SignedDuration::from_secs(70))
                 .unwrap()
@@ -180,7 +212,7 @@ mod tests {
             serde_yaml::from_str("[{duration: 30s, target: 5}, {duration: 45s, target: 0}]")
                 .unwrap();
         assert_eq!(
-            deadline(&ramp),
+            deadline(&ramp, GRACE),
             Timestamp::UNIX_EPOCH
                 .checked_add(SignedDuration::from_secs(75 + 60))
                 .unwrap()
@@ -193,19 +225,24 @@ mod tests {
         let mut failed = shard(1, ShardPhase::Failed);
         failed.message = Some("io_uring blocked by seccomp".into());
         let l = lt(vec![shard(0, ShardPhase::Done), failed]);
-        let RunDecision::Fail { message, .. } = decide(&l, &[], now, deadline(&l)) else {
+        let RunDecision::Fail { message, .. } = decide(&l, &[], now, deadline(&l, GRACE)) else {
             panic!()
         };
         assert_eq!(
             message,
-            "runner smoke-1-abc failed: io_uring blocked by seccomp"
+            "runner pod smoke-1-abc failed: io_uring blocked by seccomp"
         );
 
         let l = lt(vec![shard(0, ShardPhase::Done)]);
-        let late = deadline(&l)
+        let late = deadline(&l, GRACE)
             .checked_add(SignedDuration::from_secs(1))
             .unwrap();
-        let got = decide(&l, &[indexed_pod(0), indexed_pod(1)], late, deadline(&l));
+        let got = decide(
+            &l,
+            &[indexed_pod(0), indexed_pod(1)],
+            late,
+            deadline(&l, GRACE),
+        );
         let RunDecision::Fail { reason, message } = got else {
             panic!()
         };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use api::loadtest::{LoadTest, Phase, Shard, ShardPhase};
+use api::loadtest::{LoadTest, Phase, Shard};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -12,7 +12,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::pending::POLL;
-use super::{event, fail, patch_status, pod_failure, pod_ready};
+use super::{event, fail, first_failure, patch_status, pod_ready};
 use crate::controller::Context;
 use crate::error::Result;
 use crate::job::LOADTEST_LABEL;
@@ -42,20 +42,8 @@ pub enum StartDecision {
 /// Decide whether the test can start: every runner pod ready and every runner
 /// announced in `status.shards` (the agent writes its entry once its plan is resolved).
 pub fn decide(pods: &[Pod], shards: &[Shard], runners: u32) -> StartDecision {
-    if let Some((pod, reason)) = pods.iter().find_map(pod_failure) {
+    if let Some((pod, reason)) = first_failure(pods, shards) {
         return StartDecision::Fail { pod, reason };
-    }
-    if let Some(s) = shards.iter().find(|s| s.phase == ShardPhase::Failed) {
-        return StartDecision::Fail {
-            pod: s
-                .pod
-                .clone()
-                .unwrap_or_else(|| format!("index {}", s.index)),
-            reason: s
-                .message
-                .clone()
-                .unwrap_or_else(|| "runner reported failure".into()),
-        };
     }
     let ready = pods.iter().filter(|p| pod_ready(p)).count();
     let announced = (0..runners).all(|i| shards.iter().any(|s| s.index == i));
@@ -126,6 +114,8 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
 
 #[cfg(test)]
 mod tests {
+    use api::loadtest::ShardPhase;
+
     use super::*;
 
     fn pod(name: &str, ready: bool) -> Pod {
