@@ -316,6 +316,29 @@ async fn transient_errors_are_retried_a_few_times() {
 }
 
 #[tokio::test]
+async fn a_shard_too_large_for_etcd_is_not_retried() {
+    let (client, handle) = mock();
+    // kube-apiserver's answer when etcd refuses the object (kubernetes/kubernetes#112152).
+    let too_large = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": "etcdserver: request is too large", "code": 500});
+    let api = serve_api(handle, move |_, _| (500, too_large.clone()));
+    let shard = Shard {
+        index: 0,
+        ..Shard::default()
+    };
+    let err = Agent::new(client, cfg(0), fast())
+        .apply(&shard)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("request is too large"), "{err}");
+    assert_eq!(
+        api.await.unwrap().len(),
+        1,
+        "a permanent rejection is not retried"
+    );
+}
+
+#[tokio::test]
 async fn missing_configmap_is_applied_as_a_failed_shard() {
     let (client, handle) = mock();
     let spec = json!({"target": "http://127.0.0.1:9/", "connections": 2, "runners": 2,
@@ -437,5 +460,41 @@ async fn sigterm_mid_run_reports_a_failed_shard_and_ends_early() {
         last.message.as_deref().unwrap_or("").contains("SIGTERM"),
         "{last:?}"
     );
+    // What was measured before the signal stays in the shard for the operator.
+    let partial = Report::from_wire(last.report.as_ref().expect("partial report")).unwrap();
+    assert!(partial.counts.responses > 0, "{:?}", partial.counts);
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn sigterm_while_waiting_for_start_at_stops_at_once() {
+    let server = target();
+    let spec = tiny_spec(&format!("http://{}/", server.local_addr()));
+    let (client, handle) = mock();
+    // The operator never sets startAt (another runner is not ready yet).
+    let api = serve_api(handle, move |_, _| {
+        (200, loadtest(spec.clone(), json!({"phase": "Starting"})))
+    });
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let mut c = cfg(0);
+    c.start_timeout = Duration::from_secs(3600);
+    // Only a hang guard: without the fix the agent would wait out the hour.
+    let err = tokio::time::timeout(Duration::from_secs(120), run(client, c, fast(), interrupt))
+        .await
+        .expect("the agent stopped on SIGTERM instead of waiting for startAt")
+        .unwrap_err();
+    assert!(matches!(err, AgentError::InterruptedBeforeStart), "{err}");
+    let shards = applied(api).await;
+    let last = shards.last().expect("a final apply");
+    assert_eq!(last.phase, ShardPhase::Failed, "{shards:?}");
+    let msg = last.message.as_deref().unwrap_or("");
+    assert!(msg.contains("SIGTERM") && msg.contains("startAt"), "{msg}");
+    assert!(last.report.is_none());
+    assert_eq!(server.requests(), 0, "no load is sent");
     server.shutdown();
 }

@@ -51,13 +51,18 @@ pub struct Agent {
 }
 
 /// Whether retrying may help: the server or the network hiccuped, not the request.
+/// An object too large for etcd comes back as a 500 but never succeeds on retry.
 fn transient(e: &kube::Error) -> bool {
     match e {
+        kube::Error::Api(s) if s.message.contains(TOO_LARGE) => false,
         kube::Error::Api(s) => s.code == 429 || s.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
         _ => false,
     }
 }
+
+/// What kube-apiserver answers (as a 500) when etcd refuses an object over its size limit.
+pub const TOO_LARGE: &str = "request is too large";
 
 fn not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)

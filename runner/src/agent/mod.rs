@@ -26,6 +26,10 @@ use crate::observe::metrics::{Labels, MetricsServer};
 use crate::observe::{Live, Observer};
 use crate::progress::Progress;
 
+/// The failure message of a shard stopped by SIGTERM mid-run.
+pub const INTERRUPTED: &str =
+    "interrupted by SIGTERM before the run finished; partial results kept";
+
 /// Why the agent stopped without a final result.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -55,9 +59,12 @@ pub enum AgentError {
     /// The engine failed.
     #[error("engine: {0}")]
     Engine(String),
-    /// SIGTERM arrived while running.
-    #[error("interrupted by SIGTERM before the run finished")]
-    Interrupted,
+    /// SIGTERM arrived while running; the results gathered so far are kept.
+    #[error("{}", INTERRUPTED)]
+    Interrupted(Box<Report>),
+    /// SIGTERM arrived before the load started (the pod was deleted while waiting).
+    #[error("interrupted by SIGTERM while waiting for status.startAt; no load was sent")]
+    InterruptedBeforeStart,
     /// The async runtime could not be set up.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -131,10 +138,18 @@ pub async fn run(
             "gcannon agent: runner {} of {runners} ready, waiting for startAt",
             agent.config().index
         );
-        let start = agent.wait_for_start().await?;
-        sleep_until(start, agent.config().start_timeout).await;
+        // A deleted pod must stop at once, not sit out the start timeout.
+        let wait = async {
+            let start = agent.wait_for_start().await?;
+            sleep_until(start, agent.config().start_timeout).await;
+            Ok::<(), AgentError>(())
+        };
+        tokio::select! {
+            waited = wait => waited?,
+            _ = interrupted(&interrupt) => return Err(AgentError::InterruptedBeforeStart),
+        }
         let live = metrics.as_ref().map(|(live, _)| live.clone());
-        execute(&agent, share, opts, interrupt, live).await
+        execute(&agent, share, opts, interrupt.clone(), live).await
     }
     .await;
     match outcome {
@@ -154,11 +169,12 @@ pub async fn run(
         }
         Err(e) => {
             if !matches!(e, AgentError::Deleted(_)) {
+                let state = match &e {
+                    AgentError::Interrupted(partial) => ShardState::Interrupted(partial),
+                    other => ShardState::Failed(other.to_string()),
+                };
                 // Best effort: the operator also notices the pod's failure.
-                if let Err(apply) = agent
-                    .apply(&shard_now(&agent, ShardState::Failed(e.to_string())))
-                    .await
-                {
+                if let Err(apply) = agent.apply(&shard_now(&agent, state)).await {
                     eprintln!("gcannon agent: could not report the failure: {apply}");
                 }
             }
@@ -206,6 +222,13 @@ pub fn my_share(plan: &LoadPlan, runners: u32, index: u32) -> Result<LoadPlan, A
 
 fn shard_now(agent: &Agent, state: ShardState<'_>) -> api::loadtest::Shard {
     build_shard(agent.config(), state, Timestamp::now())
+}
+
+/// Resolves once `flag` is set (by the SIGTERM handler).
+async fn interrupted(flag: &AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Sleep until `start` (no longer than `cap`, in case of a clock gone wild).
@@ -261,7 +284,7 @@ async fn execute(
         .map_err(|e| AgentError::Engine(format!("engine thread failed: {e}")))?
         .map_err(|e| AgentError::Engine(e.to_string()))?;
     if interrupt.load(Ordering::Relaxed) {
-        return Err(AgentError::Interrupted);
+        return Err(AgentError::Interrupted(Box::new(report)));
     }
     Ok(report)
 }

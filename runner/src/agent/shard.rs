@@ -22,6 +22,8 @@ pub enum ShardState<'a> {
     Done(&'a Report),
     /// Could not run, for this reason.
     Failed(String),
+    /// Stopped by SIGTERM mid-run: failed, but with what it measured until then.
+    Interrupted(&'a Report),
 }
 
 /// This runner's shard entry in `state`, stamped `now`.
@@ -31,6 +33,11 @@ pub fn build_shard(cfg: &AgentConfig, state: ShardState<'_>, now: Timestamp) -> 
         ShardState::Progress(p) => (ShardPhase::Running, None, Some(progress_report(&p))),
         ShardState::Done(r) => (ShardPhase::Done, None, Some(r.to_wire())),
         ShardState::Failed(m) => (ShardPhase::Failed, Some(m), None),
+        ShardState::Interrupted(r) => (
+            ShardPhase::Failed,
+            Some(super::INTERRUPTED.to_string()),
+            Some(r.to_wire()),
+        ),
     };
     Shard {
         index: cfg.index,
