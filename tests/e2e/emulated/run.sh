@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# End to end without a cluster: the release-built operator and real `gcannon
+# agent` processes against the API server stand-in (tests/e2e/emulated/standin),
+# `gcannon serve` as the target. Builds the two binaries, checks the stand-in's
+# own Kubernetes semantics (pytest), then runs the scenarios, one line each and
+# a final "N passed, N failed". Arguments pick scenarios by number (run.sh 1 4).
+# STANDIN_LOGS=dir keeps each failed scenario's operator and pod output there.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+cd "$root"
+
+venv="$root/.venv"
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "==> creating $venv"
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  'pytest>=8' 'pyyaml>=6' 'cel-python>=0.5,<0.6'
+
+echo "==> release build: glass-cannon-operator, gcannon"
+cargo build --release --locked --quiet -p operator -p runner --bins
+
+echo "==> stand-in semantics (pytest)"
+(cd tests/e2e/emulated && "$venv/bin/python" -m pytest -q -p no:cacheprovider test_standin.py)
+
+echo "==> scenarios"
+cd tests/e2e/emulated
+exec "$venv/bin/python" scenarios.py "$@"

@@ -1,0 +1,358 @@
+"""End-to-end scenarios: the real operator and real `gcannon agent` processes
+against the API server stand-in, `gcannon serve` as the target. Each scenario
+asserts on the final objects. Run all with `python scenarios.py`, or some with
+`python scenarios.py 1 4`; one line per scenario, then `N passed, N failed`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+
+from standin import Cluster
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+SCENARIOS: list[tuple[str, str, object]] = []
+LT_LABEL = "glasscannon.dev/loadtest"
+
+
+def scenario(number: str, title: str):
+    def register(fn):
+        SCENARIOS.append((number, title, fn))
+        return fn
+    return register
+
+
+# ----- helpers ----------------------------------------------------------------------------------------
+
+def loadtest(name: str, target: str, **spec) -> dict:
+    return {"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "metadata": {"name": name},
+            "spec": {"target": target, "warmup": "0s", "duration": "2s", **spec}}
+
+
+def phase(o: dict | None) -> str | None:
+    return ((o or {}).get("status") or {}).get("phase")
+
+
+def finished(o: dict | None) -> bool:
+    return phase(o) in ("Succeeded", "Failed")
+
+
+def condition(o: dict, type_: str) -> dict:
+    found = [c for c in o["status"].get("conditions", []) if c["type"] == type_]
+    assert found, f"no {type_} condition in {o['status'].get('conditions')}"
+    return found[0]
+
+
+def json_path(o: dict, path: str):
+    cur = o
+    for part in path.strip(".").split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def printer_columns(c: Cluster, o: dict) -> dict:
+    res = c.client.resource("loadtests")
+    return {col["name"]: json_path(o, col["jsonPath"]) for col in res.printer_columns}
+
+
+def assert_cleaned_up(c: Cluster, name: str) -> None:
+    """The Job is gone and so are its pods (garbage-collected, processes ended)."""
+    c.wait_for("jobs", name, lambda j: j is None, 30, f"Job {name} to be deleted")
+    from standin import wait_until
+    wait_until(lambda: not c.pods(f"{LT_LABEL}={name}"), 30, f"the pods of {name} to be deleted")
+
+
+def shard_reports(o: dict) -> list[dict]:
+    return [s["report"] for s in o["status"]["shards"]]
+
+
+# ----- scenarios ------------------------------------------------------------------------------------------
+
+@scenario("1", "closed model on 2 and 8 runners: Succeeded, Passed, counts add up, Job cleaned up")
+def closed_model(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    for runners in (2, 8):
+        name = f"closed-{runners}"
+        before = target.served()
+        c.client.create("loadtests", c.namespace, loadtest(
+            name, target.url, runners=runners, connections=2 * runners, pipeline=2,
+            thresholds=["errors == 0", "status_2xx > 0"]))
+        o = c.wait_for("loadtests", name, finished, 90, f"{name} to finish")
+        served = target.served() - before
+        st = o["status"]
+        assert phase(o) == "Succeeded" and st["verdict"] == "Passed", st.get("message")
+        assert sorted(s["index"] for s in st["shards"]) == list(range(runners))
+        assert all(s["phase"] == "Done" for s in st["shards"])
+        reports = shard_reports(o)
+        summary = st["summary"]
+        assert summary["requests"] == sum(r["requests"] for r in reports)
+        assert summary["responses"] == sum(r["responses"] for r in reports) > 0
+        in_flight = 2 * runners * 2  # connections x pipeline
+        assert summary["responses"] <= served <= summary["requests"], (summary, served)
+        assert summary["requests"] - summary["responses"] <= in_flight
+        assert condition(o, "Complete")["status"] == "True"
+        assert condition(o, "Failed")["status"] == "False"
+        assert condition(o, "ThresholdsPassed")["status"] == "True"
+        assert all(r["passed"] for r in st["thresholdResults"]) and len(st["thresholdResults"]) == 2
+        cols = printer_columns(c, o)
+        assert cols["Phase"] == "Succeeded" and cols["Runners"] == runners and cols["Verdict"] == "Passed"
+        assert cols["RPS"] > 0 and cols["p99"] and cols["Age"], cols
+        assert st["observedGeneration"] == o["metadata"]["generation"]
+        assert_cleaned_up(c, name)
+
+
+@scenario("2", "a failing threshold: verdict Failed with measured values, kubectl-wait semantics")
+def failing_threshold(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    c.client.create("loadtests", c.namespace, loadtest(
+        "gate", target.url, runners=2, connections=4, thresholds=["rps > 1000000000", "errors == 0"]))
+    # kubectl wait --for=condition=Complete: a list then a watch from its resourceVersion.
+    o = c.client.wait_condition("loadtests", c.namespace, "gate", "Complete", 90)
+    st = o["status"]
+    assert phase(o) == "Succeeded" and st["verdict"] == "Failed", st.get("message")
+    assert condition(o, "ThresholdsPassed")["status"] == "False"
+    assert condition(o, "ThresholdsPassed")["reason"] == "ThresholdsFailed"
+    assert condition(o, "Failed")["status"] == "False", "a missed threshold is a verdict, not a failed run"
+    rps, errs = st["thresholdResults"]
+    assert rps["expr"] == "rps > 1000000000" and rps["passed"] is False, rps
+    assert float(rps["measured"].split()[0]) > 0, rps
+    assert errs["expr"] == "errors == 0" and errs["passed"] is True and errs["measured"] == "0", errs
+    assert "rps > 1000000000" in st["message"]
+    assert printer_columns(c, o)["Verdict"] == "Failed"
+    assert_cleaned_up(c, "gate")
+
+
+@scenario("3", "open model whose stages outlast `duration`: the deadline follows the stages")
+def stages_outlast_duration(c: Cluster) -> None:
+    # A short report grace makes the old deadline (warm-up + duration + grace) end
+    # before the stages do, so a deadline that ignored them fails this run.
+    c.start_operator({"GC_REPORT_GRACE": "2s"})
+    target = c.start_target()
+    stages = [{"duration": "2s", "target": 400}, {"duration": "3s", "target": 200}]
+    c.client.create("loadtests", c.namespace, loadtest(
+        "ramp", target.url, runners=2, connections=4, duration="1s", stages=stages))
+    o = c.wait_for("loadtests", "ramp", finished, 90, "ramp to finish")
+    st = o["status"]
+    assert phase(o) == "Succeeded", st.get("message")
+    summary = st["summary"]
+    assert summary["elapsedSec"] >= 4.9, f"the run lasted the stages' 5s, not duration's 1s: {summary['elapsedSec']}"
+    # Ramp 0->400/s over 2s, then 400->200/s over 3s: 400 + 900 requests scheduled in all.
+    scheduled = sum(r["requests"] + r.get("unsent", 0) for r in shard_reports(o))
+    assert 1200 <= scheduled <= 1400, scheduled
+    assert st["verdict"] == "Passed"
+    assert_cleaned_up(c, "ramp")
+
+
+@scenario("4", "a runner SIGKILLed mid-run: Failed naming the pod and reason, other shards kept")
+def runner_killed(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    c.client.create("loadtests", c.namespace, loadtest("kill", target.url, runners=3, connections=6,
+                                                       duration="30s"))
+    c.wait_for("loadtests", "kill", lambda o: phase(o) == "Running", 60, "kill to run")
+    from standin import wait_until
+    wait_until(lambda: target.served() > 1000, 30, "load to flow")
+    victim = [p for p in c.pods(f"{LT_LABEL}=kill") if p["metadata"]["annotations"][
+        "batch.kubernetes.io/job-completion-index"] == "1"][0]["metadata"]["name"]
+    c.kubelet.kill(c.namespace, victim)
+    o = c.wait_for("loadtests", "kill", finished, 60, "kill to fail")
+    st = o["status"]
+    assert phase(o) == "Failed" and st["verdict"] == "Failed", st.get("message")
+    assert victim in st["message"] and "137" in st["message"], st["message"]
+    assert condition(o, "Failed")["status"] == "True" and condition(o, "Failed")["reason"] == "RunnerFailed"
+    assert condition(o, "Complete")["status"] == "False"
+    assert_cleaned_up(c, "kill")
+    o = c.get("loadtests", "kill")
+    others = {s["index"]: s for s in o["status"]["shards"] if s["index"] != 1}
+    assert sorted(others) == [0, 2], o["status"]["shards"]
+    for s in others.values():
+        assert s.get("report", {}).get("responses", 0) > 0, f"shard {s['index']} lost its data: {s}"
+    assert all(exit_code != "0" for pod, what, exit_code in c.kubelet.history if what == "exited"), \
+        "no runner of a failed test reports success"
+
+
+@scenario("5", "the operator killed and restarted at each phase: one Job, one completion")
+def operator_restarts(c: Cluster) -> None:
+    target = c.start_target()
+    # Pending: the LoadTest arrives while no operator runs.
+    c.client.create("loadtests", c.namespace, loadtest("again", target.url, runners=2, connections=4,
+                                                       duration="4s"))
+    # Killed between creating the Job and recording it in status: the restart adopts it.
+    def die_before_starting(req):
+        if (req.verb == "patch" and req.res.plural == "loadtests" and req.sub == "status"
+                and b'"Starting"' in (req.body or b"") and c.operator_runs == 1):
+            c.kill_operator()
+            from standin import ApiError
+            raise ApiError(503, "ServiceUnavailable", "the operator died mid-request")
+    c.server.admission.append(die_before_starting)
+    c.start_operator(wait_ready=False)
+    from standin import wait_until
+    wait_until(lambda: not c.operator.alive(), 30, "the first operator to die")
+    assert c.get("jobs", "again") is not None and phase(c.get("loadtests", "again")) is None
+    c.start_operator()
+    c.wait_for("loadtests", "again", lambda o: phase(o) == "Starting", 60, "Starting")
+    c.kill_operator()
+    c.start_operator()
+    c.wait_for("loadtests", "again", lambda o: phase(o) == "Running", 60, "Running")
+    c.kill_operator()
+    c.start_operator()
+    o = c.wait_for("loadtests", "again", finished, 60, "again to finish")
+    assert phase(o) == "Succeeded" and o["status"]["verdict"] == "Passed", o["status"].get("message")
+    assert_cleaned_up(c, "again")
+    before = c.get("loadtests", "again")
+    c.kill_operator()
+    c.start_operator()  # and once more after the end: nothing runs again
+    time.sleep(3)
+    after = c.get("loadtests", "again")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "a finished test was touched"
+    jobs = [e for e in c.store.history if e.res == ("batch", "jobs") and e.type == "ADDED"]
+    assert len(jobs) == 1, f"{len(jobs)} Jobs were created"
+    pods = [e for e in c.store.history if e.res == ("", "pods") and e.type == "ADDED"]
+    assert len(pods) == 2, f"{len(pods)} runner pods were created"
+    events = c.client.request("GET", f"/apis/events.k8s.io/v1/namespaces/{c.namespace}/events")["items"]
+    reasons = [e.get("reason") for e in events]
+    # Events are best effort (a killed operator may not have sent its own); one verdict is.
+    assert reasons.count("Passed") == 1, reasons
+
+
+@scenario("6", "the LoadTest deleted mid-run: Job and pods removed, agents stop sending load")
+def deleted_mid_run(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    c.client.create("loadtests", c.namespace, loadtest("gone", target.url, runners=2, connections=4,
+                                                       duration="60s"))
+    c.wait_for("loadtests", "gone", lambda o: phase(o) == "Running", 60, "gone to run")
+    from standin import wait_until
+    wait_until(lambda: target.served() > 1000, 30, "load to flow")
+    c.client.delete("loadtests", c.namespace, "gone")
+    c.wait_for("loadtests", "gone", lambda o: o is None, 10, "the LoadTest to be deleted")
+    assert_cleaned_up(c, "gone")
+    wait_until(lambda: not c.kubelet.running(), 30, "every agent process to exit")
+    signals = [(pod, what) for pod, kind, what in c.kubelet.history if kind == "signal"]
+    assert signals and all(s == "SIGTERM" for _, s in signals), f"agents needed more than SIGTERM: {signals}"
+    settled = target.served()
+    time.sleep(1.0)
+    assert target.served() == settled, "load still arrives after the agents were stopped"
+
+
+@scenario("7", "a pod deleted while its agent waits for startAt: it stops on SIGTERM at once")
+def deleted_while_waiting(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    # Runner 1 never becomes ready, so the operator never sets startAt and runner 0 waits.
+    c.kubelet.inject("NeverReady", lambda pod: pod["metadata"]["annotations"].get(
+        "batch.kubernetes.io/job-completion-index") == "1")
+    c.client.create("loadtests", c.namespace, loadtest("wait", target.url, runners=2, connections=4))
+    o = c.wait_for("loadtests", "wait", lambda o: any(s["index"] == 0 for s in (o or {}).get("status", {}).get("shards", [])),
+                   60, "runner 0 to announce itself")
+    assert not o["status"].get("startAt")
+    pod0 = [p for p in c.pods(f"{LT_LABEL}=wait") if p["metadata"]["annotations"][
+        "batch.kubernetes.io/job-completion-index"] == "0"][0]["metadata"]["name"]
+    c.client.delete("pods", c.namespace, pod0)
+    from standin import wait_until
+    wait_until(lambda: (c.namespace, pod0) not in c.kubelet.running(), 60, f"{pod0} to exit")
+    mine = [(what, detail) for pod, what, detail in c.kubelet.history if pod == pod0]
+    assert ("signal", "SIGKILL") not in mine, f"the agent ignored SIGTERM and was killed: {mine}"
+    o = c.wait_for("loadtests", "wait", finished, 30, "wait to fail")
+    shard0 = [s for s in o["status"]["shards"] if s["index"] == 0][0]
+    assert shard0["phase"] == "Failed" and "SIGTERM" in shard0["message"] and "startAt" in shard0["message"], shard0
+    assert "report" not in shard0
+    assert phase(o) == "Failed" and "SIGTERM" in o["status"]["message"], o["status"]["message"]
+    assert target.served() == 0, "no load was sent"
+    assert_cleaned_up(c, "wait")
+
+
+@scenario("8", "templates from a ConfigMap; a missing ConfigMap fails clearly with no pods")
+def configmap_templates(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    host = target.url.split("/")[2]
+    c.client.create("configmaps", c.namespace, {"metadata": {"name": "reqs"}, "data": {
+        "created": f"GET /status/201 HTTP/1.1\r\nHost: {host}\r\n\r\n"}})
+    c.client.create("loadtests", c.namespace, loadtest(
+        "tpl", "", runners=2, connections=4, expectedStatus=201,
+        templates=[{"configMapRef": {"name": "reqs", "key": "created"}}],
+        thresholds=["unexpected_status == 0", "status_2xx > 0"]))
+    c.client.create("loadtests", c.namespace, loadtest(
+        "nocm", target.url, runners=2, connections=4,
+        templates=[{"configMapRef": {"name": "absent", "key": "get"}}]))
+    o = c.wait_for("loadtests", "nocm", finished, 30, "nocm to fail")
+    assert phase(o) == "Failed"
+    failed = condition(o, "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "InvalidSpec"
+    assert "ConfigMap absent not found" in failed["message"], failed["message"]
+    assert c.get("jobs", "nocm") is None and not c.pods(f"{LT_LABEL}=nocm")
+    o = c.wait_for("loadtests", "tpl", finished, 90, "tpl to finish")
+    st = o["status"]
+    assert phase(o) == "Succeeded" and st["verdict"] == "Passed", (st.get("message"), st.get("thresholdResults"))
+    assert st["summary"]["responses"] > 0
+    assert all(r["passed"] for r in st["thresholdResults"]), "every response came from the ConfigMap's template"
+    assert_cleaned_up(c, "tpl")
+    assert not [e for e in c.store.history if e.res == ("batch", "jobs") and e.obj["metadata"]["name"] == "nocm"]
+
+
+@scenario("9", "a final status too large for etcd: Failed saying so, never stuck in Running")
+def status_too_large(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    # The final write repeats each failed threshold five times (results, message,
+    # three conditions): 64 of 8 kB fit in the spec but not in the result.
+    pad = " " * 8000
+    thresholds = [f"requests <{pad}1" for _ in range(64)]
+    c.client.create("loadtests", c.namespace, loadtest("huge", target.url, runners=2, connections=4,
+                                                       thresholds=thresholds))
+    o = c.wait_for("loadtests", "huge", finished, 90, "huge to finish")
+    st = o["status"]
+    assert phase(o) == "Failed" and st["verdict"] == "Failed", st.get("message", "")[:300]
+    assert "too large" in st["message"] and "request is too large" in st["message"], st["message"][:300]
+    failed = condition(o, "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "StatusTooLarge"
+    assert sorted(s["index"] for s in st["shards"] if s["phase"] == "Done") == [0, 1], "the runners' data stays"
+    too_large = [r for r in c.server.request_log if r[2] == 500 and "/loadtests/huge/status" in r[1]]
+    assert too_large, "the operator's final write was refused by the stand-in"
+    assert_cleaned_up(c, "huge")
+
+
+# ----- runner -------------------------------------------------------------------------------------------------
+
+def main(argv: list[str]) -> int:
+    wanted = set(argv)
+    chosen = [s for s in SCENARIOS if not wanted or s[0] in wanted]
+    passed = failed = 0
+    began = time.monotonic()
+    logdir = os.environ.get("STANDIN_LOGS")
+    for number, title, fn in chosen:
+        t0 = time.monotonic()
+        c = Cluster(REPO, bin_dir=os.environ.get("STANDIN_BIN_DIR"))
+        try:
+            fn(c)
+            ok, why = True, ""
+        except Exception as e:  # an assertion or anything else: the scenario failed
+            ok, why = False, f"{type(e).__name__}: {e}"
+            detail = traceback.format_exc() + "\n" + c.logs()
+            if logdir:
+                os.makedirs(logdir, exist_ok=True)
+                with open(os.path.join(logdir, f"scenario-{number}.log"), "w") as f:
+                    f.write(detail)
+            else:
+                sys.stderr.write(detail + "\n")
+        finally:
+            c.close()
+        dt = time.monotonic() - t0
+        if ok:
+            passed += 1
+            print(f"ok     {number} {title} ({dt:.1f}s)", flush=True)
+        else:
+            failed += 1
+            print(f"FAILED {number} {title} ({dt:.1f}s): {why.splitlines()[0][:400]}", flush=True)
+    print(f"all scenarios took {time.monotonic() - began:.0f}s", flush=True)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed or not chosen else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

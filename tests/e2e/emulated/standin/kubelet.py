@@ -1,0 +1,512 @@
+"""A Job controller, scheduler and kubelet for one node, all in one: it
+watches Jobs, creates an Indexed Job's pods as the Job controller does, "binds"
+them to the node, runs each pod's container as a real local process with the
+environment the pod spec gives it, keeps pod and Job status, and on a pod's
+deletion sends SIGTERM, then SIGKILL once the grace period is over.
+
+Failures a real node can have are injected with `Kubelet.inject`: a pod that
+cannot be scheduled, an image that cannot be pulled, a container config error,
+a container that never becomes ready."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import errors
+from .store import Store, now_rfc3339
+
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+CONTROLLER = "kube-controller-manager"
+KUBELET = "kubelet"
+
+# What `Kubelet.inject` can make happen to a pod, and how it shows in its status.
+FAULTS = ("Unschedulable", "ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError",
+          "CreateContainerError", "NeverReady")
+
+
+@dataclass
+class Fault:
+    """Make pods matching `when` fail the way `reason` says."""
+
+    reason: str
+    when: Callable[[dict], bool]
+    message: str = ""
+
+
+@dataclass
+class Container:
+    """One running pod's process."""
+
+    proc: subprocess.Popen
+    started: str
+    log: str
+    terminating: bool = False
+    kill_timer: threading.Timer | None = None
+    signals: list[str] = field(default_factory=list)
+
+
+def pod_index(pod: dict) -> int | None:
+    v = (pod["metadata"].get("annotations") or {}).get(INDEX_KEY)
+    return int(v) if v is not None and v.isdigit() else None
+
+
+class Kubelet:
+    def __init__(self, store: Store, kubeconfig: str, binaries: dict[str, str], workdir: str,
+                 node_name: str = "standin-node", extra_env: dict[str, str] | None = None):
+        self.store = store
+        self.kubeconfig = kubeconfig
+        self.binaries = binaries
+        self.workdir = workdir
+        self.node = node_name
+        self.extra_env = extra_env or {}
+        self.faults: list[Fault] = []
+        self.containers: dict[tuple[str, str], Container] = {}
+        self.admitted: set[tuple[str, str]] = set()
+        # The Job controller's memory of finished pods by Job uid, so that a failed or
+        # deleted pod still counts once it is gone (as its tracking finalizer ensures).
+        self.finished: dict[str, dict[str, tuple[str, int | None]]] = {}
+        self.history: list[tuple[str, str, str]] = []  # (pod, what, detail): starts, signals, exits
+        self.events: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.jobs = store.resource("batch", "jobs")
+        self.pods = store.resource("", "pods")
+
+    # ----- public API ---------------------------------------------------------------------------
+
+    def start(self) -> "Kubelet":
+        for res in (self.jobs, self.pods):
+            t = threading.Thread(target=self._watch, args=(res,), name=f"kubelet-watch-{res.plural}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._loop, name="kubelet", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        """Kill every container (SIGKILL) and stop."""
+        self._stop.set()
+        self.events.put(("stop", None))
+        for c in list(self.containers.values()):
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
+            if c.kill_timer:
+                c.kill_timer.cancel()
+
+    def inject(self, reason: str, when: Callable[[dict], bool] = lambda pod: True, message: str = "") -> Fault:
+        """Make matching pods fail with `reason` (one of FAULTS) from now on."""
+        if reason not in FAULTS:
+            raise ValueError(f"unknown fault {reason!r}; one of {FAULTS}")
+        f = Fault(reason, when, message)
+        self.faults.append(f)
+        return f
+
+    def kill(self, namespace: str, pod: str, sig: int = signal.SIGKILL) -> None:
+        """Signal a pod's process, as an OOM kill or a crash would end it."""
+        c = self.containers[(namespace, pod)]
+        c.signals.append(signal.Signals(sig).name)
+        self.history.append((pod, "signal", signal.Signals(sig).name))
+        c.proc.send_signal(sig)
+
+    def running(self) -> list[tuple[str, str]]:
+        return [k for k, c in self.containers.items() if c.proc.poll() is None]
+
+    # ----- event plumbing -----------------------------------------------------------------------
+
+    def _watch(self, res) -> None:
+        while not self._stop.is_set():
+            try:
+                for typ, obj in self.store.watch(res, None, None, timeout=30):
+                    self.events.put((res.plural, (typ, obj)))
+                    if self._stop.is_set():
+                        return
+            except errors.ApiError:
+                time.sleep(0.1)
+            if self.store.closed:
+                return
+
+    def _loop(self) -> None:
+        while True:
+            kind, payload = self.events.get()
+            if kind == "stop" or self._stop.is_set():
+                return
+            try:
+                if kind == "jobs":
+                    self._sync_job_obj(payload[1], payload[0])
+                elif kind == "pods":
+                    self._pod_event(*payload)
+                elif kind == "exited":
+                    self._exited(*payload)
+                elif kind == "sigkill":
+                    self._grace_over(*payload)
+            except errors.ApiError as e:
+                if e.code not in (404, 409):
+                    self.history.append(("-", "error", e.message))
+            except Exception as e:  # keep the node alive; the failure is visible in history
+                self.history.append(("-", "error", repr(e)))
+
+    # ----- the Job controller -------------------------------------------------------------------
+
+    def _sync_job_obj(self, job: dict, typ: str) -> None:
+        if typ == "DELETED":
+            return
+        self._sync_job(job["metadata"]["namespace"], job["metadata"]["name"])
+
+    def _job_pods(self, job: dict) -> list[dict]:
+        sel = f"batch.kubernetes.io/controller-uid={job['metadata']['uid']}"
+        items, _ = self.store.list(self.pods, job["metadata"]["namespace"], sel)
+        return items
+
+    def _sync_job(self, ns: str, name: str) -> None:
+        job = self.store.get_opt(self.jobs, ns, name)
+        if job is None or job["metadata"].get("deletionTimestamp"):
+            return
+        spec, status = job["spec"], job.get("status") or {}
+        finished = [c["type"] for c in status.get("conditions", []) if c.get("status") == "True"
+                    and c["type"] in ("Complete", "Failed")]
+        pods = self._job_pods(job)
+        for p in pods:
+            self._remember(p, False)
+        done = self.finished.get(job["metadata"]["uid"], {})
+        phase = lambda p: (p.get("status") or {}).get("phase")  # noqa: E731
+        active = [p for p in pods if phase(p) not in ("Succeeded", "Failed")
+                  and not p["metadata"].get("deletionTimestamp") and p["metadata"]["uid"] not in done]
+        succeeded = [i for ph, i in done.values() if ph == "Succeeded"]
+        failed = [i for ph, i in done.values() if ph == "Failed"]
+        indexed = spec.get("completionMode") == "Indexed"
+        completions = spec.get("completions") or 1
+        new_status: dict = {"active": len(active), "succeeded": len(succeeded), "failed": len(failed),
+                            "ready": sum(1 for p in active if _ready(p)),
+                            "startTime": status.get("startTime") or now_rfc3339()}
+        if indexed:
+            if succeeded:
+                new_status["completedIndexes"] = _ranges(sorted({i for i in succeeded if i is not None}))
+            if failed:
+                new_status["failedIndexes"] = _ranges(sorted({i for i in failed if i is not None}))
+        conditions = list(status.get("conditions") or [])
+        if not finished:
+            if len(failed) > spec.get("backoffLimit", 6):
+                now = now_rfc3339()
+                msg = "Job has reached the specified backoff limit"
+                conditions += [_cond("FailureTarget", "BackoffLimitExceeded", msg, now),
+                               _cond("Failed", "BackoffLimitExceeded", msg, now)]
+                for p in active:  # a failed Job terminates its remaining pods
+                    self._delete_pod(p)
+                new_status["active"] = 0
+            elif len(set(succeeded) if indexed else succeeded) >= completions:
+                now = now_rfc3339()
+                conditions += [_cond("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods", now),
+                               _cond("Complete", "CompletionsReached", "Reached expected number of succeeded pods", now)]
+                new_status["completionTime"] = now
+            elif not spec.get("suspend"):
+                self._create_missing(job, active, succeeded, indexed, completions)
+                new_status["active"] = sum(1 for p in self._job_pods(job) if p["metadata"]["uid"] not in done
+                                           and phase(p) not in ("Succeeded", "Failed"))
+        if conditions:
+            new_status["conditions"] = conditions
+        if new_status != {k: status.get(k) for k in new_status} or len(status) != len(new_status):
+            self.store.update(self.jobs, ns, name, {**job, "status": new_status}, CONTROLLER, "status")
+
+    def _create_missing(self, job: dict, active: list, succeeded: list, indexed: bool, completions: int) -> None:
+        parallelism = job["spec"].get("parallelism", 1)
+        if indexed:
+            taken = {pod_index(p) for p in active} | set(succeeded)
+            wanted = [i for i in range(completions) if i not in taken]
+        else:
+            wanted = [None] * max(0, min(parallelism - len(active), completions - len(succeeded) - len(active)))
+        for i in wanted[:max(0, parallelism - len(active))]:
+            self.store.create(self.pods, job["metadata"]["namespace"], self._pod_for(job, i), CONTROLLER)
+
+    def _pod_for(self, job: dict, index: int | None) -> dict:
+        name = job["metadata"]["name"]
+        tmpl = copy.deepcopy(job["spec"]["template"])
+        meta = tmpl.get("metadata") or {}
+        labels = dict(meta.get("labels") or {})
+        annotations = dict(meta.get("annotations") or {})
+        spec = tmpl.get("spec") or {}
+        if index is not None:
+            labels[INDEX_KEY] = str(index)
+            annotations[INDEX_KEY] = str(index)
+            spec["hostname"] = f"{name}-{index}"
+            for c in spec.get("containers", []):
+                env = c.setdefault("env", [])
+                if not any(e.get("name") == "JOB_COMPLETION_INDEX" for e in env):
+                    env.append({"name": "JOB_COMPLETION_INDEX", "valueFrom": {
+                        "fieldRef": {"fieldPath": f"metadata.labels['{INDEX_KEY}']"}}})
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "generateName": f"{name}-{index}-" if index is not None else f"{name}-",
+            "labels": labels, "annotations": annotations,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                                 "uid": job["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]},
+            "spec": spec}
+
+    # ----- the kubelet ----------------------------------------------------------------------------
+
+    def _pod_event(self, typ: str, pod: dict) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        key = (ns, name)
+        self._remember(pod, typ == "DELETED")
+        if typ == "DELETED":
+            c = self.containers.get(key)
+            if c and c.proc.poll() is None:  # removed without grace (force delete): kill now
+                c.proc.kill()
+            self._sync_owner(pod)
+            return
+        if pod["metadata"].get("deletionTimestamp"):
+            self._terminate(pod)
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if key not in self.admitted and phase == "Pending":
+            self.admitted.add(key)
+            self._admit(pod)
+        self._sync_owner(pod)
+
+    def _remember(self, pod: dict, deleted: bool) -> None:
+        phase = (pod.get("status") or {}).get("phase")
+        if phase not in ("Succeeded", "Failed") and not deleted and not pod["metadata"].get("deletionTimestamp"):
+            return
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "Job" and ref.get("controller"):
+                seen = self.finished.setdefault(ref["uid"], {})
+                if pod["metadata"]["uid"] not in seen:
+                    seen[pod["metadata"]["uid"]] = ("Succeeded" if phase == "Succeeded" else "Failed", pod_index(pod))
+
+    def _sync_owner(self, pod: dict) -> None:
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "Job" and ref.get("controller"):
+                self._sync_job(pod["metadata"]["namespace"], ref["name"])
+
+    def _fault(self, pod: dict) -> Fault | None:
+        return next((f for f in self.faults if f.when(pod)), None)
+
+    def _status(self, pod: dict, status: dict) -> None:
+        self.store.patch(self.pods, pod["metadata"]["namespace"], pod["metadata"]["name"],
+                         "application/merge-patch+json", json.dumps({"status": status}).encode(), KUBELET, "status")
+
+    def _admit(self, pod: dict) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        fault = self._fault(pod)
+        now = now_rfc3339()
+        if fault and fault.reason == "Unschedulable":
+            self._status(pod, {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                               "lastTransitionTime": now, "message": fault.message or
+                                               "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."}]})
+            return
+        if not pod["spec"].get("nodeName"):
+            bound = copy.deepcopy(pod)
+            bound["spec"]["nodeName"] = self.node
+            pod = self.store.update(self.pods, ns, name, bound, "kube-scheduler")
+        cspec = pod["spec"]["containers"][0]
+        base = {"hostIP": "127.0.0.1", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}], "startTime": now}
+        scheduled = [_cond("PodScheduled", None, None, now), _cond("Initialized", None, None, now)]
+        waiting = None
+        if fault and fault.reason in ("ErrImagePull", "ImagePullBackOff"):
+            waiting = (fault.reason, fault.message or f'Back-off pulling image "{cspec.get("image")}"')
+        elif fault and fault.reason in ("CreateContainerConfigError", "CreateContainerError"):
+            waiting = (fault.reason, fault.message or "container could not be created")
+        env = None
+        if waiting is None:
+            try:
+                env = self._env(pod, cspec)
+            except LookupError as e:
+                waiting = ("CreateContainerConfigError", str(e))
+        argv = (cspec.get("command") or []) + (cspec.get("args") or [])
+        binary = self.binaries.get(os.path.basename(argv[0])) if argv else None
+        if waiting is None and binary is None:
+            waiting = ("RunContainerError", f"exec: {argv[:1]!r}: executable file not found in $PATH")
+        if waiting is not None:
+            self._status(pod, {**base, "phase": "Pending", "conditions": scheduled + [
+                _cond("ContainersReady", "ContainersNotReady", "containers with unready status: [%s]" % cspec["name"], now, "False"),
+                _cond("Ready", "ContainersNotReady", "containers with unready status: [%s]" % cspec["name"], now, "False")],
+                "containerStatuses": [{"name": cspec["name"], "image": cspec.get("image", ""), "ready": False,
+                                       "started": False, "restartCount": 0, "imageID": "",
+                                       "state": {"waiting": {"reason": waiting[0], "message": waiting[1]}}}]})
+            self.history.append((name, "waiting", waiting[0]))
+            return
+        podir = os.path.join(self.workdir, "pods", f"{ns}_{name}")
+        os.makedirs(podir, exist_ok=True)
+        log = os.path.join(podir, "container.log")
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([binary] + argv[1:], env=env, cwd=podir, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.containers[(ns, name)] = Container(proc, now, log)
+        self.store.logs[(ns, name)] = log
+        self.history.append((name, "started", str(proc.pid)))
+        threading.Thread(target=self._wait, args=(ns, name, proc), daemon=True).start()
+        ready = not (fault and fault.reason == "NeverReady")
+        rstat = None if ready else "False"
+        self._status(pod, {**base, "phase": "Running", "conditions": scheduled + [
+            _cond("ContainersReady", None if ready else "ContainersNotReady", None, now, rstat),
+            _cond("Ready", None if ready else "ContainersNotReady", None, now, rstat)],
+            "containerStatuses": [{"name": cspec["name"], "image": cspec.get("image", ""), "ready": ready,
+                                   "started": True, "restartCount": 0, "imageID": "", "containerID": f"standin://{proc.pid}",
+                                   "state": {"running": {"startedAt": now}}}]})
+
+    def _wait(self, ns: str, name: str, proc: subprocess.Popen) -> None:
+        proc.wait()
+        self.events.put(("exited", (ns, name)))
+
+    def _exited(self, ns: str, name: str) -> None:
+        c = self.containers[(ns, name)]
+        rc = c.proc.returncode
+        code = 128 - rc if rc < 0 else rc
+        self.history.append((name, "exited", str(code)))
+        pod = self.store.get_opt(self.pods, ns, name)
+        if c.kill_timer:
+            c.kill_timer.cancel()
+        if pod is None:
+            return
+        now = now_rfc3339()
+        cname = pod["spec"]["containers"][0]["name"]
+        term = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": c.started,
+                "finishedAt": now, "containerID": f"standin://{c.proc.pid}"}
+        if rc < 0:
+            term["signal"] = -rc
+        self._status(pod, {"phase": "Succeeded" if code == 0 else "Failed", "conditions": [
+            _cond("PodScheduled", None, None, now), _cond("Initialized", None, None, now),
+            _cond("ContainersReady", "PodCompleted", None, now, "False"), _cond("Ready", "PodCompleted", None, now, "False")],
+            "containerStatuses": [{"name": cname, "image": pod["spec"]["containers"][0].get("image", ""),
+                                   "ready": False, "started": False, "restartCount": 0, "imageID": "",
+                                   "containerID": f"standin://{c.proc.pid}", "state": {"terminated": term}}]})
+        if pod["metadata"].get("deletionTimestamp"):
+            self.store.delete(self.pods, ns, name, {"gracePeriodSeconds": 0})
+        self._sync_owner(pod)
+
+    def _terminate(self, pod: dict) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        c = self.containers.get((ns, name))
+        if c is None or c.proc.poll() is not None:
+            self.store.delete(self.pods, ns, name, {"gracePeriodSeconds": 0})
+            self._sync_owner(pod)
+            return
+        if c.terminating:
+            return
+        c.terminating = True
+        c.signals.append("SIGTERM")
+        self.history.append((name, "signal", "SIGTERM"))
+        c.proc.send_signal(signal.SIGTERM)
+        grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
+        c.kill_timer = threading.Timer(grace, lambda: self.events.put(("sigkill", (ns, name))))
+        c.kill_timer.daemon = True
+        c.kill_timer.start()
+
+    def _grace_over(self, ns: str, name: str) -> None:
+        c = self.containers.get((ns, name))
+        if c and c.proc.poll() is None:
+            c.signals.append("SIGKILL")
+            self.history.append((name, "signal", "SIGKILL"))
+            c.proc.kill()
+
+    def _delete_pod(self, pod: dict) -> None:
+        try:
+            self.store.delete(self.pods, pod["metadata"]["namespace"], pod["metadata"]["name"])
+        except errors.ApiError:
+            pass
+
+    # ----- the container's environment ------------------------------------------------------------
+
+    def _env(self, pod: dict, cspec: dict) -> dict[str, str]:
+        ns = pod["metadata"]["namespace"]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
+               "HOME": "/tmp", "KUBECONFIG": self.kubeconfig}
+        env.update(self.extra_env)
+        cms, secrets = self.store.resource("", "configmaps"), self.store.resource("", "secrets")
+
+        def key_ref(res, ref: dict, what: str) -> str | None:
+            obj = self.store.get_opt(res, ns, ref["name"])
+            if obj is None:
+                if ref.get("optional"):
+                    return None
+                raise LookupError(f'{what} "{ref["name"]}" not found')
+            data = dict(obj.get("data") or {})
+            if ref["key"] not in data:
+                if ref.get("optional"):
+                    return None
+                raise LookupError(f"couldn't find key {ref['key']} in {what} {ns}/{ref['name']}")
+            v = data[ref["key"]]
+            if res is secrets:
+                import base64
+                v = base64.b64decode(v).decode()
+            return v
+
+        for src in cspec.get("envFrom") or []:
+            if "configMapRef" in src:
+                obj = self.store.get_opt(cms, ns, src["configMapRef"]["name"])
+                if obj is None and not src["configMapRef"].get("optional"):
+                    raise LookupError(f'configmap "{src["configMapRef"]["name"]}" not found')
+                for k, v in ((obj or {}).get("data") or {}).items():
+                    env[src.get("prefix", "") + k] = v
+        for e in cspec.get("env") or []:
+            if "value" in e:
+                env[e["name"]] = _expand(e.get("value") or "", env)
+            elif "valueFrom" in e:
+                vf = e["valueFrom"]
+                if "fieldRef" in vf:
+                    v = _field_path(pod, vf["fieldRef"]["fieldPath"])
+                elif "configMapKeyRef" in vf:
+                    v = key_ref(cms, vf["configMapKeyRef"], "configmap")
+                elif "secretKeyRef" in vf:
+                    v = key_ref(secrets, vf["secretKeyRef"], "secret")
+                else:
+                    v = None
+                if v is not None:
+                    env[e["name"]] = v
+            else:
+                env[e["name"]] = ""
+        return env
+
+
+def _field_path(pod: dict, path: str) -> str:
+    """The downward API's fieldRef paths."""
+    m = re.match(r"metadata\.(labels|annotations)\['(.+)'\]$", path)
+    if m:
+        return (pod["metadata"].get(m.group(1)) or {}).get(m.group(2), "")
+    simple = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": pod["metadata"]["namespace"],
+              "metadata.uid": pod["metadata"]["uid"], "spec.nodeName": pod["spec"].get("nodeName", ""),
+              "spec.serviceAccountName": pod["spec"].get("serviceAccountName", ""),
+              "status.hostIP": "127.0.0.1", "status.podIP": "127.0.0.1", "status.podIPs": "127.0.0.1",
+              "status.hostIPs": "127.0.0.1"}
+    if path not in simple:
+        raise LookupError(f"unsupported fieldPath {path!r}")
+    return simple[path]
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """`$(VAR)` references to earlier variables, `$$` escapes, as the kubelet expands them."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
+
+
+def _cond(type_: str, reason: str | None, message: str | None, now: str, status: str | None = None) -> dict:
+    c = {"type": type_, "status": status or "True", "lastTransitionTime": now, "lastProbeTime": None}
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    return c
+
+
+def _ranges(idx: list[int]) -> str:
+    """`0-2,4`: the Job status format for index sets."""
+    out, start, prev = [], None, None
+    for i in idx + [None]:
+        if start is None:
+            start = prev = i
+        elif i is not None and i == prev + 1:
+            prev = i
+        else:
+            out.append(f"{start}-{prev}" if prev != start else str(start))
+            start = prev = i
+    return ",".join(out)
