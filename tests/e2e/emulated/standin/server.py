@@ -145,6 +145,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)
         if n > MAX_REQUEST_BODY_BYTES:
+            # Read (and drop) what the client sends before answering, so it sees the
+            # 413 instead of a broken pipe; bounded so a lying header cannot hold us.
+            left = min(n, 4 * MAX_REQUEST_BODY_BYTES)
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
             self.close_connection = True
             raise errors.request_too_large(MAX_REQUEST_BODY_BYTES)
         return self.rfile.read(n) if n else b""
