@@ -12,7 +12,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use operator::controller::reconcile;
 use serde_json::json;
-use support::{already_exists, context, loadtest, pod, pod_list, ApiServer, RUNNER_RBAC};
+use support::{
+    already_exists, condition, context, loadtest, pod, pod_list, ApiServer, RUNNER_RBAC,
+};
 
 const JOBS: &str = "/apis/batch/v1/namespaces/perf/jobs";
 const JOB: &str = "/apis/batch/v1/namespaces/perf/jobs/smoke";
@@ -164,13 +166,7 @@ async fn invalid_spec_sets_a_condition_and_creates_no_job() {
                 .starts_with("invalid spec: thresholds: at "),
             "{patch}"
         );
-        let failed = patch["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Failed")
-            .unwrap()
-            .clone();
+        let failed = condition(&patch, "Failed");
         assert_eq!(
             (failed["status"].clone(), failed["reason"].clone()),
             (json!("True"), json!("InvalidSpec"))
@@ -244,8 +240,7 @@ async fn all_shards_done_merges_judges_reports_and_cleans_up() {
         assert_eq!(patch["verdict"], "Failed");
         assert_eq!(patch["thresholdResults"][0]["passed"], true);
         assert_eq!(patch["thresholdResults"][1]["passed"], false);
-        let conds = patch["conditions"].as_array().unwrap();
-        let cond = |t: &str| conds.iter().find(|c| c["type"] == t).unwrap()["status"].clone();
+        let cond = |t: &str| condition(&patch, t)["status"].clone();
         assert_eq!(
             (cond("Complete"), cond("ThresholdsPassed")),
             (json!("True"), json!("False"))
@@ -421,13 +416,7 @@ async fn a_service_account_of_someone_else_fails_the_test_and_creates_no_job() {
             patch["message"],
             "ServiceAccount smoke-runner already exists and is not owned by this LoadTest; delete it or rename the LoadTest"
         );
-        let failed = patch["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Failed")
-            .unwrap()
-            .clone();
+        let failed = condition(&patch, "Failed");
         assert_eq!(failed["reason"], "RunnerRBACFailed");
         s.expect_event("RunnerRBACFailed").await;
     })

@@ -126,6 +126,17 @@ pub const RUNNER_RBAC: [&str; 3] = [
     "/apis/rbac.authorization.k8s.io/v1/namespaces/perf/rolebindings",
 ];
 
+/// The condition of type `kind` in a status patch (panics when it is missing).
+pub fn condition(patch: &Value, kind: &str) -> Value {
+    patch["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} condition in {patch}"))
+        .clone()
+}
+
 /// The answer the API server gives when an object's name is taken.
 pub fn already_exists() -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409, "message": "already exists"})

@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 
-from standin import Cluster
+from standin import Cluster, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 SCENARIOS: list[tuple[str, str, object]] = []
@@ -68,7 +68,6 @@ def printer_columns(c: Cluster, o: dict) -> dict:
 def assert_cleaned_up(c: Cluster, name: str) -> None:
     """The Job is gone and so are its pods (garbage-collected, processes ended)."""
     c.wait_for("jobs", name, lambda j: j is None, 30, f"Job {name} to be deleted")
-    from standin import wait_until
     wait_until(lambda: not c.pods(f"{LT_LABEL}={name}"), 30, f"the pods of {name} to be deleted")
 
 
@@ -155,15 +154,20 @@ def stages_outlast_duration(c: Cluster) -> None:
     assert_cleaned_up(c, "ramp")
 
 
-@scenario("4", "a runner SIGKILLed mid-run: Failed naming the pod and reason, other shards kept")
-def runner_killed(c: Cluster) -> None:
+def running_under_load(c: Cluster, name: str, runners: int, connections: int, duration: str):
+    """Start the operator and a target, and return the target once `name` runs and load flows."""
     c.start_operator()
     target = c.start_target()
-    c.client.create("loadtests", c.namespace, loadtest("kill", target.url, runners=3, connections=6,
-                                                       duration="30s"))
-    c.wait_for("loadtests", "kill", lambda o: phase(o) == "Running", 60, "kill to run")
-    from standin import wait_until
+    c.client.create("loadtests", c.namespace, loadtest(name, target.url, runners=runners,
+                                                       connections=connections, duration=duration))
+    c.wait_for("loadtests", name, lambda o: phase(o) == "Running", 60, f"{name} to run")
     wait_until(lambda: target.served() > 1000, 30, "load to flow")
+    return target
+
+
+@scenario("4", "a runner SIGKILLed mid-run: Failed naming the pod and reason, other shards kept")
+def runner_killed(c: Cluster) -> None:
+    running_under_load(c, "kill", runners=3, connections=6, duration="30s")
     victim = [p for p in c.pods(f"{LT_LABEL}=kill") if p["metadata"]["annotations"][
         "batch.kubernetes.io/job-completion-index"] == "1"][0]["metadata"]["name"]
     c.kubelet.kill(c.namespace, victim)
@@ -198,7 +202,6 @@ def operator_restarts(c: Cluster) -> None:
             raise ApiError(503, "ServiceUnavailable", "the operator died mid-request")
     c.server.admission.append(die_before_starting)
     c.start_operator(wait_ready=False)
-    from standin import wait_until
     wait_until(lambda: not c.operator.alive(), 30, "the first operator to die")
     assert c.get("jobs", "again") is not None and phase(c.get("loadtests", "again")) is None
     c.start_operator()
@@ -229,13 +232,7 @@ def operator_restarts(c: Cluster) -> None:
 
 @scenario("6", "the LoadTest deleted mid-run: Job and pods removed, agents stop sending load")
 def deleted_mid_run(c: Cluster) -> None:
-    c.start_operator()
-    target = c.start_target()
-    c.client.create("loadtests", c.namespace, loadtest("gone", target.url, runners=2, connections=4,
-                                                       duration="60s"))
-    c.wait_for("loadtests", "gone", lambda o: phase(o) == "Running", 60, "gone to run")
-    from standin import wait_until
-    wait_until(lambda: target.served() > 1000, 30, "load to flow")
+    target = running_under_load(c, "gone", runners=2, connections=4, duration="60s")
     c.client.delete("loadtests", c.namespace, "gone")
     c.wait_for("loadtests", "gone", lambda o: o is None, 10, "the LoadTest to be deleted")
     assert_cleaned_up(c, "gone")
@@ -261,7 +258,6 @@ def deleted_while_waiting(c: Cluster) -> None:
     pod0 = [p for p in c.pods(f"{LT_LABEL}=wait") if p["metadata"]["annotations"][
         "batch.kubernetes.io/job-completion-index"] == "0"][0]["metadata"]["name"]
     c.client.delete("pods", c.namespace, pod0)
-    from standin import wait_until
     wait_until(lambda: (c.namespace, pod0) not in c.kubelet.running(), 60, f"{pod0} to exit")
     mine = [(what, detail) for pod, what, detail in c.kubelet.history if pod == pod0]
     assert ("signal", "SIGKILL") not in mine, f"the agent ignored SIGTERM and was killed: {mine}"
