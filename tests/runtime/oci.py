@@ -5,17 +5,22 @@ non-root, read-only root, no capabilities, no_new_privs, a tmpfs /tmp, the
 seccomp profile put into the spec as the runtime does with a Localhost profile.
 `image` prints what a built image's config says (user, entrypoint) as shell words.
 `report` checks a `gcannon --json` report and prints its response count.
+`pod` is what the API server stand-in's kubelet runs in place of `gcannon`: it
+turns the pod's command and environment into a bundle and execs `runc run`, so
+the agent runs in the container and the kubelet's signals reach it.
 
 Usage:
   oci.py config BUNDLE ROOTFS PROFILE [--no-io-uring] [--netns PATH|host] [--user U:G] -- ARGS...
   oci.py image INSPECT_JSON
   oci.py report REPORT_JSON
+  oci.py pod ROOTFS PROFILE RUNC_ROOT -- ARGS...   (environment and cwd: the pod's)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -57,29 +62,31 @@ def mounts() -> list[dict]:
     ]
 
 
-def config(a: argparse.Namespace) -> None:
-    profile = json.loads(Path(a.profile).read_text(encoding="utf-8"))
-    if a.no_io_uring:
+def spec(rootfs: str, profile_path: str, args: list[str], env: list[str], *, no_io_uring: bool = False,
+         netns: str = "", user: str = "65532:65532", extra_mounts: tuple[dict, ...] = ()) -> dict:
+    """A runner pod's container as an OCI runtime spec."""
+    profile = json.loads(Path(profile_path).read_text(encoding="utf-8"))
+    if no_io_uring:
         profile = without_io_uring(profile)
-    uid, gid = (int(x) for x in a.user.split(":"))
+    uid, gid = (int(x) for x in user.split(":"))
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
-    if a.netns != "host":
+    if netns != "host":
         # No path: runc makes a new namespace with only loopback, up.
-        namespaces.append({"type": "network", **({"path": a.netns} if a.netns else {})})
-    spec = {
+        namespaces.append({"type": "network", **({"path": netns} if netns else {})})
+    return {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False,
             "user": {"uid": uid, "gid": gid},
-            "args": a.args,
-            "env": ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/nonroot"] + a.env,
+            "args": args,
+            "env": ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/nonroot"] + env,
             "cwd": "/",
             "capabilities": {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")},
             "noNewPrivileges": True,
         },
-        "root": {"path": str(Path(a.rootfs).resolve()), "readonly": True},
+        "root": {"path": str(Path(rootfs).resolve()), "readonly": True},
         "hostname": "runner",
-        "mounts": mounts(),
+        "mounts": mounts() + list(extra_mounts),
         "linux": {
             "namespaces": namespaces,
             "seccomp": profile,
@@ -88,8 +95,38 @@ def config(a: argparse.Namespace) -> None:
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
         },
     }
-    Path(a.bundle).mkdir(parents=True, exist_ok=True)
-    (Path(a.bundle) / "config.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+
+
+def write_bundle(bundle: str | Path, config_: dict) -> None:
+    Path(bundle).mkdir(parents=True, exist_ok=True)
+    (Path(bundle) / "config.json").write_text(json.dumps(config_, indent=1), encoding="utf-8")
+
+
+def config(a: argparse.Namespace) -> None:
+    write_bundle(a.bundle, spec(a.rootfs, a.profile, a.args, a.env, no_io_uring=a.no_io_uring,
+                                netns=a.netns, user=a.user))
+
+
+def pod(a: argparse.Namespace) -> None:
+    """Run the pod's command in a bundle made in the pod's directory (runc run, foreground).
+
+    The kubeconfig the stand-in gives every pod is bind-mounted read-only into the
+    container's /tmp, as a projected token volume would be. The container shares
+    the host's network namespace, where the stand-in and the target listen on
+    loopback (a pod network with routes is what case 4 covers)."""
+    env = dict(os.environ)
+    kubeconfig = env.pop("KUBECONFIG")
+    for k in ("PATH", "HOME"):
+        env.pop(k, None)
+    env["KUBECONFIG"] = "/tmp/kubeconfig"
+    env["HOME"] = "/tmp"
+    bind = {"destination": "/tmp/kubeconfig", "type": "bind", "source": kubeconfig, "options": ["rbind", "ro"]}
+    args = ["gcannon"] + a.args
+    write_bundle("bundle", spec(a.rootfs, a.profile, args, [f"{k}={v}" for k, v in env.items()],
+                                netns="host", extra_mounts=(bind,)))
+    ident = f"{Path(a.runc_root).parent.name}-{env.get('HOSTNAME', 'pod')}"
+    print(f"runtime: runc {ident} runs {' '.join(args)}", flush=True)
+    os.execvp("runc", ["runc", "--root", a.runc_root, "run", "--bundle", "bundle", ident])
 
 
 def image(a: argparse.Namespace) -> None:
@@ -123,8 +160,13 @@ def main() -> None:
     c.add_argument("args", nargs="+")
     sub.add_parser("image").add_argument("inspect")
     sub.add_parser("report").add_argument("report")
+    c = sub.add_parser("pod")
+    c.add_argument("rootfs")
+    c.add_argument("profile")
+    c.add_argument("runc_root")
+    c.add_argument("args", nargs="+")
     a = p.parse_args()
-    {"config": config, "image": image, "report": report}[a.cmd](a)
+    {"config": config, "image": image, "report": report, "pod": pod}[a.cmd](a)
 
 
 if __name__ == "__main__":

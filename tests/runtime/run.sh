@@ -62,19 +62,24 @@ echo "==> release binaries"
 cargo build --release --locked -q -p runner -p operator || die "cargo build --release failed"
 
 # A base like distroless cc-debian12:nonroot, from Debian's own packages: glibc
-# and libgcc (all the binaries link), the nonroot user 65532, and nothing else
-# (no shell, no package manager).
+# and libgcc (all the binaries link), the CA bundle (distroless has it; kube's
+# rustls client loads the system roots when a kubeconfig names no CA), the
+# nonroot user 65532, and nothing else (no shell, no package manager).
 echo "==> base root filesystem from Debian's packages"
 mkdir -p "$cache/debs"
-if ! ls "$cache"/debs/libc6_*.deb "$cache"/debs/libgcc-s1_*.deb >/dev/null 2>&1; then
-  (cd "$cache/debs" && apt-get download libc6 libgcc-s1 >/dev/null 2>&1) \
-    || (apt-get update -qq && cd "$cache/debs" && apt-get download libc6 libgcc-s1 >/dev/null) \
-    || die "cannot download libc6 and libgcc-s1 from Debian's packages"
+debs=(libc6 libgcc-s1 ca-certificates)
+if ! ls "${debs[@]/#/$cache/debs/}"_*.deb >/dev/null 2>&1; then
+  (cd "$cache/debs" && apt-get download "${debs[@]}" >/dev/null 2>&1) \
+    || (apt-get update -qq && cd "$cache/debs" && apt-get download "${debs[@]}" >/dev/null) \
+    || die "cannot download ${debs[*]} from Debian's packages"
 fi
 base="$work/base"
 mkdir -p "$base/etc" "$base/tmp" "$base/home/nonroot"
 for deb in "$cache"/debs/*.deb; do dpkg-deb -x "$deb" "$base"; done
 rm -rf "$base/usr/share/doc" "$base/usr/share/lintian" "$base/usr/share/man"
+# The bundle update-ca-certificates would write (the package's postinst).
+mkdir -p "$base/etc/ssl/certs" && cat "$base"/usr/share/ca-certificates/mozilla/*.crt >"$base/etc/ssl/certs/ca-certificates.crt" \
+  || die "cannot assemble the CA bundle from the ca-certificates package"
 printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \
   'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
   'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' >"$base/etc/passwd"
@@ -152,6 +157,19 @@ refused_without_io_uring() {
   [[ ! -s "$work/refused.out" ]] || { why="printed a result: $(head -c 200 "$work/refused.out")"; return 1; }
   [[ "$served" == "0 requests served" ]] || { why="the target saw load: $served"; return 1; }
   detail="$(cut -c1-60 "$work/refused.err")..., target served 0 requests"
+}
+
+# 3. The agent in the bundle, driven by the real operator through the API server
+# stand-in (tests/e2e/emulated): the stand-in's kubelet launches each runner
+# pod's command through `oci.py pod`, i.e. under runc in the bundle's root.
+agent_in_bundle() {
+  local python launcher="$work/gcannon-in-runc"
+  python="$(bash "$root/tests/e2e/emulated/venv.sh")" \
+    || { why="cannot prepare the stand-in's Python environment"; return 1; }
+  printf '#!/bin/sh\nexec python3 %q pod %q %q %q -- "$@"\n' \
+    "$root/tests/runtime/oci.py" "$rootfs" "$profile" "$work/runc" >"$launcher" && chmod +x "$launcher"
+  detail="$(timeout -k 5 150 "$python" "$root/tests/runtime/agent_case.py" "$root" "$launcher" 2>"$work/agent.err")" \
+    || { why="$(tail -n 5 "$work/agent.err")"; return 1; }
 }
 
 # 4. Two pods on two hosts: `gcannon serve` and `gcannon` in separate network
@@ -255,8 +273,7 @@ image_demo() {
 echo "==> cases (runc $(runc --version | head -n1 | cut -d' ' -f3), buildah $(buildah --version | cut -d' ' -f3))"
 case_ "1 chart profile as shipped: gcannon demo as 65532 on a read-only root" demo_with_chart_profile
 case_ "2 profile without io_uring: exit 2, one-line io_uring message, no load sent" refused_without_io_uring
-echo "TODO  3 gcannon agent in a bundle against the API server stand-in: not built yet," \
-  "it waits for tests/e2e/emulated/ (issue 9); not counted"
+case_ "3 gcannon agent in bundles against the API server stand-in: plan resolved, shards reported" agent_in_bundle
 case_ "4 serve and gcannon in two network namespaces over a veth pair" two_hosts
 case_ "5 pod posture read from /proc: ids, capabilities, no_new_privs, seccomp, mounts" pod_posture
 case_ "6 Dockerfile runtime stage built by buildah without pulls, its demo under runc" image_demo

@@ -10,20 +10,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$root"
 
-venv="$root/.venv"
-if [[ ! -x "$venv/bin/python" ]]; then
-  echo "==> creating $venv"
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  'pytest>=8' 'pyyaml>=6' 'cel-python>=0.5,<0.6'
+python="$(bash tests/e2e/emulated/venv.sh)"
 
 echo "==> release build: glass-cannon-operator, gcannon"
 cargo build --release --locked --quiet -p operator -p runner --bins
 
 echo "==> stand-in semantics (pytest)"
-(cd tests/e2e/emulated && "$venv/bin/python" -m pytest -q -p no:cacheprovider test_standin.py)
+(cd tests/e2e/emulated && "$python" -m pytest -q -p no:cacheprovider test_standin.py)
 
 echo "==> scenarios"
 cd tests/e2e/emulated
-exec "$venv/bin/python" scenarios.py "$@"
+exec "$python" scenarios.py "$@"
