@@ -10,3 +10,7 @@ fi
 venv_install() {
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
+
+# What the API server stand-in (tests/e2e/emulated/standin) needs; the emulated
+# end-to-end run and the runtime case that runs an agent under runc share it.
+standin_packages=('pytest>=8' 'pyyaml>=6' 'cel-python>=0.5,<0.6' 'prometheus-client>=0.20,<1')

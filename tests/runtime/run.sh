@@ -163,12 +163,13 @@ refused_without_io_uring() {
 # stand-in (tests/e2e/emulated): the stand-in's kubelet launches each runner
 # pod's command through `oci.py pod`, i.e. under runc in the bundle's root.
 agent_in_bundle() {
-  local python launcher="$work/gcannon-in-runc"
-  python="$(bash "$root/tests/e2e/emulated/venv.sh")" \
+  local launcher="$work/gcannon-in-runc"
+  # shellcheck source=tests/venv.sh
+  source "$root/tests/venv.sh" && venv_install "${standin_packages[@]}" \
     || { why="cannot prepare the stand-in's Python environment"; return 1; }
   printf '#!/bin/sh\nexec python3 %q pod %q %q %q -- "$@"\n' \
     "$root/tests/runtime/oci.py" "$rootfs" "$profile" "$work/runc" >"$launcher" && chmod +x "$launcher"
-  detail="$(timeout -k 5 150 "$python" "$root/tests/runtime/agent_case.py" "$root" "$launcher" 2>"$work/agent.err")" \
+  detail="$(timeout -k 5 150 "$venv/bin/python" "$root/tests/runtime/agent_case.py" "$root" "$launcher" 2>"$work/agent.err")" \
     || { why="$(tail -n 5 "$work/agent.err")"; return 1; }
 }
 

@@ -10,7 +10,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$root"
 
-python="$(bash tests/e2e/emulated/venv.sh)"
+source tests/venv.sh
+venv_install "${standin_packages[@]}"
+python="$venv/bin/python"
 
 echo "==> release build: glass-cannon-operator, gcannon"
 cargo build --release --locked --quiet -p operator -p runner --bins

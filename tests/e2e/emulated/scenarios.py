@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import traceback
+import urllib.request
 
 from standin import Cluster, wait_until
 
@@ -322,6 +323,59 @@ def status_too_large(c: Cluster) -> None:
 
 
 # ----- runner -------------------------------------------------------------------------------------------------
+
+@scenario("10", "a runner pod's /metrics: its LoadTest, namespace and index; final counters equal its shard")
+def runner_metrics(c: Cluster) -> None:
+    # The pod spec gives every runner GC_METRICS_LISTEN=0.0.0.0:9464; here pods
+    # share the host's network, so one runner, scraped on loopback.
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    def scrape() -> dict:
+        with urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for family in text_string_to_metric_families(text):
+            for smp in family.samples:
+                ident = {k: smp.labels.pop(k, None) for k in ("loadtest", "namespace", "runner")}
+                assert ident == {"loadtest": "metrics", "namespace": c.namespace, "runner": "0"}, (smp.name, ident)
+                out[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
+        return out
+
+    def v(samples: dict, name: str, **labels) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    c.start_operator()
+    target = c.start_target()
+    c.client.create("loadtests", c.namespace, loadtest(
+        "metrics", target.url, runners=1, connections=4, duration="3s",
+        runner={"env": [{"name": "GC_METRICS_LINGER_SECONDS", "value": "20"}]}))
+    c.wait_for("loadtests", "metrics", lambda o: phase(o) == "Running", 60, "metrics to run")
+    def live() -> dict | None:
+        s = _quiet(scrape)
+        running = s and v(s, "gcannon_running") == 1 and v(s, "gcannon_responses_total", **{"class": "2xx"}) > 0
+        return s if running else None
+
+    during = wait_until(live, 30, "live numbers on the runner's /metrics")
+    assert v(during, "gcannon_open_connections") == 4
+    o = c.wait_for("loadtests", "metrics", lambda o: any(
+        sh.get("report") for sh in ((o or {}).get("status") or {}).get("shards", [])), 60, "the shard report")
+    report = shard_reports(o)[0]
+    after = scrape()  # the agent lingers, serving its final numbers
+    assert v(after, "gcannon_running") == 0
+    assert v(after, "gcannon_requests_total") == report["requests"]
+    for cls in ("2xx", "3xx", "4xx", "5xx", "other"):
+        assert v(after, "gcannon_responses_total", **{"class": cls}) == report["status"][cls], cls
+    assert v(after, "gcannon_latency_seconds_count") == report["responses"] > v(during, "gcannon_latency_seconds_count")
+    c.wait_for("loadtests", "metrics", finished, 60, "metrics to finish")
+
+
+def _quiet(fn):
+    """fn(), or None while the endpoint is not up yet."""
+    try:
+        return fn()
+    except (OSError, KeyError):
+        return None
+
 
 def main(argv: list[str]) -> int:
     wanted = set(argv)
