@@ -1,9 +1,14 @@
 //! The run history: one summary per run, kept as a JSON array in the user's
 //! data directory so `--tui` can chart the last runs. A damaged file is set
 //! aside (never deleted, never a crash) so the user can still inspect it.
+//! Only a regular file is ever read, renamed or replaced: a device, FIFO or
+//! directory at the path is refused with a warning and left alone. Concurrent
+//! runs update the file one at a time under an advisory lock on `<path>.lock`.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -99,6 +104,14 @@ pub enum HistoryError {
         /// What was wrong with it.
         reason: String,
     },
+    /// Something other than a regular file is at the path; it was not touched.
+    #[error("run history {path} is a {kind}, not a regular file; left it alone and kept no history (point GCANNON_HISTORY at a file)")]
+    NotRegular {
+        /// Where the history lives.
+        path: PathBuf,
+        /// What is there instead (`character device`, `FIFO`, …).
+        kind: &'static str,
+    },
     /// The history could not be encoded (should not happen with finite numbers).
     #[error("run history {path}: cannot encode: {source}")]
     Encode {
@@ -151,26 +164,108 @@ pub fn now_unix() -> u64 {
 
 /// The runs in the file, oldest first. A missing file is an empty history; a
 /// damaged one is renamed to `<name>.corrupt-<unix-ts>` and reported as
-/// [`HistoryError::SetAside`].
+/// [`HistoryError::SetAside`]; anything but a regular file is
+/// [`HistoryError::NotRegular`] and left as it is.
 pub fn load(path: &Path) -> Result<Vec<Entry>, HistoryError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the file type is
+    // then checked on the open descriptor, so nothing can be swapped in between.
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
             // A regular file we cannot read is set aside; anything else (a
             // directory in the way, a dead mount) is the user's to sort out.
-            if std::fs::metadata(path)
-                .map(|m| m.is_file())
-                .unwrap_or(false)
-            {
-                return Err(set_aside(path, e.to_string()));
-            }
-            return Err(io_err(path, e));
+            check_regular(path)?;
+            return Err(set_aside(path, e.to_string()));
         }
     };
+    let meta = file.metadata().map_err(|e| io_err(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta));
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = file.read_to_end(&mut bytes) {
+        return Err(set_aside(path, e.to_string()));
+    }
     match serde_json::from_slice::<Vec<Entry>>(&bytes) {
         Ok(entries) => Ok(entries),
         Err(e) => Err(set_aside(path, e.to_string())),
+    }
+}
+
+/// `Ok` when the path is missing or a regular file, else why it may not be touched.
+fn check_regular(path: &Path) -> Result<(), HistoryError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) => Err(not_regular(path, &m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+fn not_regular(path: &Path, meta: &std::fs::Metadata) -> HistoryError {
+    let t = meta.file_type();
+    let kind = if t.is_dir() {
+        "directory"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    };
+    HistoryError::NotRegular {
+        path: path.to_path_buf(),
+        kind,
+    }
+}
+
+/// An exclusive advisory lock on `<path>.lock`, held while the history is read
+/// and replaced so that concurrent runs append one after another. The lock
+/// file stays (removing it would race with the next locker).
+struct Lock(#[allow(dead_code)] File);
+
+fn lock(path: &Path) -> Result<Lock, HistoryError> {
+    // Refuse before creating anything beside a device (`/dev/null.lock`).
+    check_regular(path)?;
+    let mut name = path
+        .file_name()
+        .map(OsString::from)
+        .unwrap_or_else(|| OsString::from("history.json"));
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&lock_path)
+        .map_err(|e| io_err(&lock_path, e))?;
+    let meta = file.metadata().map_err(|e| io_err(&lock_path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(&lock_path, &meta));
+    }
+    loop {
+        // SAFETY: flock on a descriptor we own; blocks until the lock is ours.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } == 0 {
+            return Ok(Lock(file));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(io_err(&lock_path, e));
+        }
     }
 }
 
@@ -179,6 +274,10 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, HistoryError> {
 /// could not be written. Never fails: without a usable file the chart shows
 /// just this run.
 pub fn record(path: &Path, entry: Entry) -> (Vec<Entry>, Option<HistoryError>) {
+    let _lock = match lock(path) {
+        Ok(l) => l,
+        Err(e) => return (vec![entry.finite()], Some(e)),
+    };
     let (mut entries, mut warning) = match load(path) {
         Ok(v) => (v, None),
         Err(e) => (Vec::new(), Some(e)),
@@ -201,6 +300,7 @@ pub fn record(path: &Path, entry: Entry) -> (Vec<Entry>, Option<HistoryError>) {
 /// A damaged file is set aside first and the entry starts a new history; that is
 /// reported as [`HistoryError::SetAside`] after the entry has been written.
 pub fn append(path: &Path, entry: Entry) -> Result<(), HistoryError> {
+    let _lock = lock(path)?;
     let (mut entries, warning) = match load(path) {
         Ok(v) => (v, None),
         Err(e @ HistoryError::SetAside { .. }) => (Vec::new(), Some(e)),
@@ -219,6 +319,8 @@ pub fn append(path: &Path, entry: Entry) -> Result<(), HistoryError> {
 
 /// Empty the history (`--clear-history`). Clearing a missing history succeeds.
 pub fn clear(path: &Path) -> Result<(), HistoryError> {
+    let _lock = lock(path)?;
+    check_regular(path)?;
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -235,6 +337,9 @@ fn io_err(path: &Path, source: std::io::Error) -> HistoryError {
 
 /// Rename a damaged history aside; the rename failing is reported as I/O.
 fn set_aside(path: &Path, reason: String) -> HistoryError {
+    if let Err(e) = check_regular(path) {
+        return e;
+    }
     let mut name = path
         .file_name()
         .map(OsString::from)
@@ -267,6 +372,7 @@ fn write_atomic(path: &Path, entries: &[Entry]) -> Result<(), HistoryError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    check_regular(path)?;
     let json = serde_json::to_vec_pretty(entries).map_err(|source| HistoryError::Encode {
         path: path.to_path_buf(),
         source,

@@ -140,7 +140,7 @@ fn unusable_directory_is_an_error_not_a_panic() {
     let d = dir.path().join("history.json");
     std::fs::create_dir(&d).unwrap();
     let err = history::load(&d).unwrap_err();
-    assert!(matches!(err, HistoryError::Io { .. }), "{err:?}");
+    assert!(matches!(err, HistoryError::NotRegular { .. }), "{err:?}");
     assert!(d.is_dir());
     assert!(history::clear(&d).is_err());
 }
@@ -234,4 +234,99 @@ fn record_over_damage_warns_and_still_charts_this_run() {
     let (got, warning) = history::record(&blocker.join("h.json"), entry(4));
     assert_eq!(got, vec![entry(4)]);
     assert!(matches!(warning, Some(HistoryError::Io { .. })));
+}
+
+/// Make a special file at `p` with mknod(2); false when not allowed (not root).
+fn mknod(p: &std::path::Path, mode: libc::mode_t, dev: libc::dev_t) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    unsafe { libc::mknod(c.as_ptr(), mode, dev) == 0 }
+}
+
+/// Run `f` on a thread and fail instead of hanging when it blocks (a FIFO open).
+fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).unwrap());
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("history blocked on a special file")
+}
+
+#[test]
+fn special_files_are_refused_and_left_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        mknod(&fifo, libc::S_IFIFO | 0o600, 0),
+        "mkfifo works unprivileged"
+    );
+    let mut specials = vec![fifo];
+    // A copy of /dev/null needs root; as root (CI here) it must be covered.
+    let null = dir.path().join("null");
+    if mknod(&null, libc::S_IFCHR | 0o666, libc::makedev(1, 3)) {
+        specials.push(null);
+    } else {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert!(!root, "root could not mknod a character device");
+    }
+    for p in specials {
+        let q = p.clone();
+        let (got, warning) = within_5s(move || history::record(&q, entry(1)));
+        assert_eq!(got, vec![entry(1)], "this run is still charted");
+        let w = warning.expect("a warning");
+        assert!(matches!(w, HistoryError::NotRegular { .. }), "{w:?}");
+        let msg = w.to_string();
+        assert!(
+            !msg.contains('\n') && msg.contains("not a regular file"),
+            "{msg}"
+        );
+        let q = p.clone();
+        let err = within_5s(move || history::append(&q, entry(2))).unwrap_err();
+        assert!(matches!(err, HistoryError::NotRegular { .. }), "{err:?}");
+        assert!(history::clear(&p).is_err());
+        let t = std::fs::symlink_metadata(&p).unwrap().file_type();
+        assert!(
+            t.is_fifo() || t.is_char_device(),
+            "{} replaced",
+            p.display()
+        );
+    }
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.retain(|n| n != "fifo" && n != "null");
+    assert!(
+        names.is_empty(),
+        "nothing renamed aside or created: {names:?}"
+    );
+}
+
+#[test]
+fn concurrent_runs_lose_no_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = hist_path(&dir);
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let (_, warning) = history::record(&p, entry(t * 10 + i));
+                    assert!(warning.is_none(), "{warning:?}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut got: Vec<u64> = history::load(&p)
+        .unwrap()
+        .iter()
+        .map(|e| e.timestamp - 1_700_000_000)
+        .collect();
+    got.sort();
+    assert_eq!(got, (0..80).collect::<Vec<_>>());
 }
