@@ -37,10 +37,37 @@ fn echo_against_the_built_in_server() {
     assert_eq!(r.latency.len(), c.ws_frames);
 }
 
+/// What the scripted server answers to one text message.
+type Reply = fn(&[u8]) -> Vec<Message>;
+
 /// tungstenite echo server: ping, then the echo in two fragments.
 fn tungstenite_server(
     stop: Arc<AtomicBool>,
     pongs: Arc<std::sync::atomic::AtomicU64>,
+) -> std::net::SocketAddr {
+    scripted_server(stop, pongs, |bytes| {
+        let half = bytes.len() / 2;
+        vec![
+            Message::Ping(vec![1, 2, 3].into()),
+            Message::Frame(Frame::message(
+                bytes[..half].to_vec(),
+                OpCode::Data(Data::Text),
+                false,
+            )),
+            Message::Frame(Frame::message(
+                bytes[half..].to_vec(),
+                OpCode::Data(Data::Continue),
+                true,
+            )),
+        ]
+    })
+}
+
+/// A tungstenite server answering each text message with `reply`.
+fn scripted_server(
+    stop: Arc<AtomicBool>,
+    pongs: Arc<std::sync::atomic::AtomicU64>,
+    reply: Reply,
 ) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -63,22 +90,7 @@ fn tungstenite_server(
                 while !stop.load(Ordering::Relaxed) {
                     match ws.read() {
                         Ok(Message::Text(t)) => {
-                            let bytes = t.as_bytes().to_vec();
-                            let half = bytes.len() / 2;
-                            let steps = [
-                                Message::Ping(vec![1, 2, 3].into()),
-                                Message::Frame(Frame::message(
-                                    bytes[..half].to_vec(),
-                                    OpCode::Data(Data::Text),
-                                    false,
-                                )),
-                                Message::Frame(Frame::message(
-                                    bytes[half..].to_vec(),
-                                    OpCode::Data(Data::Continue),
-                                    true,
-                                )),
-                            ];
-                            for m in steps {
+                            for m in reply(t.as_bytes()) {
                                 if ws.send(m).is_err() {
                                     return;
                                 }
@@ -99,6 +111,50 @@ fn tungstenite_server(
     addr
 }
 
+/// Run 400 ms of echo load against a server answering with `reply`.
+fn against(reply: Reply, pipeline: u32) -> api::report::Counts {
+    let stop = Arc::new(AtomicBool::new(false));
+    let pongs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let addr = scripted_server(stop.clone(), pongs, reply);
+    let c = run(&ws_plan(&format!("http://{addr}/"), 2, pipeline)).counts;
+    stop.store(true, Ordering::Relaxed);
+    c
+}
+
+#[test]
+fn a_wrong_echo_is_an_error_not_a_frame() {
+    let replies: [Reply; 3] = [
+        |_| vec![Message::Text("HELLO".into())],
+        |_| vec![Message::Binary(b"hello".to_vec().into())],
+        // Not valid UTF-8, in a text frame.
+        |_| {
+            vec![Message::Frame(Frame::message(
+                b"hel\xff\xfe".to_vec(),
+                OpCode::Data(Data::Text),
+                true,
+            ))]
+        },
+    ];
+    for reply in replies {
+        let c = against(reply, 1);
+        assert_eq!(c.ws_upgrades, 2, "{c:?}");
+        assert_eq!(c.ws_frames, 0, "{c:?}");
+        assert_eq!(c.responses, 0, "{c:?}");
+        assert!(c.errors.parse > 10, "{c:?}");
+    }
+}
+
+#[test]
+fn frames_lost_to_a_close_frame_are_counted() {
+    // Close at the first message while four are in flight on each connection.
+    let c = against(|_| vec![Message::Close(None)], 4);
+    assert_eq!(c.responses, 0, "{c:?}");
+    assert!(c.requests > 0, "{c:?}");
+    // Every frame sent was lost to a close, except those still in flight at the end.
+    assert!(c.errors.read + 2 * 4 >= c.requests, "{c:?}");
+    assert!(c.errors.read > 0, "{c:?}");
+}
+
 #[test]
 fn fragmented_echoes_and_pings_from_an_independent_server() {
     let stop = Arc::new(AtomicBool::new(false));
@@ -117,11 +173,13 @@ fn fragmented_echoes_and_pings_from_an_independent_server() {
 }
 
 #[test]
-fn a_server_that_refuses_the_upgrade_is_a_parse_error() {
+fn a_refused_upgrade_is_counted_by_its_status() {
     let srv = serve();
     // `/` answers 200, not 101.
     let c = run(&ws_plan(&format!("http://{}/", srv.local_addr()), 2, 1)).counts;
     srv.shutdown();
     assert_eq!(c.ws_upgrades, 0);
-    assert!(c.errors.parse > 0, "{c:?}");
+    assert!(c.status.s2xx > 0, "{c:?}");
+    assert_eq!(c.unexpected_status, c.status.s2xx, "{c:?}");
+    assert_eq!(c.errors.parse, 0, "{c:?}");
 }

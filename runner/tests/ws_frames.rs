@@ -66,6 +66,7 @@ fn parse(chunks: &[&[u8]]) -> Vec<Ev> {
                 WsEvent::Ping(b) => Ev::Ping(b.to_vec()),
                 WsEvent::Pong => Ev::Pong,
                 WsEvent::Close { code } => Ev::Close(code),
+                WsEvent::BadEcho => unreachable!("feed never judges echoes"),
             })
         })
         .unwrap_or_else(|e| panic!("parser error: {e}"));

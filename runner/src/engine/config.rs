@@ -26,6 +26,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// After the run's end, how long workers may take to close up before the main
 /// thread stops waiting for them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// File descriptors each worker holds beside its sockets (its ring).
+pub const FDS_PER_WORKER: u64 = 1;
+/// File descriptors a process needs beside its workers: stdio, the history
+/// file and its lock, the check ring, a reconnect's socket opened before the
+/// old one is closed.
+pub const FDS_RESERVED: u64 = 32;
 /// Open model: a request written more than this (ns) after its intended time is late.
 pub const LATE_NS: u64 = 1_000_000;
 /// Environment variable that skips the first N ring set-ups (1: no

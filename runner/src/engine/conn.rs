@@ -51,7 +51,8 @@ pub struct Conn {
     pub retry_at: u64,
     /// Consecutive failed connects, for back-off.
     pub failures: u32,
-    /// When the socket last received bytes or started connecting.
+    /// When the socket started connecting, then when it connected: bounds the
+    /// connect and the WebSocket upgrade (bytes arriving do not extend it).
     pub last_rx: u64,
     /// Per-connection scratch for requests whose placeholders are filled per send.
     pub scratch: Vec<u8>,

@@ -19,7 +19,7 @@ use api::plan::LoadPlan;
 use api::report::Report;
 use api::split::share;
 
-use self::config::{DEFAULT_TIMEOUT, SHUTDOWN_GRACE};
+use self::config::{DEFAULT_TIMEOUT, FDS_PER_WORKER, FDS_RESERVED, SHUTDOWN_GRACE};
 use self::schedule::Schedule;
 use self::snapshot::Snapshots;
 use crate::http::request::{get_request, Prepared};
@@ -115,11 +115,20 @@ pub struct WorkerPlan {
     ws: Option<WsSetup>,
 }
 
-/// WebSocket mode: the upgrade request and the accept value it must get back.
+/// WebSocket mode: the upgrade request, the accept value it must get back,
+/// and the message every echo must equal.
 #[derive(Clone)]
 pub struct WsSetup {
     upgrade: Vec<u8>,
     accept: String,
+    message: Vec<u8>,
+}
+
+impl WorkerPlan {
+    /// The WebSocket message every echo must equal (empty outside WebSocket mode).
+    pub fn ws_message(&self) -> &[u8] {
+        self.ws.as_ref().map_or(&[], |w| &w.message)
+    }
 }
 
 /// A run ready to start: target resolved, requests built, shares computed.
@@ -137,6 +146,21 @@ impl Run {
         plan.validate()
             .map_err(|e| EngineError::Plan(e.to_string()))?;
         let plan_err = |e: String| EngineError::Plan(e);
+        let ws_url = plan
+            .target
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("ws://"));
+        if ws_url && plan.websocket.is_none() {
+            return Err(plan_err(
+                "a ws:// target needs WebSocket mode: add --ws (spec.websocket in a manifest)"
+                    .into(),
+            ));
+        }
+        if plan.websocket.is_some() && !plan.templates.is_empty() {
+            return Err(plan_err(
+                "WebSocket mode sends the --ws-msg frame and cannot use request templates; drop one of them".into(),
+            ));
+        }
         let target = if plan.target.is_empty() {
             None
         } else {
@@ -166,7 +190,7 @@ impl Run {
         let ws = plan
             .websocket
             .as_ref()
-            .map(|_| ws_setup(target.as_ref()))
+            .map(|w| ws_setup(target.as_ref(), w.message.as_bytes()))
             .transpose()?;
         let requests: Vec<Prepared> = if let Some(w) = &plan.websocket {
             let mut frame = Vec::new();
@@ -221,6 +245,10 @@ impl Run {
                 wp
             })
             .collect();
+        check_fd_limit(plan.connections, threads)?;
+        // Fail as bad input, before any load is sent, when this process may not
+        // use io_uring (a seccomp profile, an old kernel, a sandbox).
+        drop(ring::new_ring().map_err(EngineError::Ring)?);
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             progress: (0..threads).map(|_| WorkerProgress::default()).collect(),
@@ -251,9 +279,6 @@ impl Run {
         interrupt: &AtomicBool,
         mut on_progress: impl FnMut(&Progress),
     ) -> Result<Report, EngineError> {
-        // Fail before any load is sent when this process may not use io_uring.
-        drop(ring::new_ring().map_err(EngineError::Ring)?);
-        raise_fd_limit();
         let clock = Clock {
             base: Instant::now(),
         };
@@ -324,20 +349,38 @@ impl Run {
     }
 }
 
-/// Lift the soft open-files limit to the hard one: thousands of connections
-/// should not fail on a 1024 default the administrator already allows past.
-fn raise_fd_limit() {
+/// Lift the soft open-files limit to the hard one (thousands of connections
+/// should not fail on a 1024 default the administrator already allows past),
+/// then refuse a plan whose connections cannot all be open at once: counting
+/// thousands of "connect errors" that are really EMFILE would mislead.
+fn check_fd_limit(connections: u32, threads: u32) -> Result<(), EngineError> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit with a pointer to a live rlimit.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    let limit = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Ok(());
         }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+        lim.rlim_cur
+    };
+    let needed = u64::from(connections) + u64::from(threads) * FDS_PER_WORKER + FDS_RESERVED;
+    if limit != libc::RLIM_INFINITY && needed > limit {
+        return Err(EngineError::Plan(format!(
+            "{connections} connections need about {needed} open files, but this process may open only {limit} (ulimit -n); raise the limit or use fewer connections"
+        )));
     }
+    Ok(())
 }
 
 /// Worker `w`'s open-model schedule, with the warm-up run at the starting rate.
@@ -362,12 +405,16 @@ fn worker_schedule(plan: &LoadPlan, threads: u32, w: u32, warmup: Duration) -> O
 /// for zero per-frame work, as the original does.
 const WS_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-fn ws_setup(target: Option<&Target>) -> Result<WsSetup, EngineError> {
+fn ws_setup(target: Option<&Target>, message: &[u8]) -> Result<WsSetup, EngineError> {
     let t = target.ok_or_else(|| EngineError::Plan("WebSocket mode needs a target URL".into()))?;
     let key: [u8; 16] = *b"gcannon-ws-key16";
     let upgrade = crate::ws::handshake::upgrade_request(&t.host_header(), &t.path, &key);
     let accept = crate::ws::handshake::expected_accept(&crate::ws::handshake::key_base64(&key));
-    Ok(WsSetup { upgrade, accept })
+    Ok(WsSetup {
+        upgrade,
+        accept,
+        message: message.to_vec(),
+    })
 }
 
 fn resolve_host_header(host: &str) -> Result<SocketAddr, EngineError> {

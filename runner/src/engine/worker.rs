@@ -245,12 +245,15 @@ impl Worker {
                 c.scratch.as_ptr()
             }
         };
-        if now >= self.measure_start {
-            self.report.counts.requests += k as u64;
-            if self.plan.schedule.is_some() {
-                self.report.counts.late +=
-                    c.unsent_intended().filter(|&t| now > t + LATE_NS).count() as u64;
+        if self.plan.schedule.is_some() {
+            // Open model: a request belongs to the window it was due in, so the
+            // warm-up's backlog is not counted as measured load.
+            for t in c.unsent_intended().filter(|&t| t >= self.measure_start) {
+                self.report.counts.requests += 1;
+                self.report.counts.late += (now > t + LATE_NS) as u64;
             }
+        } else if now >= self.measure_start {
+            self.report.counts.requests += k as u64;
         }
         c.mark_sent(now);
         c.send_pending = true;
@@ -450,7 +453,6 @@ impl Worker {
         if cqe_now >= self.measure_start {
             self.report.counts.bytes_read += len as u64;
         }
-        self.conns[i].last_rx = cqe_now;
         match (self.plan.ws.is_some(), self.conns[i].state) {
             (true, State::Upgrading) => self.consume_upgrade(i, bid, len, cqe_now),
             (true, _) => self.consume_frames(i, bid, len, cqe_now),
@@ -527,18 +529,12 @@ impl Worker {
     fn finish(mut self) -> Report {
         let now = self.clock.now().min(self.end);
         if let Some(schedule) = self.plan.schedule.as_ref() {
-            // Requests due (by more than a tick before the end) but never written:
-            // queued on a connection, or never handed to one because none had room.
-            let cutoff = now.saturating_sub(LATE_NS);
-            let queued: u64 = self
-                .conns
-                .iter()
-                .map(|c| c.unsent_intended().filter(|&t| t <= cutoff).count() as u64)
-                .sum();
-            let never_assigned = (self.issued..)
-                .take_while(|&k| schedule.due_ns(k).is_some_and(|t| t <= cutoff))
-                .count() as u64;
-            self.report.counts.unsent += queued + never_assigned;
+            // Requests due in the measured window but never handed to a
+            // connection because none had room; those queued on a connection
+            // are counted as it closes below.
+            let first_measured = schedule.count_due_before(self.measure_start);
+            let due = schedule.count_due_before(now);
+            self.report.counts.unsent += due.saturating_sub(self.issued.max(first_measured));
         }
         for i in 0..self.conns.len() {
             self.close(i);

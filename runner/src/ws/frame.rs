@@ -102,6 +102,10 @@ pub enum WsEvent<'a> {
         /// Total payload bytes of the message.
         len: u64,
     },
+    /// A complete data message that is not the echo expected (other payload,
+    /// other length or other opcode; a text frame with invalid UTF-8 never
+    /// equals the valid text sent). Only reported by [`FrameParser::feed_echo`].
+    BadEcho,
     /// A ping with its payload (at most 125 bytes); answer with [`pong_frame`].
     Ping(&'a [u8]),
     /// A pong (payload ignored).
@@ -118,7 +122,9 @@ pub enum WsEvent<'a> {
 /// Frames may straddle `feed` calls at any byte and many may share one buffer.
 /// Fixed-size state only: nothing is allocated, data payloads are counted and
 /// skipped, and a control payload split across buffers is kept in a 125-byte
-/// array. Text payloads are not UTF-8-validated (they are never looked at).
+/// array. [`FrameParser::feed`] never looks at data payloads;
+/// [`FrameParser::feed_echo`] compares them, chunk by chunk, with the message
+/// sent, so a wrong echo (or invalid UTF-8 in place of the text) is caught.
 #[derive(Clone, Debug)]
 pub struct FrameParser {
     /// Header bytes collected so far (2 + up to 8 length bytes).
@@ -135,6 +141,8 @@ pub struct FrameParser {
     ctrl_len: usize,
     /// The unfinished fragmented message: its opcode and bytes so far.
     msg: Option<(Opcode, u64)>,
+    /// The current message differs from the expected echo so far.
+    differs: bool,
     closed: bool,
 }
 
@@ -157,6 +165,7 @@ impl FrameParser {
             ctrl: [0; 125],
             ctrl_len: 0,
             msg: None,
+            differs: false,
             closed: false,
         }
     }
@@ -171,7 +180,18 @@ impl FrameParser {
     /// That is `buf.len()` unless a close frame ends the stream inside `buf`:
     /// then it is the offset just past the close frame, and later calls
     /// consume nothing. After an error the connection must be dropped.
-    pub fn feed(&mut self, buf: &[u8], mut on: impl FnMut(WsEvent<'_>)) -> Result<usize, WsError> {
+    pub fn feed(&mut self, buf: &[u8], on: impl FnMut(WsEvent<'_>)) -> Result<usize, WsError> {
+        self.feed_echo(buf, None, on)
+    }
+
+    /// [`FrameParser::feed`], reporting each data message that is not exactly
+    /// `expected` (opcode and payload) as [`WsEvent::BadEcho`].
+    pub fn feed_echo(
+        &mut self,
+        buf: &[u8],
+        expected: Option<(Opcode, &[u8])>,
+        mut on: impl FnMut(WsEvent<'_>),
+    ) -> Result<usize, WsError> {
         let mut i = 0;
         while i < buf.len() && !self.closed {
             if !self.in_payload {
@@ -196,7 +216,7 @@ impl FrameParser {
                 if self.hdr_len == need {
                     self.begin_payload(need)?;
                     if self.remaining == 0 {
-                        self.finish_frame(&[], &mut on)?;
+                        self.finish_frame_echo(&[], expected, &mut on)?;
                     }
                 }
                 continue;
@@ -218,8 +238,18 @@ impl FrameParser {
                     let n = self.ctrl_len;
                     self.finish_frame(&ctrl[..n], &mut on)?;
                 }
-            } else if self.remaining == 0 {
-                self.finish_frame(&[], &mut on)?;
+            } else {
+                if let (Some((_, want)), Some((_, total))) = (expected, self.msg) {
+                    // Offset of `chunk` in the whole message.
+                    let at = total - self.remaining - take as u64;
+                    let want = usize::try_from(at)
+                        .ok()
+                        .and_then(|a| want.get(a..a.checked_add(take)?));
+                    self.differs |= want != Some(chunk);
+                }
+                if self.remaining == 0 {
+                    self.finish_frame_echo(&[], expected, &mut on)?;
+                }
             }
         }
         Ok(i)
@@ -275,7 +305,10 @@ impl FrameParser {
                     *total += len;
                 }
             }
-            Opcode::Text | Opcode::Binary => self.msg = Some((self.opcode, len)),
+            Opcode::Text | Opcode::Binary => {
+                self.msg = Some((self.opcode, len));
+                self.differs = false;
+            }
             _ => {}
         }
         self.remaining = len;
@@ -288,6 +321,16 @@ impl FrameParser {
     fn finish_frame(
         &mut self,
         payload: &[u8],
+        on: &mut impl FnMut(WsEvent<'_>),
+    ) -> Result<(), WsError> {
+        self.finish_frame_echo(payload, None, on)
+    }
+
+    /// [`FrameParser::finish_frame`], judging a finished message against `expected`.
+    fn finish_frame_echo(
+        &mut self,
+        payload: &[u8],
+        expected: Option<(Opcode, &[u8])>,
         on: &mut impl FnMut(WsEvent<'_>),
     ) -> Result<(), WsError> {
         self.in_payload = false;
@@ -307,7 +350,14 @@ impl FrameParser {
             }
             _ if self.fin => {
                 if let Some((opcode, len)) = self.msg.take() {
-                    on(WsEvent::Message { opcode, len });
+                    let bad = expected.is_some_and(|(op, want)| {
+                        self.differs || op != opcode || want.len() as u64 != len
+                    });
+                    if bad {
+                        on(WsEvent::BadEcho);
+                    } else {
+                        on(WsEvent::Message { opcode, len });
+                    }
                 }
             }
             _ => {}

@@ -15,6 +15,7 @@ fn own(e: WsEvent<'_>) -> Ev {
         WsEvent::Ping(p) => Ev::Ping(p.to_vec()),
         WsEvent::Pong => Ev::Pong,
         WsEvent::Close { code } => Ev::Close(code),
+        WsEvent::BadEcho => unreachable!("feed never judges echoes"),
     }
 }
 
@@ -205,4 +206,48 @@ fn opcode_roundtrip() {
         assert_eq!(Opcode::from_u8(op as u8), Ok(op));
     }
     assert!(Opcode::Ping.is_control() && !Opcode::Binary.is_control());
+}
+
+#[test]
+fn feed_echo_catches_a_wrong_echo_in_any_split() {
+    let sent = b"hello world";
+    let frame = |op: u8, payload: &[u8]| {
+        let mut f = vec![0x80 | op, payload.len() as u8];
+        f.extend_from_slice(payload);
+        f
+    };
+    let cases: [(Vec<u8>, bool); 6] = [
+        (frame(0x1, sent), true),
+        (frame(0x1, b"hello w0rld"), false),
+        (frame(0x1, b"hello"), false),
+        (frame(0x1, b"hello world!"), false),
+        (frame(0x2, sent), false),
+        // Invalid UTF-8 in a text frame is never the text that was sent.
+        (frame(0x1, b"hello \xff\xfeld"), false),
+    ];
+    for (bytes, good) in cases {
+        for split in 0..bytes.len() {
+            let mut p = FrameParser::new();
+            let mut events = Vec::new();
+            for chunk in [&bytes[..split], &bytes[split..]] {
+                p.feed_echo(chunk, Some((Opcode::Text, sent)), |e| {
+                    events.push(matches!(e, WsEvent::Message { .. }))
+                })
+                .unwrap();
+            }
+            assert_eq!(events, vec![good], "{bytes:?} split at {split}");
+        }
+    }
+    // Fragmented: "hello " + "world" as text then continuation.
+    let mut p = FrameParser::new();
+    let mut events = Vec::new();
+    let mut bytes = vec![0x01, 6];
+    bytes.extend_from_slice(b"hello ");
+    bytes.extend_from_slice(&[0x80, 5]);
+    bytes.extend_from_slice(b"world");
+    p.feed_echo(&bytes, Some((Opcode::Text, sent)), |e| {
+        events.push(matches!(e, WsEvent::Message { .. }))
+    })
+    .unwrap();
+    assert_eq!(events, vec![true]);
 }

@@ -53,8 +53,14 @@ impl Worker {
         self.push(sqe);
     }
 
-    /// Close slot `i`'s socket (if any) and forget its requests.
+    /// Close slot `i`'s socket (if any) and forget its requests. In the open
+    /// model, requests handed to it but never written count as unsent.
     pub(super) fn close(&mut self, i: usize) {
+        if self.plan.schedule.is_some() {
+            let ms = self.measure_start;
+            self.report.counts.unsent +=
+                self.conns[i].unsent_intended().filter(|&t| t >= ms).count() as u64;
+        }
         let c = &mut self.conns[i];
         if c.fd >= 0 {
             // SAFETY: we own this fd. shutdown wakes the armed multishot receive so
@@ -67,8 +73,14 @@ impl Worker {
         c.reset();
     }
 
-    /// Close and connect again at once, rotating to the next template.
+    /// Close and connect again at once, rotating to the next template. Requests
+    /// still in flight will never be answered: they count as read errors (a
+    /// server's `Connection: close` or WebSocket close frame with requests
+    /// outstanding, a protocol error mid-pipeline).
     pub(super) fn reconnect(&mut self, i: usize, now: u64) {
+        if now >= self.measure_start {
+            self.report.counts.errors.read += u64::from(self.conns[i].inflight);
+        }
         self.close(i);
         let templates = self.plan.requests.len();
         let c = &mut self.conns[i];
@@ -101,14 +113,18 @@ impl Worker {
                     self.connect_failed(i, now)
                 }
                 State::Open => {
+                    // The whole life of the oldest request, not the silence since
+                    // the last byte: a server dripping a byte at a time (or
+                    // endless `1xx` interim responses) must not hold it forever.
                     let stalled = c
                         .oldest_sent()
-                        .is_some_and(|t| now.saturating_sub(t) > timeout)
-                        && now.saturating_sub(c.last_rx) > timeout;
+                        .is_some_and(|t| now.saturating_sub(t) > timeout);
                     if stalled {
                         if now >= self.measure_start {
                             self.report.counts.errors.timeout += c.inflight as u64;
                         }
+                        // Counted as timeouts, not again as lost on reconnect.
+                        self.conns[i].inflight = 0;
                         self.reconnect(i, now);
                     }
                 }

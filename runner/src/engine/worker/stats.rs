@@ -30,6 +30,12 @@ impl Worker {
         let Some((intended, sent)) = self.conns[i].complete() else {
             return;
         };
+        // Open model: a response belongs to the window its request was due in.
+        let measuring = if self.plan.schedule.is_some() {
+            intended >= self.measure_start
+        } else {
+            measuring
+        };
         if !measuring {
             return;
         }
@@ -43,7 +49,9 @@ impl Worker {
         if let Some(u) = r.uncorrected.as_mut() {
             u.saturating_record((now.saturating_sub(sent) / 1000).max(1));
         }
-        let sec = (now.saturating_sub(self.measure_start) / 1_000_000_000) as usize;
+        // A response handled in the last pass after the end belongs to the last second.
+        let last = self.end.saturating_sub(self.measure_start + 1) / 1_000_000_000;
+        let sec = (now.saturating_sub(self.measure_start) / 1_000_000_000).min(last) as usize;
         if sec >= r.timeline.len() {
             self.roll_second(sec);
         }

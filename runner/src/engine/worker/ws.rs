@@ -5,8 +5,9 @@
 use super::{Consumed, Worker};
 use crate::engine::conn::State;
 use crate::engine::user_data::{pack, Kind};
-use crate::ws::frame::{pong_frame, WsEvent};
+use crate::ws::frame::{pong_frame, Opcode, WsEvent};
 use crate::ws::handshake::{check_upgrade_response, parse_upgrade_response, MAX_HEAD};
+use crate::ws::WsError;
 use io_uring::{opcode, types};
 
 /// Mask for the client's control frames; data frames carry the pre-built mask.
@@ -55,8 +56,18 @@ impl Worker {
             Ok(Some(n)) => n,
             Err(_) => return self.protocol_error(i, measuring),
         };
-        if check_upgrade_response(&c.upgrade_head[..head_len], accept).is_err() {
-            return self.protocol_error(i, measuring);
+        match check_upgrade_response(&c.upgrade_head[..head_len], accept) {
+            Ok(()) => {}
+            Err(WsError::NotSwitching(code)) => {
+                // Refused: its status is what the user needs to see (a 403,
+                // a 404 at the wrong path), not a parse error.
+                if measuring {
+                    self.report.counts.status.record(code);
+                    self.report.counts.unexpected_status += 1;
+                }
+                return Consumed::Reconnect;
+            }
+            Err(_) => return self.protocol_error(i, measuring),
         }
         if head_len < c.upgrade_head.len() {
             // The server talked before we sent a frame: nothing asked for it.
@@ -85,10 +96,18 @@ impl Worker {
         let c = &mut self.conns[i];
         let inflight = c.inflight;
         let (mut done, mut close, mut unexpected) = (0u32, false, false);
+        // Bit j set: the j-th message of this batch was a wrong echo
+        // (inflight <= MAX_PIPELINE = 64, so a u64 holds the batch).
+        let mut bad = 0u64;
         let pong = &mut c.pong;
-        let result = c.frames.feed(data, |ev| match ev {
-            WsEvent::Message { .. } if done == inflight => unexpected = true,
+        let expected = Some((Opcode::Text, self.plan.ws_message()));
+        let result = c.frames.feed_echo(data, expected, |ev| match ev {
+            WsEvent::Message { .. } | WsEvent::BadEcho if done == inflight => unexpected = true,
             WsEvent::Message { .. } => done += 1,
+            WsEvent::BadEcho => {
+                bad |= 1 << done;
+                done += 1;
+            }
             WsEvent::Ping(payload) => {
                 pong.clear();
                 pong_frame(payload, PONG_MASK, pong);
@@ -101,11 +120,18 @@ impl Worker {
         } else {
             self.clock.now()
         };
+        let bad_count = u64::from(bad.count_ones());
         if measuring {
-            self.report.counts.ws_frames += done as u64;
+            self.report.counts.ws_frames += u64::from(done) - bad_count;
+            self.report.counts.errors.parse += bad_count;
         }
-        for _ in 0..done {
-            self.record_latency(i, now, measuring);
+        for j in 0..done {
+            if bad & (1 << j) != 0 {
+                // A wrong echo answers its request but is no good response.
+                self.conns[i].complete();
+            } else {
+                self.record_latency(i, now, measuring);
+            }
         }
         if result.is_err() || unexpected {
             return self.protocol_error(i, measuring);
