@@ -30,6 +30,9 @@ impl HumanDuration {
         if t.is_empty() {
             return Err(err("empty"));
         }
+        if t.starts_with('-') {
+            return Err(err("must not be negative"));
+        }
         if t.bytes().all(|b| b.is_ascii_digit()) {
             let n: u64 = t.parse().map_err(|_| err("number too large"))?;
             return Ok(Self(Duration::from_secs(n)));

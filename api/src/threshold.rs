@@ -346,6 +346,23 @@ impl Threshold {
 
     /// Measure this threshold's metric in a run: the value (in the limit's
     /// unit) and a human rendering of it.
+    /// `"no samples"` for a latency threshold without latency samples, `"no
+    /// responses"` for a share of responses when there were none.
+    fn missing_data(&self, s: &Summary) -> Option<&'static str> {
+        use Metric::*;
+        match self.metric {
+            P50 | P90 | P99 | P999 | Avg | Max | Min if s.latency.samples == 0 => {
+                Some("no samples")
+            }
+            Status2xx | Status3xx | Status4xx | Status5xx | StatusOther | UnexpectedStatus
+                if matches!(self.limit, Limit::Percent(_)) && s.responses == 0 =>
+            {
+                Some("no responses")
+            }
+            _ => None,
+        }
+    }
+
     fn measure(&self, s: &Summary) -> (f64, String) {
         let l = &s.latency;
         let latency = |us: f64| (us, format_latency_us(us));
@@ -390,6 +407,16 @@ impl Threshold {
 
     /// Evaluate against a run.
     pub fn evaluate(&self, s: &Summary) -> Verdict {
+        // With nothing measured a threshold cannot hold: `p99 < 50ms` over no
+        // samples (target down) must not pass on a latency of 0.
+        if let Some(missing) = self.missing_data(s) {
+            return Verdict {
+                threshold: self.to_string(),
+                measured: missing.to_string(),
+                value: 0.0,
+                passed: false,
+            };
+        }
         let (value, measured) = self.measure(s);
         let limit = match self.limit {
             Limit::Duration(ns) => ns as f64 / 1e3,

@@ -212,3 +212,24 @@ fn evaluate_keeps_order_and_canonical_text() {
     assert_eq!(json["passed"], true);
     assert!(json["measured"].is_string());
 }
+
+#[test]
+fn a_threshold_with_no_data_fails_saying_so() {
+    // The target was down: connect errors only, no response, no latency sample.
+    let mut r = Report::default();
+    r.counts.errors.connect = 40;
+    let s = crate::report::Summary::from_report(&r);
+    for (expr, why) in [
+        ("p99 < 50ms", "no samples"),
+        ("avg < 1s", "no samples"),
+        ("max < 1s", "no samples"),
+        ("status_5xx < 1%", "no responses"),
+        ("unexpected_status < 1%", "no responses"),
+    ] {
+        let v = t(expr).evaluate(&s);
+        assert!(!v.passed, "{expr} passed with no data");
+        assert_eq!(v.measured, why, "{expr}");
+    }
+    // Counts still judge an empty run: zero 5xx responses is true.
+    assert!(t("status_5xx == 0").evaluate(&s).passed);
+}

@@ -211,8 +211,7 @@ fn capture_until(tmux: &Tmux, done: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn tui_under_a_terminal_shows_the_live_view_and_the_results() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("notice: tmux is not installed; skipping the --tui terminal test");
+    if !common::have_tool("tmux", "-V") {
         return;
     }
     let srv = serve();
@@ -279,4 +278,15 @@ fn tui_under_a_terminal_shows_the_live_view_and_the_results() {
         .take_while(|l| l.contains('%'))
         .count();
     assert_eq!(rows, 7, "-b 7 draws seven buckets:\n{done}");
+}
+
+#[test]
+fn a_missing_test_tool_fails_under_ci_instead_of_skipping() {
+    let missing = "gcannon-test-no-such-tool";
+    assert!(
+        !common::have_tool_in_ci(missing, "-V", false),
+        "skips locally"
+    );
+    let under_ci = std::panic::catch_unwind(|| common::have_tool_in_ci(missing, "-V", true));
+    assert!(under_ci.is_err(), "CI=true must fail, not skip");
 }

@@ -1,6 +1,8 @@
 //! The `--tui` views: the live view rendered into ratatui's test backend, and
 //! the results view's tables, histogram and history charts.
 
+mod common;
+
 use std::time::Duration;
 
 use api::plan::LoadPlan;
@@ -62,7 +64,7 @@ fn live_view_shows_progress_rate_and_peak() {
     assert!(s.contains("5.0s / 10.0s"), "{s}");
     assert!(s.contains("req/s 500"), "current rate (1500 in 3 s): {s}");
     assert!(s.contains("responses 5000"), "{s}");
-    assert!(s.contains("bandwidth 341.33KB/s"), "{s}");
+    assert!(s.contains("bandwidth 341.33KiB/s"), "{s}");
     assert!(s.contains("peak 2.50K"), "{s}");
     // The sparkline draws bars in the bottom rows; the peak second is full height.
     let spark: String = s.lines().skip(3).collect();
@@ -375,8 +377,7 @@ impl Drop for TmuxServer {
 #[test]
 fn live_view_under_a_real_terminal() {
     use std::process::Command;
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("notice: tmux is not installed; skipping the pseudo-terminal test");
+    if !common::have_tool("tmux", "-V") {
         return;
     }
     let server = TmuxServer(format!("gcannon-tui-test-{}", std::process::id()));
@@ -453,8 +454,12 @@ fn rate_runs_chart_requests_and_p99_per_second() {
             p99_us: 2500,
         },
     ];
-    let text = strip_ansi(&render_results(&plan(), &r, 10, &[]));
-    assert!(text.contains("Req/s per second"), "{text}");
+    let rate_plan = LoadPlan {
+        rate: Some(2000),
+        ..plan()
+    };
+    let text = strip_ansi(&render_results(&rate_plan, &r, 10, &[]));
+    assert!(text.contains("Responses per second"), "{text}");
     assert!(text.contains("p99 per second"), "{text}");
     assert!(
         text.lines()
@@ -468,4 +473,9 @@ fn rate_runs_chart_requests_and_p99_per_second() {
     );
     let closed = strip_ansi(&render_results(&plan(), &spread(), 10, &[]));
     assert!(!closed.contains("per second"), "no timeline, no chart");
+    // A closed-loop run has per-second responses but no per-second p99: its
+    // panel would chart zeros, so it is not drawn.
+    let closed = strip_ansi(&render_results(&plan(), &r, 10, &[]));
+    assert!(closed.contains("Responses per second"), "{closed}");
+    assert!(!closed.contains("p99 per second"), "{closed}");
 }

@@ -58,6 +58,9 @@ pub enum PlanError {
     /// Expected status is not a three-digit code.
     #[error("expectedStatus must be a status code between 100 and 999, got {0}")]
     ExpectedStatus(u16),
+    /// A per-connection budget of zero sends nothing.
+    #[error("requestsPerConnection (-r) must be at least 1 when set; leave it out to keep connections open")]
+    ZeroRequestsPerConnection,
     /// A rate of zero sends nothing.
     #[error("rate must be greater than 0 requests per second when set")]
     ZeroRate,
@@ -112,6 +115,9 @@ impl LoadPlan {
         }
         if !(100..=999).contains(&self.expected_status) {
             return Err(PlanError::ExpectedStatus(self.expected_status));
+        }
+        if self.requests_per_connection == Some(0) {
+            return Err(PlanError::ZeroRequestsPerConnection);
         }
         if self.rate == Some(0) {
             return Err(PlanError::ZeroRate);

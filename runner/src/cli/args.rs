@@ -41,28 +41,34 @@ pub struct LoadArgs {
     /// Target URL, http://host[:port]/path (may be omitted when --raw templates carry Host).
     pub url: Option<String>,
     /// Total connections, split evenly over threads.
-    #[arg(short = 'c', long = "connections", default_value_t = 100)]
+    #[arg(short = 'c', long = "connections", default_value_t = 100, value_parser = whole::<u32>, allow_hyphen_values = true)]
     pub connections: u32,
     /// Worker threads, one io_uring each.
-    #[arg(short = 't', long = "threads", default_value_t = 1)]
+    #[arg(short = 't', long = "threads", default_value_t = 1, value_parser = whole::<u32>, allow_hyphen_values = true)]
     pub threads: u32,
-    /// Test duration: 500ms, 5s, 1m.
-    #[arg(short = 'd', long = "duration", default_value = "10s")]
+    /// Test duration: 500ms, 5s, 1m (not with --stages, whose durations add up to the run's).
+    #[arg(
+        short = 'd',
+        long = "duration",
+        default_value = "10s",
+        allow_hyphen_values = true,
+        conflicts_with = "stages"
+    )]
     pub duration: HumanDuration,
     /// Requests in flight per connection (max 64).
-    #[arg(short = 'p', long = "pipeline", default_value_t = 1)]
+    #[arg(short = 'p', long = "pipeline", default_value_t = 1, value_parser = whole::<u32>, allow_hyphen_values = true)]
     pub pipeline: u32,
     /// Requests per connection before it is closed and reopened.
-    #[arg(short = 'r', long = "requests-per-conn")]
+    #[arg(short = 'r', long = "requests-per-conn", value_parser = whole::<u64>, allow_hyphen_values = true)]
     pub requests_per_conn: Option<u64>,
     /// Expected status code.
-    #[arg(short = 's', long = "status", default_value_t = 200)]
+    #[arg(short = 's', long = "status", default_value_t = 200, value_parser = whole::<u16>, allow_hyphen_values = true)]
     pub status: u16,
     /// Raw HTTP request files, comma separated; connections rotate through them.
     #[arg(long = "raw", value_delimiter = ',')]
     pub raw: Vec<PathBuf>,
-    /// WebSocket echo mode.
-    #[arg(long)]
+    /// WebSocket echo mode (not with --raw: it sends --ws-msg frames).
+    #[arg(long, conflicts_with = "raw")]
     pub ws: bool,
     /// WebSocket message payload.
     #[arg(long = "ws-msg", default_value = "hello")]
@@ -74,10 +80,10 @@ pub struct LoadArgs {
     #[arg(long)]
     pub json: bool,
     /// Latency histogram buckets in --tui mode (1..=100).
-    #[arg(short = 'b', long = "buckets", default_value_t = 10)]
+    #[arg(short = 'b', long = "buckets", default_value_t = 10, value_parser = whole::<usize>, allow_hyphen_values = true)]
     pub buckets: usize,
     /// Receive buffer size in bytes (512 to 65536).
-    #[arg(long = "recv-buf", default_value_t = 4096)]
+    #[arg(long = "recv-buf", default_value_t = 4096, value_parser = whole::<u32>, allow_hyphen_values = true)]
     pub recv_buf: u32,
     /// Take latency when the completion arrives rather than after parsing.
     #[arg(long = "cqe-latency")]
@@ -89,16 +95,16 @@ pub struct LoadArgs {
     #[arg(long = "clear-history")]
     pub clear_history: bool,
     /// Warm-up before measuring, excluded from results.
-    #[arg(long, default_value = "100ms")]
+    #[arg(long, default_value = "100ms", allow_hyphen_values = true)]
     pub warmup: HumanDuration,
     /// A request with no response for this long counts as a timeout.
-    #[arg(long, default_value = "2s")]
+    #[arg(long, default_value = "2s", allow_hyphen_values = true)]
     pub timeout: HumanDuration,
     /// Open model: total requests per second, on a fixed schedule.
-    #[arg(long)]
+    #[arg(long, value_parser = whole::<u64>, allow_hyphen_values = true)]
     pub rate: Option<u64>,
-    /// Open model ramp: DURATION:RATE stages, comma separated (10s:1000,30s:20000).
-    #[arg(long, value_delimiter = ',', value_parser = parse_stage)]
+    /// Open model ramp: DURATION:RATE stages, comma separated (10s:1000,30s:20000); the run lasts their sum.
+    #[arg(long, value_delimiter = ',', value_parser = parse_stage, allow_hyphen_values = true)]
     pub stages: Vec<Stage>,
     /// Pass/fail threshold, repeatable: 'p99 < 5ms', 'errors < 0.1%'.
     #[arg(long = "threshold")]
@@ -173,15 +179,22 @@ pub struct ShardArgs {
     pub observe: super::observe::ObserveArgs,
 }
 
+/// A whole-number flag value, with one clear line for a negative or non-numeric one.
+fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    if s.trim().starts_with('-') {
+        return Err("must not be negative".into());
+    }
+    s.trim()
+        .parse()
+        .map_err(|_| "expected a whole number (or it is too large)".into())
+}
+
 fn parse_stage(s: &str) -> Result<Stage, String> {
     let (d, r) = s
         .split_once(':')
         .ok_or_else(|| format!("stage {s:?}: expected DURATION:RATE, e.g. 10s:1000"))?;
     let duration = HumanDuration::parse(d).map_err(|e| format!("stage {s:?}: {e}"))?;
-    let target = r
-        .trim()
-        .parse()
-        .map_err(|_| format!("stage {s:?}: rate {r:?} is not a whole number"))?;
+    let target = whole(r).map_err(|e| format!("stage {s:?}: rate {r:?}: {e}"))?;
     Ok(Stage { duration, target })
 }
 
@@ -200,7 +213,8 @@ impl LoadArgs {
             expected_status: self.status,
             recv_buf: self.recv_buf,
             templates,
-            websocket: self.ws.then(|| WebSocketPlan {
+            // A ws:// URL means WebSocket mode, with or without --ws.
+            websocket: (self.ws || self.ws_url()).then(|| WebSocketPlan {
                 message: self.ws_msg.clone(),
             }),
             rate: self.rate,
@@ -208,6 +222,14 @@ impl LoadArgs {
             cqe_latency: self.cqe_latency,
             per_template_latency: self.per_tpl_latency,
         })
+    }
+
+    /// True when the URL is `ws://…`.
+    fn ws_url(&self) -> bool {
+        self.url
+            .as_deref()
+            .and_then(|u| u.get(..5))
+            .is_some_and(|p| p.eq_ignore_ascii_case("ws://"))
     }
 
     /// The request timeout.

@@ -4,8 +4,9 @@
 use api::plan::LoadPlan;
 
 use super::args::DemoArgs;
-use super::{execute, exit_code, print_result, Mode};
+use super::{emit, execute, finish, signals, warn, Mode, EXIT_FAILED};
 use crate::engine::{Run, RunOptions};
+use crate::output::Ending;
 use crate::serve::{start, ServeConfig};
 
 /// Run the demo and return the exit code.
@@ -25,13 +26,21 @@ pub fn run(a: &DemoArgs) -> Result<i32, String> {
     let run = Run::new(&plan, &RunOptions::default()).map_err(|e| e.to_string())?;
     let mode = if a.json { Mode::Json } else { Mode::Text };
     let report = execute(run, &plan, mode, 10)?;
-    print_result(&plan, &report, &[], mode, 10, &[]);
+    let ending = Ending {
+        interrupted: signals::interrupted_by().map(String::from),
+        failure: None,
+    };
+    let mut code = finish(&plan, &report, &[], &ending, mode, 10, &[]);
     if mode == Mode::Text {
-        println!(
-            "  Built-in server answered {} requests in all (warm-up included).",
+        let line = format!(
+            "  Built-in server answered {} requests in all (warm-up included).\n",
             server.requests()
         );
+        if let Err(e) = emit(&line) {
+            warn(&e);
+            code = EXIT_FAILED;
+        }
     }
     server.shutdown();
-    Ok(exit_code(&report, &[]))
+    Ok(code)
 }

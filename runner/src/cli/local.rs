@@ -3,10 +3,11 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 
-use api::loadtest::LoadTest;
 use api::plan::LoadPlan;
 use api::report::Report;
 use api::report::Summary;
@@ -15,18 +16,19 @@ use api::threshold::evaluate;
 
 use super::args::{RunArgs, ShardArgs};
 use super::observe::ObserveArgs;
-use super::{exit_code, parse_thresholds, print_result, Mode, INTERRUPTED};
+use super::{finish, parse_thresholds, Mode, EXIT_INTERRUPTED, INTERRUPTED};
 use crate::engine::{Run, RunOptions};
 use crate::observe::metrics::Labels;
 use crate::output::hlog;
+use crate::output::Ending;
 
 /// Read a LoadTest manifest, run it with `--runners` processes, print, and
-/// return 0 (all thresholds passed), 1 (a threshold failed) or an error (bad input).
+/// return 0 (all thresholds passed), 1 (a threshold failed, a runner died), 3
+/// (interrupted) or an error (bad input).
 pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     let text = std::fs::read_to_string(&a.manifest)
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
-    let lt: LoadTest = serde_yaml::from_str(&text)
-        .map_err(|e| format!("{}: not a LoadTest manifest: {e}", a.manifest.display()))?;
+    let lt = super::manifest::parse(&text).map_err(|e| format!("{}: {e}", a.manifest.display()))?;
     let plan = lt
         .spec
         .plan(|r| {
@@ -37,7 +39,10 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
         })
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
     let thresholds = parse_thresholds(&lt.spec.thresholds)?;
-    let runners = a.runners.unwrap_or(lt.spec.runners).max(1);
+    let runners = a.runners.unwrap_or(lt.spec.runners);
+    if runners == 0 {
+        return Err("--runners must be at least 1".into());
+    }
     let shares = api::split::split(&plan, runners).map_err(|e| e.to_string())?;
     // Validate every share here so bad input fails before any process starts.
     for share in &shares {
@@ -53,15 +58,21 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     .prepare(&Default::default())?;
     let mode = if a.json { Mode::Json } else { Mode::Text };
     if mode == Mode::Text {
-        print!("{}", crate::output::text::render_banner(&plan));
-        println!("  Runners:   {runners} processes");
+        let mut banner = crate::output::text::render_banner(&plan);
+        banner.push_str(&format!(
+            "  Runners:   {runners} processes ({} threads each)\n",
+            plan.threads
+        ));
+        super::emit(&banner)?;
     }
-    let report = run_processes(&plan, runners, &children)?;
+    let (report, ending) = run_processes(&plan, runners, &children)?;
     let verdicts = evaluate(&thresholds, &Summary::from_report(&report));
-    children.merge_hlogs(runners)?;
+    if let Err(e) = children.merge_hlogs(runners) {
+        // A dead runner leaves no log; the results still count.
+        super::warn(&format!("warning: --hlog: {e}"));
+    }
     outputs.complete(&name, &report, &verdicts)?;
-    print_result(&plan, &report, &verdicts, mode, 10, &[]);
-    Ok(exit_code(&report, &verdicts))
+    Ok(finish(&plan, &report, &verdicts, &ending, mode, 10, &[]))
 }
 
 /// What each runner process is asked to write or serve besides its report.
@@ -138,58 +149,175 @@ impl ChildOutputs {
     }
 }
 
-/// Start one `gcannon shard` child per runner, feed each the plan, merge their reports.
-fn run_processes(plan: &LoadPlan, runners: u32, outputs: &ChildOutputs) -> Result<Report, String> {
+/// What one runner process left behind.
+struct Runner {
+    index: u32,
+    child: std::process::Child,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+/// Start one `gcannon shard` child per runner, feed each the plan, merge the
+/// reports of every runner that produced one. A runner that died or was
+/// interrupted is named in the returned [`Ending`]; the survivors' results
+/// are kept. A stop signal to this process is passed on to every runner, and
+/// each runner dies with this process (`PR_SET_PDEATHSIG`), so none is left
+/// loading the target.
+fn run_processes(
+    plan: &LoadPlan,
+    runners: u32,
+    outputs: &ChildOutputs,
+) -> Result<(Report, Ending), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the gcannon executable: {e}"))?;
     let plan_json = serde_json::to_vec(plan).map_err(|e| e.to_string())?;
-    let mut children = Vec::with_capacity(runners as usize);
+    let mut started: Vec<Runner> = Vec::with_capacity(runners as usize);
     for index in 0..runners {
-        let mut child = Command::new(&exe)
-            .args([
-                "shard",
-                "--index",
-                &index.to_string(),
-                "--runners",
-                &runners.to_string(),
-            ])
-            .args(outputs.args(index)?)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start runner {index}: {e}"))?;
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(&plan_json)
-            .map_err(|e| format!("runner {index}: {e}"))?;
-        children.push(child);
+        let spawned = outputs
+            .args(index)
+            .and_then(|extra| spawn_runner(&exe, index, runners, &extra, &plan_json));
+        match spawned {
+            Ok(r) => started.push(r),
+            Err(e) => {
+                for r in &mut started {
+                    let _ = r.child.kill();
+                    let _ = r.child.wait();
+                }
+                return Err(e);
+            }
+        }
+    }
+    // Wait for every runner, passing a stop signal on once.
+    let mut forwarded = false;
+    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; started.len()];
+    while statuses.iter().any(Option::is_none) {
+        if !forwarded && INTERRUPTED.load(Ordering::Relaxed) {
+            forwarded = true;
+            for (r, s) in started.iter().zip(&statuses) {
+                if s.is_none() {
+                    // SAFETY: kill(2) on our own child's pid, not yet reaped.
+                    unsafe { libc::kill(r.child.id() as libc::pid_t, libc::SIGTERM) };
+                }
+            }
+        }
+        for (r, s) in started.iter_mut().zip(statuses.iter_mut()) {
+            if s.is_none() {
+                *s = r
+                    .child
+                    .try_wait()
+                    .map_err(|e| format!("runner {}: {e}", r.index))?;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let mut merged: Option<Report> = None;
-    let mut failures = Vec::new();
-    for (index, mut child) in children.into_iter().enumerate() {
-        if INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-            // Children got the same SIGINT from the terminal and finish early.
-        }
-        let mut out = String::new();
-        let _ = child.stdout.take().expect("piped").read_to_string(&mut out);
-        let status = child.wait().map_err(|e| format!("runner {index}: {e}"))?;
+    let (mut failures, mut interrupted) = (Vec::new(), Vec::new());
+    for (r, status) in started.into_iter().zip(statuses) {
+        let status = status.expect("waited above");
+        let out = r.stdout.join().unwrap_or_default();
         let parsed = serde_json::from_str::<WireReport>(&out)
             .map_err(|e| e.to_string())
             .and_then(|w| Report::from_wire(&w).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(r) => match merged.as_mut() {
-                Some(m) => m.merge(&r),
-                None => merged = Some(r),
-            },
-            Err(e) => failures.push(format!("runner {index} ({status}): {e}")),
+        match (parsed, status.code()) {
+            (Ok(rep), code) => {
+                if code == Some(EXIT_INTERRUPTED) {
+                    interrupted.push(format!(
+                        "runner {} interrupted after {:.2}s",
+                        r.index, rep.elapsed_sec
+                    ));
+                } else if code != Some(0) {
+                    failures.push(format!("runner {} {}", r.index, describe(status)));
+                }
+                match merged.as_mut() {
+                    Some(m) => m.merge(&rep),
+                    None => merged = Some(rep),
+                }
+            }
+            (Err(_), _) if status.success() => {
+                failures.push(format!("runner {} printed no report", r.index))
+            }
+            (Err(_), _) => failures.push(format!(
+                "runner {} {} without a report; its share is missing",
+                r.index,
+                describe(status)
+            )),
         }
     }
-    if !failures.is_empty() {
-        return Err(failures.join("; "));
+    let ending = Ending {
+        interrupted: super::signals::interrupted_by()
+            .map(String::from)
+            .or_else(|| (!interrupted.is_empty()).then(|| interrupted.join(", "))),
+        failure: (!failures.is_empty()).then(|| failures.join("; ")),
+    };
+    Ok((merged.unwrap_or_default(), ending))
+}
+
+/// Start runner `index`, hand it the plan, and collect its stdout on a thread.
+fn spawn_runner(
+    exe: &std::path::Path,
+    index: u32,
+    runners: u32,
+    extra: &[String],
+    plan_json: &[u8],
+) -> Result<Runner, String> {
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "shard",
+        "--index",
+        &index.to_string(),
+        "--runners",
+        &runners.to_string(),
+    ])
+    .args(extra)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Die with the parent even when it is SIGKILLed, so no runner is
+            // left loading the target.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl: nobody would stop us.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("gcannon run ended"));
+            }
+            Ok(())
+        });
     }
-    merged.ok_or_else(|| "no runner reported".into())
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start runner {index}: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    let written = stdin.write_all(plan_json);
+    drop(stdin);
+    if let Err(e) = written {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("runner {index}: cannot send the plan: {e}"));
+    }
+    let stdout = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    Ok(Runner {
+        index,
+        child,
+        stdout,
+    })
+}
+
+/// `exited with status 2`, `was killed by SIGKILL`.
+fn describe(status: std::process::ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(sig)) => format!("was killed by {}", super::signals::signal_name(sig)),
+        _ => format!("ended ({status})"),
+    }
 }
 
 /// The child side: read the whole plan on stdin, run share `index`, print its wire report.
@@ -221,11 +349,13 @@ pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
         .execute(&INTERRUPTED, |_| {})
         .map_err(|e| e.to_string())?;
     outputs.complete(&a.loadtest, &report, &[])?;
-    println!(
-        "{}",
-        serde_json::to_string(&report.to_wire()).map_err(|e| e.to_string())?
-    );
-    let _ = std::io::stdout().flush();
+    let wire = serde_json::to_string(&report.to_wire()).map_err(|e| e.to_string())?;
+    super::emit(&format!("{wire}\n"))?;
     outputs.linger();
-    Ok(0)
+    // The parent tells a partial share from a full one by this code.
+    Ok(if INTERRUPTED.load(Ordering::Relaxed) {
+        EXIT_INTERRUPTED
+    } else {
+        0
+    })
 }

@@ -1,15 +1,19 @@
 //! The `gcannon` command line: parse flags, run, print, choose the exit code.
 //!
 //! Exit codes: 0 success (and every threshold passed), 1 the run failed (no
-//! successful response, or a threshold failed), 2 bad input before any load.
+//! successful response, a threshold failed, a runner died, the results could
+//! not be written), 2 bad input before any load, 3 interrupted by a signal
+//! (partial results printed).
 
 pub mod args;
 mod demo;
 pub mod local;
+mod manifest;
 pub mod observe;
+pub mod signals;
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use api::plan::LoadPlan;
@@ -19,37 +23,30 @@ use clap::Parser;
 
 use self::args::{Cli, Command, LoadArgs};
 use crate::engine::{Run, RunOptions};
-use crate::output::{json, text};
+use crate::output::{json, text, Ending};
 use crate::progress::Progress;
+
+pub use self::signals::INTERRUPTED;
 
 /// Exit status for bad input.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status for a run that failed or missed a threshold.
 pub const EXIT_FAILED: i32 = 1;
-
-/// Set by SIGINT; the engine stops and the results so far are printed.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
-/// Route Ctrl-C to `INTERRUPTED` once; a second Ctrl-C kills the process as usual.
-pub fn install_interrupt_handler() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigint as *const () as usize;
-        sa.sa_flags = libc::SA_RESETHAND;
-        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
-    }
-}
+/// Exit status for a run stopped early by SIGINT, SIGTERM or SIGHUP; its
+/// partial results were printed and no threshold counts as passed.
+pub const EXIT_INTERRUPTED: i32 = 3;
 
 /// Parse the command line, run, and return the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
-    install_interrupt_handler();
-    if !matches!(cli.command, Some(Command::Agent)) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    if matches!(cli.command, Some(Command::Agent)) {
+        // The agent watches SIGTERM itself (it must report a Failed shard).
+        signals::install(&[libc::SIGINT]);
+    } else {
+        signals::install(&signals::STOP_SIGNALS);
         // `gcannon … | head` should end quietly like any Unix filter instead of
         // panicking on a closed stdout. Every socket write of ours passes
         // MSG_NOSIGNAL; the agent keeps Rust's default because its HTTP client may not.
@@ -67,10 +64,43 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(msg) => {
-            eprintln!("gcannon: {msg}");
+            warn(&msg);
             EXIT_USAGE
         }
     }
+}
+
+/// Print a flag error in one line (clap's first line, without its usage block
+/// and tips), or help and version as clap prints them.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("bad arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    warn(&format!("{first}; see --help"));
+    EXIT_USAGE
+}
+
+/// One line on stderr, `gcannon: …`; a failing stderr is ignored, never a panic.
+pub fn warn(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "gcannon: {msg}");
+}
+
+/// Write to stdout and flush, reporting a full disk or closed pipe instead of
+/// panicking like `print!`.
+pub fn emit(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write the results to stdout: {e}"))
 }
 
 /// `gcannon serve`: answer until Ctrl-C, then say how many requests were served.
@@ -99,15 +129,25 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     if a.clear_history {
         let path = crate::history::path();
         crate::history::clear(&path).map_err(|e| e.to_string())?;
-        println!("history cleared: {}", path.display());
-        return Ok(0);
+        return Ok(
+            match emit(&format!("history cleared: {}\n", path.display())) {
+                Ok(()) => 0,
+                Err(e) => {
+                    warn(&e);
+                    EXIT_FAILED
+                }
+            },
+        );
     }
     if a.url.is_none() && a.raw.is_empty() {
         return Err(
             "a target URL is required (or --raw templates with a Host header); see --help".into(),
         );
     }
-    crate::tui::check_buckets(a.buckets).map_err(|e| format!("-b {}: {e}", a.buckets))?;
+    crate::tui::check_buckets(a.buckets).map_err(|e| e.to_string())?;
+    if a.timeout().is_zero() {
+        return Err("--timeout must be greater than 0: it bounds each request's whole life".into());
+    }
     let plan = a.to_plan()?;
     let thresholds = parse_thresholds(&a.thresholds)?;
     let opts = RunOptions {
@@ -124,14 +164,49 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     } else {
         Mode::Text
     };
-    let report = execute(run, &plan, mode, a.buckets)?;
+    let report = match execute(run, &plan, mode, a.buckets) {
+        Ok(r) => r,
+        Err(e) => {
+            // Load was sent: this is a failed run, not bad input.
+            warn(&e);
+            return Ok(EXIT_FAILED);
+        }
+    };
     let verdicts = evaluate(&thresholds, &api::report::Summary::from_report(&report));
     let history = record_history(&plan, &report);
+    let ending = Ending {
+        interrupted: signals::interrupted_by().map(String::from),
+        failure: None,
+    };
     outputs.complete(&plan.target, &report, &verdicts)?;
-    print_result(&plan, &report, &verdicts, mode, a.buckets, &history);
-    let _ = std::io::stdout().flush();
+    let code = finish(
+        &plan, &report, &verdicts, &ending, mode, a.buckets, &history,
+    );
     outputs.linger();
-    Ok(exit_code(&report, &verdicts))
+    Ok(code)
+}
+
+/// Print the result, say in one line why a run failed, and choose the exit code.
+pub fn finish(
+    plan: &LoadPlan,
+    report: &Report,
+    verdicts: &[Verdict],
+    ending: &Ending,
+    mode: Mode,
+    buckets: usize,
+    history: &[crate::history::Entry],
+) -> i32 {
+    if let Err(e) = print_result(plan, report, verdicts, ending, mode, buckets, history) {
+        warn(&e);
+        return EXIT_FAILED;
+    }
+    let code = exit_code(report, verdicts, ending);
+    if code == EXIT_FAILED {
+        if let Some(why) = failure_reason(report, verdicts, ending) {
+            warn(&why);
+        }
+    }
+    code
 }
 
 /// How results are shown.
@@ -150,16 +225,20 @@ pub fn execute(run: Run, plan: &LoadPlan, mode: Mode, _buckets: usize) -> Result
     let result = match mode {
         Mode::Json => run.execute(&INTERRUPTED, |_| {}),
         Mode::Text => {
-            print!("{}", text::render_banner(plan));
-            let _ = std::io::stdout().flush();
+            emit(&text::render_banner(plan))?;
             let tty = std::io::stderr().is_terminal();
             let r = run.execute(&INTERRUPTED, |p| {
                 if tty {
-                    eprint!("\r  {:>3.0}%  {} responses ", percent(p), p.responses);
+                    let _ = write!(
+                        std::io::stderr(),
+                        "\r  {:>3.0}%  {} responses ",
+                        percent(p),
+                        p.responses
+                    );
                 }
             });
             if tty {
-                eprint!("\r\x1b[2K");
+                let _ = write!(std::io::stderr(), "\r\x1b[2K");
             }
             r
         }
@@ -200,28 +279,38 @@ fn percent(p: &Progress) -> f64 {
     100.0 * p.elapsed.as_secs_f64() / p.total.as_secs_f64().max(1e-9)
 }
 
-/// Print the results in the chosen mode.
+/// Print the results in the chosen mode; an error when stdout refuses them.
 pub fn print_result(
     plan: &LoadPlan,
     report: &Report,
     verdicts: &[Verdict],
+    ending: &Ending,
     mode: Mode,
     buckets: usize,
     history: &[crate::history::Entry],
-) {
-    match mode {
-        Mode::Json => println!("{}", json::render_json(plan, report, verdicts)),
-        Mode::Text => print!("{}", text::render_result(plan, report, verdicts)),
-        Mode::Tui => {
-            print!(
-                "{}",
-                crate::tui::render_results(plan, report, buckets, history)
-            );
-            verdicts
-                .iter()
-                .for_each(|v| println!("{}", text::render_verdict(v)));
+) -> Result<(), String> {
+    let mut out = match mode {
+        Mode::Json => {
+            return emit(&format!(
+                "{}\n",
+                json::render_json_ended(plan, report, verdicts, ending)
+            ))
         }
+        Mode::Text => text::render_result(plan, report, verdicts),
+        Mode::Tui => {
+            let mut s = crate::tui::render_results(plan, report, buckets, history);
+            for v in verdicts {
+                s.push_str(&text::render_verdict(v));
+                s.push('\n');
+            }
+            s
+        }
+    };
+    let planned = plan.measured_duration().as_secs_f64();
+    for line in ending.lines(report, planned) {
+        out.push_str(&format!("  {line}\n"));
     }
+    emit(&out)
 }
 
 /// Append this run to the history and return the runs recorded so far.
@@ -230,7 +319,7 @@ fn record_history(plan: &LoadPlan, report: &Report) -> Vec<crate::history::Entry
         crate::history::Entry::from_report(&plan.target, report, crate::history::now_unix());
     let (history, warning) = crate::history::record(&crate::history::path(), entry);
     if let Some(w) = warning {
-        eprintln!("gcannon: warning: {w}");
+        warn(&format!("warning: {w}"));
     }
     history
 }
@@ -243,13 +332,68 @@ pub fn parse_thresholds(exprs: &[String]) -> Result<Vec<Threshold>, String> {
         .collect()
 }
 
-/// 1 when nothing succeeded or a threshold failed, else 0.
-pub fn exit_code(report: &Report, verdicts: &[Verdict]) -> i32 {
-    let ok = report.counts.responses > report.counts.unexpected_status
-        && verdicts.iter().all(|v| v.passed);
-    if ok {
-        0
-    } else {
-        EXIT_FAILED
+/// 3 when interrupted (whatever the thresholds say: the run is partial), 1
+/// when a runner failed, nothing succeeded or a threshold failed, else 0.
+pub fn exit_code(report: &Report, verdicts: &[Verdict], ending: &Ending) -> i32 {
+    if ending.interrupted.is_some() {
+        return EXIT_INTERRUPTED;
     }
+    if failure_reason(report, verdicts, ending).is_some() {
+        EXIT_FAILED
+    } else {
+        0
+    }
+}
+
+/// Why a complete run failed, in one line; `None` when it passed.
+pub fn failure_reason(report: &Report, verdicts: &[Verdict], ending: &Ending) -> Option<String> {
+    if let Some(why) = &ending.failure {
+        return Some(format!("run failed: {why}"));
+    }
+    let c = &report.counts;
+    if c.responses <= c.unexpected_status {
+        return Some(format!("run failed: {}", no_success_reason(report)));
+    }
+    let missed: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| v.threshold.as_str())
+        .collect();
+    (!missed.is_empty()).then(|| format!("run failed: threshold missed: {}", missed.join(", ")))
+}
+
+/// Why no response with the expected status came back: the most common fault.
+fn no_success_reason(report: &Report) -> String {
+    let c = &report.counts;
+    let e = &c.errors;
+    let st = &c.status;
+    let unexpected = format!(
+        "responses had an unexpected status (2xx={}, 3xx={}, 4xx={}, 5xx={}, other={}; a refused WebSocket upgrade counts here)",
+        st.s2xx, st.s3xx, st.s4xx, st.s5xx, st.other
+    );
+    let faults = [
+        (c.unexpected_status, unexpected.as_str()),
+        (e.connect, "connect errors (is the target up?)"),
+        (e.timeout, "timeouts"),
+        (
+            e.read,
+            "read errors (the server closed or reset connections)",
+        ),
+        (
+            e.parse,
+            "responses that were not valid HTTP/1.1 (or not the WebSocket echo)",
+        ),
+    ];
+    // The first of the most common kinds: `max_by_key` would take the last.
+    let most = faults.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    if let Some((n, what)) = faults.iter().find(|(n, _)| *n == most && most > 0) {
+        return format!("no successful response; {n} {what}");
+    }
+    if c.requests == 0 {
+        return "no request was sent".into();
+    }
+    format!(
+        "no response to {} requests sent (the server never answered)",
+        c.requests
+    )
 }

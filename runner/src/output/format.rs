@@ -20,12 +20,13 @@ pub fn si(v: f64) -> String {
     }
 }
 
-/// A byte count with a binary suffix, as wrk prints it: `72.36MB`, `512.00B`.
+/// A byte count with a binary (IEC) suffix: `72.36MiB`, `512.00B`. wrk
+/// prints the same numbers as `MB`; they are 1024-based, so say so.
 pub fn bytes(v: f64) -> String {
     if !v.is_finite() || v < 0.0 {
         return "-".into();
     }
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let (mut v, mut i) = (v, 0);
     while v >= 1024.0 && i < UNITS.len() - 1 {
         v /= 1024.0;
@@ -59,9 +60,9 @@ mod tests {
         assert_eq!(si(850.5), "850.50");
         assert_eq!(si(3e9), "3.00G");
         assert_eq!(si(f64::NAN), "-");
-        assert_eq!(bytes(75_874_877.0), "72.36MB");
+        assert_eq!(bytes(75_874_877.0), "72.36MiB");
         assert_eq!(bytes(512.0), "512.00B");
-        assert_eq!(bytes(2048.0), "2.00KB");
+        assert_eq!(bytes(2048.0), "2.00KiB");
         assert_eq!(seconds(3.04), "3.0s");
         assert_eq!(seconds(65.0), "1m05s");
         assert_eq!(latency_us(1820.0), "1.82ms");

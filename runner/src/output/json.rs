@@ -93,6 +93,10 @@ struct Output<'a> {
     histogram: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     thresholds: Vec<Threshold<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<&'a str>,
 }
 
 /// Rates and averages rounded to two decimals, as the original prints them.
@@ -120,8 +124,18 @@ pub const ORIGINAL_FIELDS: [&str; 16] = [
     "reconnects",
 ];
 
-/// The `--json` object for one run, on one line.
+/// The `--json` object for one run that ran to its end, on one line.
 pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> String {
+    render_json_ended(plan, report, verdicts, &super::Ending::default())
+}
+
+/// The `--json` object, with `interrupted` and `failure` when the run had them.
+pub fn render_json_ended(
+    plan: &LoadPlan,
+    report: &Report,
+    verdicts: &[Verdict],
+    ending: &super::Ending,
+) -> String {
     let s = Summary::from_report(report);
     let ws = plan.websocket.is_some();
     let rate_mode = is_rate_mode(plan);
@@ -170,6 +184,8 @@ pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> St
                 passed: v.passed,
             })
             .collect(),
+        interrupted: ending.interrupted.as_deref(),
+        failure: ending.failure.as_deref(),
     };
     // Serializing plain structs of numbers and strings cannot fail; NaN has
     // no JSON form, so it was kept out by Summary (zeros, never NaN).

@@ -6,7 +6,7 @@ pub mod json;
 pub mod junit;
 pub mod text;
 
-pub use json::render_json;
+pub use json::{render_json, render_json_ended};
 pub use text::{render_banner, render_result, render_verdicts};
 
 use api::plan::LoadPlan;
@@ -22,5 +22,32 @@ pub fn mode(plan: &LoadPlan) -> &'static str {
         "ws"
     } else {
         "http"
+    }
+}
+
+/// How a run ended, beside its numbers: complete, cut short by a signal, or
+/// failed as a whole (a runner died). Printed in one line each, and in JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ending {
+    /// The stop signal (or `"runner …"` reason) that cut the run short.
+    pub interrupted: Option<String>,
+    /// Why the run failed as a whole, when it did.
+    pub failure: Option<String>,
+}
+
+impl Ending {
+    /// The one-line notes the text output appends (none for a complete run).
+    pub fn lines(&self, report: &api::report::Report, planned_sec: f64) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(why) = &self.interrupted {
+            out.push(format!(
+                "Interrupted ({why}) after {:.2}s of {planned_sec:.2}s: partial results, thresholds are not a verdict",
+                report.elapsed_sec
+            ));
+        }
+        if let Some(why) = &self.failure {
+            out.push(format!("Failed: {why}"));
+        }
+        out
     }
 }

@@ -101,13 +101,14 @@ pub fn render_verdicts(verdicts: &[Verdict]) -> String {
     out
 }
 
-/// Per-second req/s and p99 (grouped to at most 60 rows) so a ramp's knee shows.
+/// Per-second responses and p99 (grouped to at most 60 rows) so a ramp's knee
+/// shows; the column counts responses completed, not requests sent.
 pub fn render_timeline(timeline: &[api::report::Second]) -> String {
     let rows = api::report::timeline::rows(timeline, TIMELINE_ROWS);
     if rows.is_empty() {
         return String::new();
     }
-    let mut out = String::from("\n  Per second        req/s        p99\n");
+    let mut out = String::from("\n  Per second   responses/s        p99\n");
     for r in rows {
         let span = if r.to_sec - r.from_sec == 1 {
             format!("{}s", r.to_sec)

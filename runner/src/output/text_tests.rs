@@ -84,7 +84,7 @@ fn result_has_latency_throughput_bandwidth_status() {
     );
     assert!(out.contains("  Throughput: 964.78K req/s\n"), "{out}");
     assert!(
-        out.contains("  Bandwidth:  72.37MB/s\n") || out.contains("  Bandwidth:  72.36MB/s\n"),
+        out.contains("  Bandwidth:  72.37MiB/s\n") || out.contains("  Bandwidth:  72.36MiB/s\n"),
         "{out}"
     );
     assert!(out.contains("  Status codes: 2xx=4823901, 3xx=0, 4xx=0, 5xx=0\n"));

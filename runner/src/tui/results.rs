@@ -43,9 +43,14 @@ pub fn render_results(
         heights.push(shown.len() as u16 + 2);
         heights.push(shown.len() as u16 + 2);
     }
+    // Per-second p99 is measured only in the open model; a closed-loop run
+    // would chart zeros, so its panel is left out.
+    let p99_measured = crate::output::is_rate_mode(plan);
     if !seconds.is_empty() {
         heights.push(seconds.len() as u16 + 2);
-        heights.push(seconds.len() as u16 + 2);
+        if p99_measured {
+            heights.push(seconds.len() as u16 + 2);
+        }
     }
     let area = Rect::new(0, 0, WIDTH, heights.iter().sum());
     let mut buf = Buffer::empty(area);
@@ -87,16 +92,24 @@ pub fn render_results(
         let names: Vec<String> = seconds.iter().map(|r| format!("{}s", r.to_sec)).collect();
         let rps: Vec<f64> = seconds.iter().map(|r| r.rps).collect();
         let p99: Vec<f64> = seconds.iter().map(|r| r.p99_us as f64).collect();
-        bar_chart(" Req/s per second ", &names, &rps, Color::Green, format::si)
-            .render(rects[next], &mut buf);
         bar_chart(
-            " p99 per second ",
+            " Responses per second ",
             &names,
-            &p99,
-            Color::Yellow,
-            format::latency_us,
+            &rps,
+            Color::Green,
+            format::si,
         )
-        .render(rects[next + 1], &mut buf);
+        .render(rects[next], &mut buf);
+        if p99_measured {
+            bar_chart(
+                " p99 per second ",
+                &names,
+                &p99,
+                Color::Yellow,
+                format::latency_us,
+            )
+            .render(rects[next + 1], &mut buf);
+        }
     }
     buffer_to_ansi(&buf)
 }

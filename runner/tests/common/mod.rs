@@ -75,3 +75,26 @@ pub fn json_of(out: &Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
 }
+
+/// True when `tool` runs; when it does not, fail under `CI=true` (CI installs
+/// it, so a missing tool is a broken CI, not a skip) and otherwise print a notice.
+pub fn have_tool(tool: &str, version_arg: &str) -> bool {
+    have_tool_in_ci(
+        tool,
+        version_arg,
+        std::env::var("CI").as_deref() == Ok("true"),
+    )
+}
+
+/// [`have_tool`] with the CI setting given, so both branches can be tested.
+pub fn have_tool_in_ci(tool: &str, version_arg: &str, ci: bool) -> bool {
+    if Command::new(tool).arg(version_arg).output().is_ok() {
+        return true;
+    }
+    assert!(
+        !ci,
+        "{tool} is required when CI=true (apt-get install {tool})"
+    );
+    eprintln!("notice: {tool} is not installed; skipping this test");
+    false
+}
