@@ -25,6 +25,10 @@ enum Behaviour {
     CloseMidResponse,
     /// Read requests, never answer.
     Stall,
+    /// A response head, then one body byte every 50 ms, forever.
+    Drip,
+    /// `103 Early Hints` every 50 ms, forever, never the final response.
+    Endless103,
 }
 
 struct Script {
@@ -127,6 +131,18 @@ fn serve_conn(mut stream: TcpStream, b: Behaviour, conn_no: u64, stop: &AtomicBo
             }
             Behaviour::CloseMidResponse => stream.write_all(OK),
             Behaviour::Stall => Ok(()),
+            Behaviour::Drip | Behaviour::Endless103 => {
+                let (first, each): (&[u8], &[u8]) = match b {
+                    Behaviour::Drip => (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x"),
+                    _ => (b"", b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"),
+                };
+                let mut r = stream.write_all(first);
+                while r.is_ok() && !stop.load(Ordering::Relaxed) {
+                    thread::sleep(Duration::from_millis(50));
+                    r = stream.write_all(each);
+                }
+                return;
+            }
         };
         if result.is_err() {
             return;
@@ -175,4 +191,18 @@ fn a_stalled_server_shows_up_as_timeouts_not_a_hang() {
         "every stalled request times out: {c:?}"
     );
     assert!(c.reconnects >= 3, "{c:?}");
+}
+
+#[test]
+fn a_dripping_server_cannot_hold_a_request_past_the_timeout() {
+    // Bytes keep arriving, but no response completes: the timeout bounds the
+    // request's whole life, not the silence between bytes.
+    for b in [Behaviour::Drip, Behaviour::Endless103] {
+        let s = Script::start(b);
+        let c = run_with_timeout(&plan(&s.url(), 2, 1, 800), Duration::from_millis(200)).counts;
+        assert_eq!(c.responses, 0, "{c:?}");
+        assert!(c.bytes_read > 0, "the server did drip: {c:?}");
+        assert!(c.errors.timeout >= 2, "every request times out: {c:?}");
+        assert!(c.reconnects >= 2, "{c:?}");
+    }
 }
