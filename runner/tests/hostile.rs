@@ -339,3 +339,40 @@ fn unsent_does_not_include_the_warm_up() {
     assert!(c.unsent <= 1000, "{c:?}");
     assert!((999..=1001).contains(&(c.requests + c.unsent)), "{c:?}");
 }
+
+#[test]
+fn seq_wraps_are_counted_and_warned_about() {
+    let srv = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("seq.raw");
+    let host = srv.local_addr().to_string();
+    std::fs::write(
+        &raw,
+        format!("GET /?id={{SEQ:90}} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    )
+    .unwrap();
+    let out = gcannon(&[
+        "--raw",
+        raw.to_str().unwrap(),
+        "-c",
+        "2",
+        "-d",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    srv.shutdown();
+    let err = stderr_of(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("results");
+    let requests = v["requests"].as_u64().unwrap();
+    assert!(requests > 10, "{v}");
+    // 90..=99 are the only values: everything past the tenth request repeats
+    // (in-flight requests at the end were sent, and counted, too).
+    let repeats = v["seq_repeats"].as_u64().expect("seq_repeats in JSON");
+    assert!(
+        repeats + 10 >= requests && repeats + 10 <= requests + 4,
+        "{v}"
+    );
+    assert!(err.contains("{SEQ} wrapped"), "{err}");
+}

@@ -194,7 +194,15 @@ fn two_runners_show_the_whole_test_in_the_banner() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Runners:   2 processes"), "{text}");
-    assert!(text.contains("Conns:     4"), "{text}");
+    assert!(text.contains("Conns:     4 (2/thread)"), "{text}");
+    assert!(text.contains("Threads:   2\n"), "{text}");
+    let out = run_manifest(&manifest(&url, 1, "300ms"), &["--runners", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["connections"].as_u64(), v["threads"].as_u64()),
+        (Some(4), Some(2)),
+        "{v}"
+    );
 }
 
 #[test]

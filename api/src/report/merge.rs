@@ -18,6 +18,7 @@ impl Counts {
         self.ws_frames += o.ws_frames;
         self.late += o.late;
         self.unsent += o.unsent;
+        self.seq_repeats += o.seq_repeats;
     }
 }
 

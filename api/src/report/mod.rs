@@ -52,6 +52,14 @@ pub struct Counts {
     pub late: u64,
     /// Open model: requests scheduled but never sent before the end.
     pub unsent: u64,
+    /// Requests whose `{SEQ}` value repeated an earlier one: the template's
+    /// range (`start` up to its width's largest number) ran out and wrapped.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub seq_repeats: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Responses by status class.

@@ -57,8 +57,13 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     }
     .prepare(&Default::default())?;
     let mode = if a.json { Mode::Json } else { Mode::Text };
+    // What is printed describes the whole test: every runner's threads.
+    let whole = LoadPlan {
+        threads: plan.threads * runners,
+        ..plan.clone()
+    };
     if mode == Mode::Text {
-        let mut banner = crate::output::text::render_banner(&plan);
+        let mut banner = crate::output::text::render_banner(&whole);
         banner.push_str(&format!(
             "  Runners:   {runners} processes ({} threads each)\n",
             plan.threads
@@ -72,7 +77,7 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
         super::warn(&format!("warning: --hlog: {e}"));
     }
     outputs.complete(&name, &report, &verdicts)?;
-    Ok(finish(&plan, &report, &verdicts, &ending, mode, 10, &[]))
+    Ok(finish(&whole, &report, &verdicts, &ending, mode, 10, &[]))
 }
 
 /// What each runner process is asked to write or serve besides its report.

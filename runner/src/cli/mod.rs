@@ -196,6 +196,12 @@ pub fn finish(
     buckets: usize,
     history: &[crate::history::Entry],
 ) -> i32 {
+    if report.counts.seq_repeats > 0 {
+        warn(&format!(
+            "warning: {{SEQ}} wrapped: {} requests repeated a value already sent; give the placeholder a start with more digits",
+            report.counts.seq_repeats
+        ));
+    }
     if let Err(e) = print_result(plan, report, verdicts, ending, mode, buckets, history) {
         warn(&e);
         return EXIT_FAILED;

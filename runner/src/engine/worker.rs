@@ -539,6 +539,7 @@ impl Worker {
         for i in 0..self.conns.len() {
             self.close(i);
         }
+        self.count_seq_repeats();
         let len = self.report.timeline.len();
         if len > 0 {
             self.roll_second(len - 1);

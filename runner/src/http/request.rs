@@ -33,7 +33,7 @@ mod tests {
     }
 }
 
-use super::template::{seq_value, Placeholder, PlaceholderKind, Template, XorShift64};
+use super::template::{seq_span, seq_value_in, Placeholder, PlaceholderKind, Template, XorShift64};
 
 /// One request as a worker sends it: its bytes alone and `depth` times over.
 #[derive(Clone, Debug)]
@@ -83,7 +83,7 @@ pub fn placeholder_value(
             v
         }
         PlaceholderKind::Seq { start } => {
-            let v = seq_value(start, *seq, stride, offset);
+            let v = seq_value_in(start, seq_span(start, p.width), *seq, stride, offset);
             *seq += 1;
             v
         }

@@ -116,6 +116,36 @@ pub fn seq_value(start: u64, k: u64, stride: u64, offset: u64) -> u64 {
         .wrapping_add(offset)
 }
 
+/// How many distinct `{SEQ:start}` values fit in `width` digits: from `start`
+/// up to `10^width - 1`.
+pub fn seq_span(start: u64, width: usize) -> u64 {
+    10u64
+        .checked_pow(width as u32)
+        .unwrap_or(u64::MAX)
+        .saturating_sub(start)
+        .max(1)
+}
+
+/// The `k`-th value of one sender in a range of `span` values from `start`:
+/// [`seq_value`] while it lasts, then round again from `start` (never below
+/// it, as cutting to the slot's width would do).
+#[inline]
+pub fn seq_value_in(start: u64, span: u64, k: u64, stride: u64, offset: u64) -> u64 {
+    start + seq_value(0, k, stride, offset) % span
+}
+
+/// Of a sender's first `n` values, how many repeat an earlier value of the
+/// run because the range of `span` values wrapped.
+pub fn seq_repeats(n: u64, span: u64, stride: u64, offset: u64) -> u64 {
+    // Index j is fresh while j * stride + offset < span.
+    let fresh = if offset >= span {
+        0
+    } else {
+        (span - offset).div_ceil(stride.max(1))
+    };
+    n.saturating_sub(fresh)
+}
+
 /// A per-connection xorshift64 generator for RAND placeholders.
 ///
 /// Not cryptographic: it only has to spread ids over a range cheaply.

@@ -348,3 +348,28 @@ fn next_value_draws_rand_in_range() {
         assert!((5..=9).contains(&v), "{v}");
     }
 }
+
+#[test]
+fn seq_values_cycle_within_their_width_and_repeats_are_counted() {
+    use super::{seq_repeats, seq_span, seq_value_in};
+    // {SEQ:90}: two digits, so 90..=99 are the ten distinct values.
+    let span = seq_span(90, 2);
+    assert_eq!(span, 10);
+    // Two senders (stride 2, offsets 0 and 1) together cover 90..=99, then repeat.
+    let mut seen = Vec::new();
+    for k in 0..8 {
+        for offset in 0..2 {
+            seen.push(seq_value_in(90, span, k, 2, offset));
+        }
+    }
+    assert!(seen.iter().all(|v| (90..=99).contains(v)), "{seen:?}");
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10);
+    // 8 values each: 5 fresh, 3 repeats per sender.
+    assert_eq!(seq_repeats(8, span, 2, 0), 3);
+    assert_eq!(seq_repeats(8, span, 2, 1), 3);
+    assert_eq!(seq_repeats(4, span, 2, 1), 0);
+    assert_eq!(seq_repeats(5, 1_000_000, 1, 0), 0);
+}

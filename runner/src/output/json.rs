@@ -94,6 +94,8 @@ struct Output<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     thresholds: Vec<Threshold<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    seq_repeats: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<&'a str>,
@@ -184,6 +186,7 @@ pub fn render_json_ended(
                 passed: v.passed,
             })
             .collect(),
+        seq_repeats: (report.counts.seq_repeats > 0).then_some(report.counts.seq_repeats),
         interrupted: ending.interrupted.as_deref(),
         failure: ending.failure.as_deref(),
     };

@@ -201,6 +201,13 @@ pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> 
         );
     }
     let _ = writeln!(out, "  Reconnects: {}", s.reconnects);
+    if report.counts.seq_repeats > 0 {
+        let _ = writeln!(
+            out,
+            "  {{SEQ}} repeats: {} requests carried a value already sent (the range wrapped)",
+            report.counts.seq_repeats
+        );
+    }
     if plan.websocket.is_some() {
         let _ = writeln!(
             out,

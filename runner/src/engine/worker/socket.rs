@@ -73,14 +73,8 @@ impl Worker {
         c.reset();
     }
 
-    /// Close and connect again at once, rotating to the next template. Requests
-    /// still in flight will never be answered: they count as read errors (a
-    /// server's `Connection: close` or WebSocket close frame with requests
-    /// outstanding, a protocol error mid-pipeline).
+    /// Close and connect again at once, rotating to the next template.
     pub(super) fn reconnect(&mut self, i: usize, now: u64) {
-        if now >= self.measure_start {
-            self.report.counts.errors.read += u64::from(self.conns[i].inflight);
-        }
         self.close(i);
         let templates = self.plan.requests.len();
         let c = &mut self.conns[i];
@@ -123,8 +117,6 @@ impl Worker {
                         if now >= self.measure_start {
                             self.report.counts.errors.timeout += c.inflight as u64;
                         }
-                        // Counted as timeouts, not again as lost on reconnect.
-                        self.conns[i].inflight = 0;
                         self.reconnect(i, now);
                     }
                 }

@@ -73,6 +73,27 @@ impl Worker {
         r.timeline.resize(sec + 1, Second::default());
     }
 
+    /// Count the requests whose `{SEQ}` value repeated because its range wrapped
+    /// (with several SEQ templates, the narrowest range decides).
+    #[cold]
+    pub(super) fn count_seq_repeats(&mut self) {
+        use crate::http::template::{seq_repeats, seq_span, PlaceholderKind};
+        let span = self
+            .plan
+            .requests
+            .iter()
+            .filter_map(|r| r.fill)
+            .filter_map(|p| match p.kind {
+                PlaceholderKind::Seq { start } => Some(seq_span(start, p.width)),
+                PlaceholderKind::Rand { .. } => None,
+            })
+            .min();
+        if let Some(span) = span {
+            self.report.counts.seq_repeats =
+                seq_repeats(self.seq, span, self.plan.seq_stride, self.plan.seq_offset);
+        }
+    }
+
     pub(super) fn publish_progress(&self) {
         self.shared.progress[self.plan.index as usize]
             .responses

@@ -136,6 +136,10 @@ impl Worker {
         if result.is_err() || unexpected {
             return self.protocol_error(i, measuring);
         }
+        if close && measuring {
+            // Frames still in flight when the server closed will never be echoed.
+            self.report.counts.errors.read += u64::from(self.conns[i].inflight);
+        }
         self.after_responses(i, close, now)
     }
 
