@@ -100,20 +100,6 @@ impl Schedule {
         }
         Some(((seg.start + x) * 1e9) as u64)
     }
-
-    /// Requests due at or before `t_ns` (ns from the schedule's start): the
-    /// integral of the rate, for reporting how many were scheduled so far.
-    pub fn due_by(&self, t_ns: u64) -> u64 {
-        let t = t_ns as f64 / 1e9;
-        let Some(seg) = self.segments.iter().rev().find(|s| s.start <= t) else {
-            return 0;
-        };
-        let x = (t - seg.start).min(seg.len);
-        let slope = (seg.to - seg.from) / seg.len.max(f64::MIN_POSITIVE);
-        let integral = seg.before + seg.from * x + slope / 2.0 * x * x;
-        // Request k is due when the integral reaches k, so k = 0..=floor(integral).
-        (integral.floor() as u64 + 1).min(self.total())
-    }
 }
 
 #[cfg(test)]
@@ -128,35 +114,6 @@ mod tests {
         assert_eq!(s.due_ns(1), Some(1_000_000));
         assert_eq!(s.due_ns(1500), Some(1_500_000_000));
         assert_eq!(s.due_ns(2001), None);
-    }
-
-    #[test]
-    fn due_by_counts_what_due_ns_schedules() {
-        let s = Schedule::new(
-            200.0,
-            &[
-                (Duration::from_secs(1), 200.0),
-                (Duration::from_secs(2), 1000.0),
-            ],
-        );
-        for t in [
-            0u64,
-            1,
-            999_999,
-            5_000_000,
-            1_000_000_000,
-            1_700_000_000,
-            3_000_000_000,
-        ] {
-            let counted = (0..s.total() + 10)
-                .filter(|&k| s.due_ns(k).is_some_and(|d| d <= t))
-                .count() as u64;
-            assert!(
-                counted.abs_diff(s.due_by(t)) <= 1,
-                "t={t}: {counted} vs {}",
-                s.due_by(t)
-            );
-        }
     }
 
     #[test]

@@ -62,11 +62,13 @@ impl Worker {
             .count() as u64
     }
 
-    /// Open model: requests due in the measured part up to `now`.
+    /// Open model: requests due in the measured part before `now`, counted
+    /// as `finish` counts them, so the final snapshot's `scheduled` is exactly
+    /// the report's requests plus unsent.
     fn scheduled(&self, now: u64) -> u64 {
         self.plan.schedule.as_ref().map_or(0, |s| {
-            s.due_by(now.min(self.end))
-                .saturating_sub(s.due_by(self.measure_start.saturating_sub(1)))
+            s.count_due_before(now.min(self.end))
+                .saturating_sub(s.count_due_before(self.measure_start))
         })
     }
 }
