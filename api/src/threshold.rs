@@ -1,5 +1,6 @@
 //! Pass/fail thresholds as users write them (`p99 < 5ms`, `errors < 0.1%`,
-//! `rps >= 150000`), parsed once and evaluated against a [`Summary`].
+//! `rps >= 150000`, or against a baseline run: `p99 < baseline * 1.10`),
+//! parsed once and evaluated against a [`Summary`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -174,6 +175,23 @@ pub enum Limit {
     Percent(f64),
     /// A plain count or rate.
     Number(f64),
+    /// The same metric of a baseline run, scaled or shifted.
+    Baseline(Relative),
+}
+
+/// How a limit follows the baseline run's value of the threshold's metric.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Relative {
+    /// `baseline * f`; `baseline` alone is `baseline * 1`. Counts compare as counts.
+    Times(f64),
+    /// `baseline + x` or `baseline - x` (negative `by`), in the threshold's unit:
+    /// microseconds for latencies, percentage points when `percent`, else a count or rate.
+    Plus {
+        /// The shift.
+        by: f64,
+        /// Whether the metric is compared as a share of responses (`errors <= baseline + 0.1%`).
+        percent: bool,
+    },
 }
 
 /// A parsed threshold: `<metric> <op> <limit>`.
@@ -211,6 +229,26 @@ pub struct Verdict {
     pub value: f64,
     /// Whether the threshold held.
     pub passed: bool,
+    /// Against a baseline: the baseline run's value for people, with its unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Against a baseline: the change from the baseline's value (`+12.5%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+}
+
+impl Verdict {
+    /// What was measured, for people: `measured 1.20ms`, and against a
+    /// baseline `measured 2.40ms, baseline 1.20ms, +100%`.
+    pub fn measured_text(&self) -> String {
+        match (&self.baseline, &self.change) {
+            (Some(b), Some(change)) => {
+                format!("measured {}, baseline {b}, {change}", self.measured)
+            }
+            (Some(b), None) => format!("measured {}, baseline {b}", self.measured),
+            _ => format!("measured {}", self.measured),
+        }
+    }
 }
 
 struct Cursor<'a> {
@@ -238,6 +276,114 @@ impl<'a> Cursor<'a> {
             message: message.into(),
         }
     }
+}
+
+/// A number with the metric's unit: `5ms`, `0.1%`, `150000`.
+fn parse_absolute(c: &mut Cursor<'_>, metric: Metric) -> Result<Limit, ThresholdError> {
+    let num_pos = c.pos;
+    let value = parse_number(c)?;
+    c.skip_ws();
+    let unit_pos = c.pos;
+    let unit = c.take_while(|ch| ch.is_alphabetic() || ch == '%');
+    let scale = match unit {
+        "" if metric.is_latency() => {
+            return Err(c.err(
+                unit_pos,
+                format!(
+                    "expected a duration unit (ns, us, ms, s) for {}",
+                    metric.name()
+                ),
+            ))
+        }
+        "" => return Ok(Limit::Number(value)),
+        "%" if metric.takes_percent() => return Ok(Limit::Percent(value)),
+        "%" => {
+            return Err(c.err(
+                unit_pos,
+                format!(
+                "{} does not take a percentage (only errors, status_* and unexpected_status do)",
+                metric.name()
+            ),
+            ))
+        }
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        u => {
+            return Err(c.err(
+                unit_pos,
+                format!("unknown unit {u:?}, expected ns, us, ms, s or %"),
+            ))
+        }
+    };
+    if !metric.is_latency() {
+        return Err(c.err(
+            unit_pos,
+            format!(
+                "{} is not a latency; expected a plain number",
+                metric.name()
+            ),
+        ));
+    }
+    let nanos = value * scale;
+    if !nanos.is_finite() || nanos > 1e18 {
+        return Err(c.err(num_pos, "duration too large"));
+    }
+    Ok(Limit::Duration(nanos.round() as u64))
+}
+
+/// A plain non-negative number.
+fn parse_number(c: &mut Cursor<'_>) -> Result<f64, ThresholdError> {
+    let num_pos = c.pos;
+    let digits = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
+    if digits.is_empty() || !digits.bytes().any(|b| b.is_ascii_digit()) {
+        return Err(c.err(num_pos, "expected a number"));
+    }
+    digits
+        .parse()
+        .map_err(|_| c.err(num_pos, format!("{digits:?} is not a number")))
+}
+
+/// What follows `baseline`: nothing, `* 1.1`, `+ 2ms` or `- 5%`.
+fn parse_relative(c: &mut Cursor<'_>, metric: Metric) -> Result<Limit, ThresholdError> {
+    c.skip_ws();
+    let op_pos = c.pos;
+    let rel = match c.input[c.pos..].chars().next() {
+        None => Relative::Times(1.0),
+        Some('*') => {
+            c.pos += 1;
+            c.skip_ws();
+            Relative::Times(parse_number(c)?)
+        }
+        Some(sign @ ('+' | '-')) => {
+            c.pos += 1;
+            c.skip_ws();
+            let sign = if sign == '-' { -1.0 } else { 1.0 };
+            match parse_absolute(c, metric)? {
+                Limit::Duration(ns) => Relative::Plus {
+                    by: sign * ns as f64 / 1e3,
+                    percent: false,
+                },
+                Limit::Percent(p) => Relative::Plus {
+                    by: sign * p,
+                    percent: true,
+                },
+                Limit::Number(n) => Relative::Plus {
+                    by: sign * n,
+                    percent: false,
+                },
+                Limit::Baseline(_) => unreachable!("parse_absolute never returns a baseline"),
+            }
+        }
+        Some(_) => {
+            return Err(c.err(
+                op_pos,
+                "expected `* FACTOR`, `+ AMOUNT` or `- AMOUNT` after baseline",
+            ))
+        }
+    };
+    Ok(Limit::Baseline(rel))
 }
 
 impl Threshold {
@@ -282,66 +428,33 @@ impl Threshold {
         .ok_or_else(|| c.err(op_pos, "expected an operator (<, <=, >, >=, ==, !=)"))?;
 
         c.skip_ws();
-        let num_pos = c.pos;
-        let digits = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
-        if digits.is_empty() || !digits.bytes().any(|b| b.is_ascii_digit()) {
-            return Err(c.err(num_pos, "expected a number"));
-        }
-        let value: f64 = digits
-            .parse()
-            .map_err(|_| c.err(num_pos, format!("{digits:?} is not a number")))?;
-        c.skip_ws();
-        let unit_pos = c.pos;
-        let unit = c.take_while(|ch| ch.is_alphabetic() || ch == '%');
-        let limit = match unit {
-            "" if metric.is_latency() => {
-                return Err(c.err(
-                    unit_pos,
-                    format!("expected a duration unit (ns, us, ms, s) for {}", metric.name()),
-                ))
-            }
-            "" => Limit::Number(value),
-            "%" if metric.takes_percent() => Limit::Percent(value),
-            "%" => {
-                return Err(c.err(
-                    unit_pos,
-                    format!(
-                        "{} does not take a percentage (only errors, status_* and unexpected_status do)",
-                        metric.name()
-                    ),
-                ))
-            }
-            u => {
-                let scale = match u {
-                    "ns" => 1.0,
-                    "us" | "µs" => 1e3,
-                    "ms" => 1e6,
-                    "s" => 1e9,
-                    _ => {
-                        return Err(c.err(
-                            unit_pos,
-                            format!("unknown unit {u:?}, expected ns, us, ms, s or %"),
-                        ))
-                    }
-                };
-                if !metric.is_latency() {
-                    return Err(c.err(
-                        unit_pos,
-                        format!("{} is not a latency; expected a plain number", metric.name()),
-                    ));
-                }
-                let nanos = value * scale;
-                if !nanos.is_finite() || nanos > 1e18 {
-                    return Err(c.err(num_pos, "duration too large"));
-                }
-                Limit::Duration(nanos.round() as u64)
-            }
+        let limit = if c.input[c.pos..]
+            .to_ascii_lowercase()
+            .starts_with("baseline")
+        {
+            c.pos += "baseline".len();
+            parse_relative(&mut c, metric)?
+        } else {
+            parse_absolute(&mut c, metric)?
         };
         c.skip_ws();
         if c.pos != input.len() {
             return Err(c.err(c.pos, "expected the end of the threshold"));
         }
         Ok(Threshold { metric, op, limit })
+    }
+
+    /// Whether this threshold compares with a baseline run.
+    pub fn is_relative(&self) -> bool {
+        matches!(self.limit, Limit::Baseline(_))
+    }
+
+    /// Whether the metric is measured as a share of responses (its limit is in %).
+    fn in_percent(&self) -> bool {
+        matches!(
+            self.limit,
+            Limit::Percent(_) | Limit::Baseline(Relative::Plus { percent: true, .. })
+        )
     }
 
     /// Measure this threshold's metric in a run: the value (in the limit's
@@ -355,7 +468,7 @@ impl Threshold {
                 Some("no samples")
             }
             Status2xx | Status3xx | Status4xx | Status5xx | StatusOther | UnexpectedStatus
-                if matches!(self.limit, Limit::Percent(_)) && s.responses == 0 =>
+                if self.in_percent() && s.responses == 0 =>
             {
                 Some("no responses")
             }
@@ -371,9 +484,12 @@ impl Threshold {
             let pct = s.status_share(n) * 100.0;
             (pct, fmt_pct(pct))
         };
-        let either = |n: u64| match self.limit {
-            Limit::Percent(_) => share(n),
-            _ => count(n),
+        let either = |n: u64| {
+            if self.in_percent() {
+                share(n)
+            } else {
+                count(n)
+            }
         };
         match self.metric {
             Metric::P50 => latency(l.p50 as f64),
@@ -386,13 +502,11 @@ impl Threshold {
             Metric::Rps => (s.rps, format!("{:.2} req/s", s.rps)),
             Metric::Requests => count(s.requests),
             Metric::Responses => count(s.responses),
-            Metric::Errors => match self.limit {
-                Limit::Percent(_) => {
-                    let pct = s.error_rate * 100.0;
-                    (pct, fmt_pct(pct))
-                }
-                _ => count(s.error_total),
-            },
+            Metric::Errors if self.in_percent() => {
+                let pct = s.error_rate * 100.0;
+                (pct, fmt_pct(pct))
+            }
+            Metric::Errors => count(s.error_total),
             Metric::Status2xx => either(s.status.s2xx),
             Metric::Status3xx => either(s.status.s3xx),
             Metric::Status4xx => either(s.status.s4xx),
@@ -405,8 +519,8 @@ impl Threshold {
         }
     }
 
-    /// Evaluate against a run.
-    pub fn evaluate(&self, s: &Summary) -> Verdict {
+    /// Evaluate against a run, and for a relative threshold against the baseline run.
+    pub fn evaluate(&self, s: &Summary, baseline: Option<&Summary>) -> Verdict {
         // With nothing measured a threshold cannot hold: `p99 < 50ms` over no
         // samples (target down) must not pass on a latency of 0.
         if let Some(missing) = self.missing_data(s) {
@@ -415,26 +529,66 @@ impl Threshold {
                 measured: missing.to_string(),
                 value: 0.0,
                 passed: false,
+                baseline: None,
+                change: None,
             };
         }
         let (value, measured) = self.measure(s);
+        let mut verdict = Verdict {
+            threshold: self.to_string(),
+            measured,
+            value,
+            passed: false,
+            baseline: None,
+            change: None,
+        };
         let limit = match self.limit {
             Limit::Duration(ns) => ns as f64 / 1e3,
             Limit::Percent(p) => p,
             Limit::Number(n) => n,
+            Limit::Baseline(rel) => {
+                // Without a baseline a relative threshold cannot hold.
+                let Some(b) = baseline else {
+                    verdict.baseline = Some("none".into());
+                    return verdict;
+                };
+                if let Some(missing) = self.missing_data(b) {
+                    verdict.baseline = Some(missing.into());
+                    return verdict;
+                }
+                let (base, shown) = self.measure(b);
+                verdict.baseline = Some(shown);
+                verdict.change = Some(fmt_change(base, value));
+                match rel {
+                    Relative::Times(f) => base * f,
+                    Relative::Plus { by, .. } => base + by,
+                }
+            }
         };
-        Verdict {
-            threshold: self.to_string(),
-            measured,
-            value,
-            passed: self.op.holds(value, limit),
-        }
+        verdict.passed = self.op.holds(value, limit);
+        verdict
     }
 }
 
-/// Evaluate every threshold against a run, in order.
-pub fn evaluate(thresholds: &[Threshold], s: &Summary) -> Vec<Verdict> {
-    thresholds.iter().map(|t| t.evaluate(s)).collect()
+/// Evaluate every threshold against a run (and the baseline run, for relative ones), in order.
+pub fn evaluate(thresholds: &[Threshold], s: &Summary, baseline: Option<&Summary>) -> Vec<Verdict> {
+    thresholds.iter().map(|t| t.evaluate(s, baseline)).collect()
+}
+
+/// The change from a baseline value for people: `+12.5%`, `-3%`, `+0%`, or
+/// `from 0` when the baseline is zero and a ratio means nothing.
+fn fmt_change(base: f64, value: f64) -> String {
+    if base == 0.0 {
+        return if value == 0.0 {
+            "+0%".into()
+        } else {
+            "from 0".into()
+        };
+    }
+    let pct = (value - base) / base * 100.0;
+    let sign = if pct < 0.0 { "-" } else { "+" };
+    let s = format!("{:.1}", pct.abs());
+    format!("{sign}{}%", s.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// A number without a needless fraction: `150000`, `0.1`, `2.5`.
@@ -470,6 +624,20 @@ impl fmt::Display for Threshold {
             Limit::Duration(ns) => fmt_nanos(ns),
             Limit::Percent(p) => format!("{}%", fmt_num(p)),
             Limit::Number(n) => fmt_num(n),
+            Limit::Baseline(Relative::Times(1.0)) => "baseline".into(),
+            Limit::Baseline(Relative::Times(f)) => format!("baseline * {}", fmt_num(f)),
+            Limit::Baseline(Relative::Plus { by, percent }) => {
+                let sign = if by < 0.0 { '-' } else { '+' };
+                let by = by.abs();
+                let amount = if percent {
+                    format!("{}%", fmt_num(by))
+                } else if self.metric.is_latency() {
+                    fmt_nanos((by * 1e3).round() as u64)
+                } else {
+                    fmt_num(by)
+                };
+                format!("baseline {sign} {amount}")
+            }
         };
         write!(f, "{} {} {}", self.metric.name(), self.op.symbol(), limit)
     }
@@ -507,7 +675,7 @@ impl schemars::JsonSchema for Threshold {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "A pass/fail threshold such as `p99 < 5ms`, `errors < 0.1%` or `rps >= 150000`."
+            "description": "A pass/fail threshold such as `p99 < 5ms`, `errors < 0.1%`, `rps >= 150000` or `p99 < baseline * 1.1`."
         })
     }
 }

@@ -151,7 +151,7 @@ fn summary() -> Summary {
 #[test]
 fn evaluates_against_a_summary() {
     let s = summary();
-    let check = |text: &str| t(text).evaluate(&s);
+    let check = |text: &str| t(text).evaluate(&s, None);
     let v = check("p99 < 5ms");
     assert!(!v.passed);
     assert_eq!(v.value, s.latency.p99 as f64);
@@ -202,7 +202,7 @@ fn evaluates_against_a_summary() {
 fn evaluate_keeps_order_and_canonical_text() {
     let s = summary();
     let ts = [t("p99<11ms"), t("errors==0")];
-    let v = evaluate(&ts, &s);
+    let v = evaluate(&ts, &s, None);
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].threshold, "p99 < 11ms");
     assert!(v[0].passed);
@@ -226,10 +226,101 @@ fn a_threshold_with_no_data_fails_saying_so() {
         ("status_5xx < 1%", "no responses"),
         ("unexpected_status < 1%", "no responses"),
     ] {
-        let v = t(expr).evaluate(&s);
+        let v = t(expr).evaluate(&s, None);
         assert!(!v.passed, "{expr} passed with no data");
         assert_eq!(v.measured, why, "{expr}");
     }
     // Counts still judge an empty run: zero 5xx responses is true.
-    assert!(t("status_5xx == 0").evaluate(&s).passed);
+    assert!(t("status_5xx == 0").evaluate(&s, None).passed);
+}
+
+#[test]
+fn parses_relative_thresholds_and_writes_them_back() {
+    for (text, limit, canonical) in [
+        ("p99 < baseline", Relative::Times(1.0), "p99 < baseline"),
+        (
+            "p99 < BASELINE*1.10",
+            Relative::Times(1.1),
+            "p99 < baseline * 1.1",
+        ),
+        (
+            "rps >= baseline * 0.95",
+            Relative::Times(0.95),
+            "rps >= baseline * 0.95",
+        ),
+        (
+            "p99 <= baseline + 2ms",
+            Relative::Plus {
+                by: 2000.0,
+                percent: false,
+            },
+            "p99 <= baseline + 2ms",
+        ),
+        (
+            "errors <= baseline + 0.1%",
+            Relative::Plus {
+                by: 0.1,
+                percent: true,
+            },
+            "errors <= baseline + 0.1%",
+        ),
+        (
+            "rps > baseline - 500",
+            Relative::Plus {
+                by: -500.0,
+                percent: false,
+            },
+            "rps > baseline - 500",
+        ),
+    ] {
+        let th = t(text);
+        assert_eq!(th.limit, Limit::Baseline(limit), "{text}");
+        assert!(th.is_relative());
+        assert_eq!(th.to_string(), canonical);
+        assert_eq!(t(canonical), th, "{canonical} reads back");
+    }
+    assert!(!t("p99 < 5ms").is_relative());
+    assert!(err("p99 < baseline / 2").message.contains("after baseline"));
+    assert!(err("p99 < baseline + 2").message.contains("duration unit"));
+    assert!(err("rps < baseline + 2%").message.contains("percentage"));
+    assert!(err("p99 < baseline * 2ms")
+        .message
+        .contains("end of the threshold"));
+}
+
+#[test]
+fn evaluates_against_a_baseline_run() {
+    let mut now = summary();
+    now.latency.p99 = 10_000;
+    let mut base = now.clone();
+    base.latency.p99 = 5_000;
+    base.rps = 4000.0;
+    base.error_total = 10;
+    base.error_rate = 0.005;
+    let check = |text: &str| t(text).evaluate(&now, Some(&base));
+    let v = check("p99 < baseline * 1.5");
+    assert!(!v.passed, "twice the baseline's p99 is over 1.5x");
+    assert_eq!(v.baseline.as_deref(), Some("5.00ms"));
+    assert_eq!(v.change.as_deref(), Some("+100%"));
+    assert!(v.measured_text().contains(", baseline ") && v.measured_text().ends_with("+100%"));
+    assert!(check("p99 <= baseline * 2").passed);
+    let v = check("rps >= baseline * 0.95");
+    assert!(!v.passed);
+    assert_eq!(v.change.as_deref(), Some("-50%"));
+    assert!(check("rps >= baseline - 2000").passed);
+    // Errors: as counts with `*`, as rates (percentage points) with `+ x%`.
+    assert!(check("errors <= baseline").passed);
+    let v = check("errors <= baseline + 0.1%");
+    assert!((v.value - 100.0 * 10.0 / 1010.0).abs() < 1e-9);
+    assert!(!v.passed, "0.99% is more than 0.5% + 0.1 points");
+    assert!(check("errors <= baseline + 0.5%").passed);
+    // Without a baseline a relative threshold never holds.
+    let v = t("p99 < baseline * 10").evaluate(&now, None);
+    assert!(!v.passed);
+    assert_eq!(v.baseline.as_deref(), Some("none"));
+    // A baseline of zero has no ratio.
+    base.late = 0;
+    let v = t("late <= baseline").evaluate(&now, Some(&base));
+    assert!(!v.passed && now.late == 1);
+    assert_eq!(v.change.as_deref(), Some("from 0"));
 }

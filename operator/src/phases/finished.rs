@@ -38,7 +38,7 @@ pub fn outcome(lt: &LoadTest, merged: &Report) -> Value {
         .iter()
         .map(|t| match Threshold::parse(t) {
             Ok(th) => {
-                let v = th.evaluate(&summary);
+                let v = th.evaluate(&summary, None);
                 ThresholdResult {
                     expr: t.clone(),
                     measured: Some(v.measured),

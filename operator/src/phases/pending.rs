@@ -28,7 +28,13 @@ pub const POLL: Duration = Duration::from_secs(2);
 /// Problems the CRD schema cannot catch; a test with any of them never starts.
 pub fn validate(spec: &LoadTestSpec) -> Result<(), String> {
     for t in &spec.thresholds {
-        Threshold::parse(t).map_err(|e| format!("thresholds: {e}"))?;
+        let th = Threshold::parse(t).map_err(|e| format!("thresholds: {e}"))?;
+        if th.is_relative() {
+            return Err(format!(
+                "thresholds: {t:?} compares with a baseline run, which a LoadTest cannot name yet; \
+                 use absolute limits here (gcannon and gcannon run take --baseline FILE)"
+            ));
+        }
     }
     let needed = u64::from(spec.runners) * u64::from(spec.threads);
     if u64::from(spec.connections) < needed {
@@ -202,6 +208,15 @@ mod tests {
     fn malformed_threshold_is_reported_with_position() {
         let e = validate(&spec("target: http://t/\nthresholds: ['p99 <']\n")).unwrap_err();
         assert!(e.starts_with("thresholds: at "), "{e}");
+    }
+
+    #[test]
+    fn relative_threshold_is_refused_until_a_loadtest_can_name_a_baseline() {
+        let e = validate(&spec(
+            "target: http://t/\nthresholds: ['p99 < baseline * 1.1']\n",
+        ))
+        .unwrap_err();
+        assert!(e.contains("compares with a baseline run"), "{e}");
     }
 
     #[test]

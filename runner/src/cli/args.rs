@@ -106,9 +106,12 @@ pub struct LoadArgs {
     /// Open model ramp: DURATION:RATE stages, comma separated (10s:1000,30s:20000); the run lasts their sum.
     #[arg(long, value_delimiter = ',', value_parser = parse_stage, allow_hyphen_values = true)]
     pub stages: Vec<Stage>,
-    /// Pass/fail threshold, repeatable: 'p99 < 5ms', 'errors < 0.1%'.
+    /// Pass/fail threshold, repeatable: 'p99 < 5ms', 'errors < 0.1%', 'p99 < baseline * 1.1'.
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
+    /// A previous --json result that `baseline` in thresholds refers to.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// JUnit, interval-log and live-metrics outputs.
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
@@ -153,6 +156,9 @@ pub struct RunArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// A previous --json result that `baseline` in the manifest's thresholds refers to.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// JUnit, merged interval-log and live-metrics outputs (runner i serves
     /// metrics on the --metrics-listen port + i).
     #[command(flatten)]

@@ -38,7 +38,7 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
             ))
         })
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
-    let thresholds = parse_thresholds(&lt.spec.thresholds)?;
+    let (thresholds, baseline) = parse_thresholds(&lt.spec.thresholds, a.baseline.as_deref())?;
     let runners = a.runners.unwrap_or(lt.spec.runners);
     if runners == 0 {
         return Err("--runners must be at least 1".into());
@@ -71,7 +71,11 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
         super::emit(&banner)?;
     }
     let (report, ending) = run_processes(&plan, runners, &children)?;
-    let verdicts = evaluate(&thresholds, &Summary::from_report(&report));
+    let verdicts = evaluate(
+        &thresholds,
+        &Summary::from_report(&report),
+        baseline.as_ref(),
+    );
     if let Err(e) = children.merge_hlogs(runners) {
         // A dead runner leaves no log; the results still count.
         super::warn(&format!("warning: --hlog: {e}"));

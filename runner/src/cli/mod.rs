@@ -149,7 +149,7 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
         return Err("--timeout must be greater than 0: it bounds each request's whole life".into());
     }
     let plan = a.to_plan()?;
-    let thresholds = parse_thresholds(&a.thresholds)?;
+    let (thresholds, baseline) = parse_thresholds(&a.thresholds, a.baseline.as_deref())?;
     let opts = RunOptions {
         timeout: a.timeout(),
         ..RunOptions::default()
@@ -172,7 +172,8 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
             return Ok(EXIT_FAILED);
         }
     };
-    let verdicts = evaluate(&thresholds, &api::report::Summary::from_report(&report));
+    let summary = api::report::Summary::from_report(&report);
+    let verdicts = evaluate(&thresholds, &summary, baseline.as_ref());
     let history = record_history(&plan, &report);
     let ending = Ending {
         interrupted: signals::interrupted_by().map(String::from),
@@ -331,11 +332,28 @@ fn record_history(plan: &LoadPlan, report: &Report) -> Vec<crate::history::Entry
 }
 
 /// Parse `--threshold` expressions, naming the bad one.
-pub fn parse_thresholds(exprs: &[String]) -> Result<Vec<Threshold>, String> {
-    exprs
+/// Parse the thresholds and read the baseline run they compare with, if any:
+/// a relative threshold without `--baseline` (or a baseline no threshold uses) is bad input.
+pub fn parse_thresholds(
+    exprs: &[String],
+    baseline: Option<&std::path::Path>,
+) -> Result<(Vec<Threshold>, Option<api::report::Summary>), String> {
+    let thresholds = exprs
         .iter()
         .map(|e| Threshold::parse(e).map_err(|err| format!("threshold {e:?}: {err}")))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let relative = thresholds.iter().find(|t| t.is_relative());
+    match (relative, baseline) {
+        (Some(t), None) => Err(format!(
+            "threshold \"{t}\" compares with a baseline run: give one with --baseline FILE (a saved --json result)"
+        )),
+        (None, Some(path)) => Err(format!(
+            "--baseline {}: no threshold refers to it; write one such as --threshold 'p99 < baseline * 1.1'",
+            path.display()
+        )),
+        (_, Some(path)) => Ok((thresholds, Some(crate::output::baseline::load(path)?))),
+        (None, None) => Ok((thresholds, None)),
+    }
 }
 
 /// 3 when interrupted (whatever the thresholds say: the run is partial), 1

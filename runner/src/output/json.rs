@@ -51,6 +51,10 @@ struct Threshold<'a> {
     value: f64,
     measured: &'a str,
     passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: Option<&'a str>,
 }
 
 /// Field order follows the original tool, extras after.
@@ -184,6 +188,8 @@ pub fn render_json_ended(
                 value: v.value,
                 measured: &v.measured,
                 passed: v.passed,
+                baseline: v.baseline.as_deref(),
+                change: v.change.as_deref(),
             })
             .collect(),
         seq_repeats: (report.counts.seq_repeats > 0).then_some(report.counts.seq_repeats),
@@ -312,7 +318,7 @@ mod tests {
             T::parse("p99 < 5ms").unwrap(),
             T::parse("errors == 0").unwrap(),
         ];
-        let verdicts = evaluate(&ts, &Summary::from_report(&r));
+        let verdicts = evaluate(&ts, &Summary::from_report(&r), None);
         let v = parse(&render_json(&plan(), &r, &verdicts));
         assert_eq!(v["thresholds"][0]["expr"], "p99 < 5ms");
         assert_eq!(v["thresholds"][0]["passed"], true);

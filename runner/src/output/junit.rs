@@ -64,7 +64,7 @@ pub fn render(suite: &Suite<'_>, report: &Report, verdicts: &[Verdict]) -> Strin
     });
     case(&mut out, "run", &time, run_failure.as_deref());
     for v in verdicts {
-        let failure = (!v.passed).then(|| format!("{}: measured {}", v.threshold, v.measured));
+        let failure = (!v.passed).then(|| format!("{}: {}", v.threshold, v.measured_text()));
         case(&mut out, &v.threshold, &time, failure.as_deref());
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
@@ -127,6 +127,8 @@ mod tests {
             measured: measured.into(),
             value: 0.0,
             passed,
+            baseline: None,
+            change: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Rendering a run's result for people (text) and for scripts (`--json`).
 
+pub mod baseline;
 pub mod format;
 pub mod hlog;
 pub mod json;

@@ -81,10 +81,11 @@ fn latency_row(s: &mut String, label: &str, l: &LatencySummary) {
     s.push('\n');
 }
 
-/// One threshold verdict: `✓ p99 < 5ms (measured 1.20ms)`.
+/// One threshold verdict: `✓ p99 < 5ms (measured 1.20ms)`, and against a
+/// baseline `✗ p99 < baseline * 1.1 (measured 2.40ms, baseline 1.20ms, +100%)`.
 pub fn render_verdict(v: &Verdict) -> String {
     let mark = if v.passed { '✓' } else { '✗' };
-    format!("{mark} {} (measured {})", v.threshold, v.measured)
+    format!("{mark} {} ({})", v.threshold, v.measured_text())
 }
 
 /// The threshold block: a pass count, then one verdict line each; empty when none.

@@ -176,7 +176,7 @@ fn per_template_rows_and_verdicts() {
         Threshold::parse("p99 < 5ms").unwrap(),
         Threshold::parse("max < 1s").unwrap(),
     ];
-    let verdicts = evaluate(&ts, &Summary::from_report(&r));
+    let verdicts = evaluate(&ts, &Summary::from_report(&r), None);
     let out = render_result(&p, &r, &verdicts);
     let row0 = out
         .lines()
