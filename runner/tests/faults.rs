@@ -29,6 +29,8 @@ enum Behaviour {
     Drip,
     /// `103 Early Hints` every 50 ms, forever, never the final response.
     Endless103,
+    /// Read a pipeline of 4, answer the first with `Connection: close`, close.
+    CloseWithThreeInFlight,
 }
 
 struct Script {
@@ -131,6 +133,19 @@ fn serve_conn(mut stream: TcpStream, b: Behaviour, conn_no: u64, stop: &AtomicBo
             }
             Behaviour::CloseMidResponse => stream.write_all(OK),
             Behaviour::Stall => Ok(()),
+            Behaviour::CloseWithThreeInFlight => {
+                // All 4 read first, so the close is a clean FIN, not a reset.
+                while served < 4 && !stop.load(Ordering::Relaxed) {
+                    served += read_request(&mut stream, &mut pending) as u64;
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                let mut sink = [0u8; 256];
+                while !stop.load(Ordering::Relaxed) && !matches!(stream.read(&mut sink), Ok(0)) {}
+                return;
+            }
             Behaviour::Drip | Behaviour::Endless103 => {
                 let (first, each): (&[u8], &[u8]) = match b {
                     Behaviour::Drip => (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x"),
@@ -205,4 +220,33 @@ fn a_dripping_server_cannot_hold_a_request_past_the_timeout() {
         assert!(c.errors.timeout >= 2, "every request times out: {c:?}");
         assert!(c.reconnects >= 2, "{c:?}");
     }
+}
+
+#[test]
+fn pipelined_requests_lost_to_a_connection_close_are_read_errors() {
+    // Each socket: 4 requests sent, 1 answered with `Connection: close`, 3 lost.
+    let s = Script::start(Behaviour::CloseWithThreeInFlight);
+    let c = run(&plan(&s.url(), 1, 4, 400)).counts;
+    assert!(c.responses > 0, "{c:?}");
+    assert_eq!(
+        c.errors.read,
+        3 * c.responses,
+        "each lost request counted: {c:?}"
+    );
+    // Whatever is neither answered nor lost is the last socket's pipeline,
+    // still in flight at the end.
+    let unaccounted = c.requests - c.responses - c.errors.total();
+    assert!(unaccounted == 0 || unaccounted == 4, "{c:?}");
+}
+
+#[test]
+fn requests_pipelined_behind_garbage_are_counted_lost() {
+    let s = Script::start(Behaviour::GarbageEveryOtherConnection);
+    let c = run(&plan(&s.url(), 2, 4, 400)).counts;
+    assert!(c.errors.parse > 0, "{c:?}");
+    // Garbage answers the first of 4 and ends the socket: the 3 behind it
+    // are read errors. Only the last pipelines (2 × 4) may still be in flight.
+    assert!(c.errors.read >= 3 * c.errors.parse, "{c:?}");
+    let unaccounted = c.requests - c.responses - c.errors.total();
+    assert!(unaccounted <= 8, "{c:?}");
 }

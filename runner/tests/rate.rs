@@ -63,14 +63,7 @@ fn corrected_latency_shows_a_stall_that_service_time_hides() {
     let mut p = plan(&format!("http://{addr}/"), 4, 1, 2000);
     p.rate = Some(1000);
     // Half a second in, the whole server stalls for 400 ms.
-    let trigger = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(b"GET /stall/400 HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut buf = [0u8; 256];
-        let _ = s.read(&mut buf);
-    });
+    let trigger = stall_after(addr, 500, 400);
     let r = run_long(&p);
     trigger.join().unwrap();
     srv.shutdown();
@@ -100,6 +93,21 @@ fn corrected_latency_shows_a_stall_that_service_time_hides() {
     );
 }
 
+/// After `after_ms`, stall the whole built-in server for `stall_ms`.
+fn stall_after(
+    addr: std::net::SocketAddr,
+    after_ms: u64,
+    stall_ms: u64,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(after_ms));
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /stall/{stall_ms} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+    })
+}
+
 /// A run whose timeout is longer than the stall, so stalled requests are not reset.
 fn run_long(p: &api::plan::LoadPlan) -> api::report::Report {
     common::run_with_timeout(p, Duration::from_secs(2))
@@ -121,4 +129,50 @@ fn a_rate_the_connections_cannot_carry_is_reported_not_shrunk() {
         "the requests that could not be sent are reported: {c:?}"
     );
     assert!(c.late > 0, "{c:?}");
+}
+
+#[test]
+fn the_warm_ups_backlog_stays_out_of_the_measured_window() {
+    let srv = serve();
+    let addr = srv.local_addr();
+    let mut p = plan(&format!("http://{addr}/"), 4, 16, 1000);
+    p.rate = Some(1000);
+    p.warmup = HumanDuration(Duration::from_millis(600));
+    // The server stalls from 300 ms to 900 ms: the 64 requests in flight and
+    // the ~300 queued behind them were due in the warm-up but are answered or
+    // sent in the measured second.
+    let trigger = stall_after(addr, 300, 600);
+    let r = run_long(&p);
+    trigger.join().unwrap();
+    srv.shutdown();
+    let c = r.counts;
+    let st = c.status;
+    let classes = st.s2xx + st.s3xx + st.s4xx + st.s5xx + st.other;
+    assert_eq!(
+        classes, c.responses,
+        "status classes count measured responses only: {c:?}"
+    );
+    let per_second: u64 = r.timeline.iter().map(|s| s.responses).sum();
+    assert_eq!(
+        per_second, c.responses,
+        "the timeline adds up: {:?}",
+        r.timeline
+    );
+    assert_eq!(
+        r.timeline.len(),
+        1,
+        "a 1 s run has one second: {:?}",
+        r.timeline
+    );
+    // 1000 due in the measured second (±1 for the float schedule's edges):
+    // each one was either sent or is unsent, never both, never a warm-up one.
+    assert!(
+        (c.requests + c.unsent).abs_diff(1000) <= 1,
+        "requests + unsent = due in the window: {c:?}"
+    );
+    assert!(c.late <= c.requests, "{c:?}");
+    // What was sent was answered, except what is still in flight at the end.
+    assert!(c.responses <= c.requests, "{c:?}");
+    assert!(c.requests - c.responses <= 64, "{c:?}");
+    assert_eq!(c.errors.total(), 0, "{c:?}");
 }

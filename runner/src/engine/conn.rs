@@ -160,6 +160,15 @@ impl Conn {
         (self.inflight > 0).then(|| self.times[self.slot(0)].sent)
     }
 
+    /// In-flight requests (oldest first) meant to go before `t`: in the open
+    /// model intended times only grow, so these lead the queue.
+    #[inline]
+    pub fn inflight_intended_before(&self, t: u64) -> u32 {
+        (0..self.inflight)
+            .take_while(|&n| self.times[self.slot(n)].intended < t)
+            .count() as u32
+    }
+
     /// Intended times of requests assigned but never written (open model), oldest first.
     pub fn unsent_intended(&self) -> impl Iterator<Item = u64> + '_ {
         (self.inflight..self.inflight + self.ready).map(|n| self.times[self.slot(n)].intended)

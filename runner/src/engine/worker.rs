@@ -384,9 +384,7 @@ impl Worker {
 
     fn on_send(&mut self, i: usize, res: i32, now: u64) {
         if res < 0 {
-            if now >= self.measure_start {
-                self.report.counts.errors.read += 1;
-            }
+            self.count_socket_fault(i, now);
             self.reconnect(i, now);
             return;
         }
@@ -432,18 +430,20 @@ impl Worker {
             self.arm_recv(i, fd, gen);
             return;
         }
-        let measuring = now >= self.measure_start;
         if res == 0 {
             // The server closed. A close-delimited body ends here; anything else
             // outstanding was lost.
             match self.conns[i].parser.finish() {
-                Ok(Some(resp)) => self.completed(i, resp, now),
+                Ok(Some(resp)) => {
+                    self.completed(i, resp, now);
+                    // Pipelined behind a close-delimited body: never answered.
+                    self.report.counts.errors.read += self.lost_in_flight(i, now);
+                }
                 Ok(None) if self.conns[i].inflight == 0 => {}
-                Ok(None) | Err(_) if measuring => self.report.counts.errors.read += 1,
-                _ => {}
+                Ok(None) | Err(_) => self.count_socket_fault(i, now),
             }
-        } else if measuring {
-            self.report.counts.errors.read += 1;
+        } else {
+            self.count_socket_fault(i, now);
         }
         self.reconnect(i, now);
     }
@@ -471,14 +471,22 @@ impl Worker {
         let expected = self.plan.expected_status;
         let counts = &mut self.report.counts;
         let inflight = c.inflight;
+        // Open model: answers to requests due in the warm-up belong to it, as
+        // their latency does (see `record_latency`).
+        let warm = match self.plan.schedule {
+            Some(_) => c.inflight_intended_before(self.measure_start),
+            None if measuring => 0,
+            None => inflight,
+        };
         let result = c.parser.feed(data, |r: Response| {
             if done == inflight {
                 unexpected = true;
                 return;
             }
+            let measured = done >= warm;
             done += 1;
             close |= r.close;
-            if measuring {
+            if measured {
                 counts.status.record(r.status);
                 counts.unexpected_status += (r.status != expected) as u64;
             }
@@ -493,18 +501,10 @@ impl Worker {
         }
         match result {
             Err(ParseError::Malformed(_)) | Err(ParseError::Truncated) => {
-                if measuring {
-                    self.report.counts.errors.parse += 1;
-                }
-                return Consumed::Reconnect;
+                return self.protocol_error(i, now, measuring);
             }
-            Ok(_) if unexpected => {
-                // A response nobody asked for: the stream can no longer be trusted.
-                if measuring {
-                    self.report.counts.errors.parse += 1;
-                }
-                return Consumed::Reconnect;
-            }
+            // A response nobody asked for: the stream can no longer be trusted.
+            Ok(_) if unexpected => return self.protocol_error(i, now, measuring),
             Ok(_) => {}
         }
         self.after_responses(i, close, now)
@@ -518,6 +518,11 @@ impl Worker {
             .requests_per_connection
             .is_some_and(|n| c.done_on_socket >= n);
         if close || budget_spent {
+            if close {
+                // Pipelined behind the server's `Connection: close` (or close
+                // frame): never answered, counted rather than dropped.
+                self.report.counts.errors.read += self.lost_in_flight(i, now);
+            }
             return Consumed::Reconnect;
         }
         self.refill(i, now);

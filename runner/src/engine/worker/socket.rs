@@ -114,9 +114,7 @@ impl Worker {
                         .oldest_sent()
                         .is_some_and(|t| now.saturating_sub(t) > timeout);
                     if stalled {
-                        if now >= self.measure_start {
-                            self.report.counts.errors.timeout += c.inflight as u64;
-                        }
+                        self.report.counts.errors.timeout += self.lost_in_flight(i, now);
                         self.reconnect(i, now);
                     }
                 }

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use api::report::Second;
 
-use super::Worker;
+use super::{Consumed, Worker};
 use crate::http::parse::Response;
 
 impl Worker {
@@ -15,12 +15,52 @@ impl Worker {
             return;
         }
         let measuring = now >= self.measure_start;
-        if measuring {
+        let measured = match self.plan.schedule {
+            Some(_) => self.conns[i].inflight_intended_before(self.measure_start) == 0,
+            None => measuring,
+        };
+        if measured {
             self.report.counts.status.record(resp.status);
             self.report.counts.unexpected_status +=
                 (resp.status != self.plan.expected_status) as u64;
         }
         self.record_latency(i, now, measuring);
+    }
+
+    /// Requests in flight on slot `i` that will never be answered now that its
+    /// socket goes away, as many as were measured: open model by the window
+    /// they were due in, closed model by the time of the loss. Each one counts,
+    /// so requests, responses and errors add up.
+    pub(super) fn lost_in_flight(&self, i: usize, now: u64) -> u64 {
+        let c = &self.conns[i];
+        let measured = match self.plan.schedule {
+            Some(_) => c.inflight - c.inflight_intended_before(self.measure_start),
+            None if now >= self.measure_start => c.inflight,
+            None => 0,
+        };
+        u64::from(measured)
+    }
+
+    /// A socket failed (read or write error, or closed mid-response): each
+    /// request in flight is a read error, or the fault itself when none was.
+    pub(super) fn count_socket_fault(&mut self, i: usize, now: u64) {
+        self.report.counts.errors.read += if self.conns[i].inflight == 0 {
+            u64::from(now >= self.measure_start)
+        } else {
+            self.lost_in_flight(i, now)
+        };
+    }
+
+    /// A response (or frame) that breaks the protocol: one parse error, and the
+    /// socket goes. The broken answer stands for the oldest request in flight;
+    /// those behind it are lost (read errors), not dropped from the counts.
+    pub(super) fn protocol_error(&mut self, i: usize, now: u64, measuring: bool) -> Consumed {
+        if measuring {
+            self.report.counts.errors.parse += 1;
+        }
+        self.conns[i].complete();
+        self.report.counts.errors.read += self.lost_in_flight(i, now);
+        Consumed::Reconnect
     }
 
     /// Pop the oldest request's times and record its latency.

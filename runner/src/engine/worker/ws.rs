@@ -54,7 +54,7 @@ impl Worker {
         let head_len = match parse_upgrade_response(&c.upgrade_head) {
             Ok(None) => return Consumed::Fine,
             Ok(Some(n)) => n,
-            Err(_) => return self.protocol_error(i, measuring),
+            Err(_) => return self.protocol_error(i, now, measuring),
         };
         match check_upgrade_response(&c.upgrade_head[..head_len], accept) {
             Ok(()) => {}
@@ -67,11 +67,11 @@ impl Worker {
                 }
                 return Consumed::Reconnect;
             }
-            Err(_) => return self.protocol_error(i, measuring),
+            Err(_) => return self.protocol_error(i, now, measuring),
         }
         if head_len < c.upgrade_head.len() {
             // The server talked before we sent a frame: nothing asked for it.
-            return self.protocol_error(i, measuring);
+            return self.protocol_error(i, now, measuring);
         }
         c.upgrade_head.clear();
         c.state = State::Open;
@@ -134,19 +134,9 @@ impl Worker {
             }
         }
         if result.is_err() || unexpected {
-            return self.protocol_error(i, measuring);
+            return self.protocol_error(i, now, measuring);
         }
-        if close && measuring {
-            // Frames still in flight when the server closed will never be echoed.
-            self.report.counts.errors.read += u64::from(self.conns[i].inflight);
-        }
+        // Frames still in flight at a close frame are counted as lost there.
         self.after_responses(i, close, now)
-    }
-
-    fn protocol_error(&mut self, _i: usize, measuring: bool) -> Consumed {
-        if measuring {
-            self.report.counts.errors.parse += 1;
-        }
-        Consumed::Reconnect
     }
 }
