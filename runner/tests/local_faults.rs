@@ -199,8 +199,12 @@ fn two_runners_show_the_whole_test_in_the_banner() {
     let out = run_manifest(&manifest(&url, 1, "300ms"), &["--runners", "2", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (v["connections"].as_u64(), v["threads"].as_u64()),
-        (Some(4), Some(2)),
+        (
+            v["runners"].as_u64(),
+            v["connections"].as_u64(),
+            v["threads"].as_u64()
+        ),
+        (Some(2), Some(4), Some(2)),
         "{v}"
     );
 }

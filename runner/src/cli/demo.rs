@@ -28,7 +28,7 @@ pub fn run(a: &DemoArgs) -> Result<i32, String> {
     let report = execute(run, &plan, mode, 10)?;
     let ending = Ending {
         interrupted: signals::interrupted_by().map(String::from),
-        failure: None,
+        ..Ending::default()
     };
     let mut code = finish(&plan, &report, &[], &ending, mode, 10, &[]);
     if mode == Mode::Text {

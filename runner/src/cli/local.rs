@@ -256,6 +256,7 @@ fn run_processes(
             .map(String::from)
             .or_else(|| (!interrupted.is_empty()).then(|| interrupted.join(", "))),
         failure: (!failures.is_empty()).then(|| failures.join("; ")),
+        runners: Some(runners),
     };
     Ok((merged.unwrap_or_default(), ending))
 }

@@ -177,7 +177,7 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     let history = record_history(&plan, &report);
     let ending = Ending {
         interrupted: signals::interrupted_by().map(String::from),
-        failure: None,
+        ..Ending::default()
     };
     outputs.complete(&plan.target, &report, &verdicts)?;
     let code = finish(

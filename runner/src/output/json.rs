@@ -100,6 +100,8 @@ struct Output<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     seq_repeats: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    runners: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<&'a str>,
@@ -193,6 +195,7 @@ pub fn render_json_ended(
             })
             .collect(),
         seq_repeats: (report.counts.seq_repeats > 0).then_some(report.counts.seq_repeats),
+        runners: ending.runners,
         interrupted: ending.interrupted.as_deref(),
         failure: ending.failure.as_deref(),
     };

@@ -27,13 +27,17 @@ pub fn mode(plan: &LoadPlan) -> &'static str {
 }
 
 /// How a run ended, beside its numbers: complete, cut short by a signal, or
-/// failed as a whole (a runner died). Printed in one line each, and in JSON.
+/// failed as a whole (a runner died), and by how many runner processes.
+/// Printed in one line each, and in JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ending {
     /// The stop signal (or `"runner …"` reason) that cut the run short.
     pub interrupted: Option<String>,
     /// Why the run failed as a whole, when it did.
     pub failure: Option<String>,
+    /// `gcannon run`: the runner processes whose results were merged (or
+    /// should have been, when one died).
+    pub runners: Option<u32>,
 }
 
 impl Ending {
