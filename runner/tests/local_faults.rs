@@ -241,6 +241,13 @@ fn manifests_are_read_strictly() {
             good.replace("  warmup: 0s", "  warmup: 0s\n  requestsPerConnection: 0"),
             "requestsPerConnection (-r) must be at least 1",
         ),
+        (
+            good.replace(
+                "  warmup: 0s",
+                "  warmup: 0s\n  stages:\n    - {duration: 2s, target: 10}",
+            ),
+            "spec.duration 1s does not match spec.stages, which last 2s",
+        ),
     ];
     for (text, want) in cases {
         let out = run_manifest(&text, &[]);

@@ -51,8 +51,20 @@ pub fn parse(text: &str) -> Result<LoadTest, String> {
             return Err(format!("unknown field {}", unknown.join(", ")));
         }
     }
+    let duration_given = value
+        .get("spec")
+        .is_some_and(|s| s.get("duration").is_some());
     let lt: LoadTest =
         serde_yaml::from_value(value).map_err(|e| format!("not a LoadTest manifest: {e}"))?;
+    let stages: std::time::Duration = lt.spec.stages.iter().map(|s| s.duration.get()).sum();
+    if duration_given && !lt.spec.stages.is_empty() && lt.spec.duration.get() != stages {
+        // As `-d` with `--stages`: the duration would be silently ignored.
+        return Err(format!(
+            "spec.duration {} does not match spec.stages, which last {}: leave duration out",
+            lt.spec.duration,
+            api::duration::HumanDuration(stages)
+        ));
+    }
     if lt.spec.runners == 0 {
         return Err("spec.runners must be at least 1".into());
     }
@@ -99,5 +111,23 @@ fn unknown_fields(value: &Value, schema: &JSONSchemaProps, path: &str, out: &mut
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_example_manifest_is_read_strictly() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+        let mut read = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                super::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                read += 1;
+            }
+        }
+        assert!(read >= 5, "examples/*.yaml: only {read} read");
     }
 }
