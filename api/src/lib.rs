@@ -6,5 +6,6 @@ pub mod duration;
 pub mod loadtest;
 pub mod plan;
 pub mod report;
+pub mod significance;
 pub mod split;
 pub mod threshold;

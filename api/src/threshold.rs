@@ -235,19 +235,27 @@ pub struct Verdict {
     /// Against a baseline: the change from the baseline's value (`+12.5%`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<String>,
+    /// Noise-aware comparison: what the significance test found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub significance: Option<String>,
 }
 
 impl Verdict {
     /// What was measured, for people: `measured 1.20ms`, and against a
     /// baseline `measured 2.40ms, baseline 1.20ms, +100%`.
     pub fn measured_text(&self) -> String {
-        match (&self.baseline, &self.change) {
+        let mut text = match (&self.baseline, &self.change) {
             (Some(b), Some(change)) => {
                 format!("measured {}, baseline {b}, {change}", self.measured)
             }
             (Some(b), None) => format!("measured {}, baseline {b}", self.measured),
             _ => format!("measured {}", self.measured),
+        };
+        if let Some(s) = &self.significance {
+            text.push_str("; ");
+            text.push_str(s);
         }
+        text
     }
 }
 
@@ -531,6 +539,7 @@ impl Threshold {
                 passed: false,
                 baseline: None,
                 change: None,
+                significance: None,
             };
         }
         let (value, measured) = self.measure(s);
@@ -541,6 +550,7 @@ impl Threshold {
             passed: false,
             baseline: None,
             change: None,
+            significance: None,
         };
         let limit = match self.limit {
             Limit::Duration(ns) => ns as f64 / 1e3,

@@ -196,3 +196,50 @@ fn baseline_mistakes_are_one_line_errors_before_any_load() {
         "a bad baseline must fail before any load"
     );
 }
+
+#[test]
+fn noise_aware_judging_still_catches_a_real_regression() {
+    let srv = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let fast = format!("http://{}/", srv.local_addr());
+    let out = gcannon(&[&fast, "-c", "2", "-d", "6s", "--json"]);
+    let v = json_of(&out);
+    assert!(v["timeline"].as_array().unwrap().len() >= 6, "{v}");
+    let base = dir.path().join("baseline.json");
+    std::fs::write(&base, &out.stdout).unwrap();
+    // Every response of /delay/50 takes at least 50 ms: each second's p99 too.
+    let slow = format!("http://{}/delay/50", srv.local_addr());
+    let out = gcannon(&[
+        &slow,
+        "-c",
+        "2",
+        "-d",
+        "6s",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--noise-aware",
+        "--threshold",
+        "p99 < baseline * 1.1",
+        "--threshold",
+        "rps >= baseline * 0.9",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for t in v["thresholds"].as_array().unwrap() {
+        assert_eq!(t["passed"], false, "{v}");
+        let s = t["significance"].as_str().unwrap();
+        assert!(s.starts_with("significant over "), "{s}");
+    }
+    // Without a baseline, --noise-aware has nothing to judge: bad input.
+    let out = gcannon(&[
+        &fast,
+        "-d",
+        "1s",
+        "--noise-aware",
+        "--threshold",
+        "p99 < 1s",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--noise-aware"), "{}", stderr(&out));
+}

@@ -112,6 +112,9 @@ pub struct LoadArgs {
     /// A previous --json result that `baseline` in thresholds refers to.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Fail a relative p99/rps threshold only when the per-second samples show the regression is significant.
+    #[arg(long)]
+    pub noise_aware: bool,
     /// JUnit, interval-log and live-metrics outputs.
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
@@ -159,6 +162,9 @@ pub struct RunArgs {
     /// A previous --json result that `baseline` in the manifest's thresholds refers to.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Fail a relative p99/rps threshold only when the per-second samples show the regression is significant.
+    #[arg(long)]
+    pub noise_aware: bool,
     /// JUnit, merged interval-log and live-metrics outputs (runner i serves
     /// metrics on the --metrics-listen port + i).
     #[command(flatten)]

@@ -10,13 +10,11 @@ use std::sync::atomic::Ordering;
 
 use api::plan::LoadPlan;
 use api::report::Report;
-use api::report::Summary;
 use api::report::WireReport;
-use api::threshold::evaluate;
 
 use super::args::{RunArgs, ShardArgs};
 use super::observe::ObserveArgs;
-use super::{finish, parse_thresholds, Mode, EXIT_INTERRUPTED, INTERRUPTED};
+use super::{finish, gate::Gate, Mode, EXIT_INTERRUPTED, INTERRUPTED};
 use crate::engine::{Run, RunOptions};
 use crate::observe::metrics::Labels;
 use crate::output::hlog;
@@ -38,7 +36,7 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
             ))
         })
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
-    let (thresholds, baseline) = parse_thresholds(&lt.spec.thresholds, a.baseline.as_deref())?;
+    let gate = Gate::new(&lt.spec.thresholds, a.baseline.as_deref(), a.noise_aware)?;
     let runners = a.runners.unwrap_or(lt.spec.runners);
     if runners == 0 {
         return Err("--runners must be at least 1".into());
@@ -71,11 +69,7 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
         super::emit(&banner)?;
     }
     let (report, ending) = run_processes(&plan, runners, &children)?;
-    let verdicts = evaluate(
-        &thresholds,
-        &Summary::from_report(&report),
-        baseline.as_ref(),
-    );
+    let verdicts = gate.verdicts(&report);
     if let Err(e) = children.merge_hlogs(runners) {
         // A dead runner leaves no log; the results still count.
         super::warn(&format!("warning: --hlog: {e}"));

@@ -7,6 +7,7 @@
 
 pub mod args;
 mod demo;
+pub mod gate;
 pub mod local;
 mod manifest;
 pub mod observe;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use api::plan::LoadPlan;
 use api::report::Report;
-use api::threshold::{evaluate, Threshold, Verdict};
+use api::threshold::Verdict;
 use clap::Parser;
 
 use self::args::{Cli, Command, LoadArgs};
@@ -149,7 +150,7 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
         return Err("--timeout must be greater than 0: it bounds each request's whole life".into());
     }
     let plan = a.to_plan()?;
-    let (thresholds, baseline) = parse_thresholds(&a.thresholds, a.baseline.as_deref())?;
+    let gate = gate::Gate::new(&a.thresholds, a.baseline.as_deref(), a.noise_aware)?;
     let opts = RunOptions {
         timeout: a.timeout(),
         ..RunOptions::default()
@@ -172,8 +173,7 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
             return Ok(EXIT_FAILED);
         }
     };
-    let summary = api::report::Summary::from_report(&report);
-    let verdicts = evaluate(&thresholds, &summary, baseline.as_ref());
+    let verdicts = gate.verdicts(&report);
     let history = record_history(&plan, &report);
     let ending = Ending {
         interrupted: signals::interrupted_by().map(String::from),
@@ -329,31 +329,6 @@ fn record_history(plan: &LoadPlan, report: &Report) -> Vec<crate::history::Entry
         warn(&format!("warning: {w}"));
     }
     history
-}
-
-/// Parse `--threshold` expressions, naming the bad one.
-/// Parse the thresholds and read the baseline run they compare with, if any:
-/// a relative threshold without `--baseline` (or a baseline no threshold uses) is bad input.
-pub fn parse_thresholds(
-    exprs: &[String],
-    baseline: Option<&std::path::Path>,
-) -> Result<(Vec<Threshold>, Option<api::report::Summary>), String> {
-    let thresholds = exprs
-        .iter()
-        .map(|e| Threshold::parse(e).map_err(|err| format!("threshold {e:?}: {err}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let relative = thresholds.iter().find(|t| t.is_relative());
-    match (relative, baseline) {
-        (Some(t), None) => Err(format!(
-            "threshold \"{t}\" compares with a baseline run: give one with --baseline FILE (a saved --json result)"
-        )),
-        (None, Some(path)) => Err(format!(
-            "--baseline {}: no threshold refers to it; write one such as --threshold 'p99 < baseline * 1.1'",
-            path.display()
-        )),
-        (_, Some(path)) => Ok((thresholds, Some(crate::output::baseline::load(path)?))),
-        (None, None) => Ok((thresholds, None)),
-    }
 }
 
 /// 3 when interrupted (whatever the thresholds say: the run is partial), 1

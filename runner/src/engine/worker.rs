@@ -98,9 +98,11 @@ impl Worker {
             per_template: (0..per_template).map(|_| new_histogram()).collect(),
             ..Report::default()
         };
-        let sec_hist = plan.schedule.as_ref().map(|_| {
-            Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2).expect("static bounds")
-        });
+        // Every mode keeps each second's p99: the TUI, the timeline and
+        // noise-aware baseline comparisons read it.
+        let sec_hist = Some(
+            Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2).expect("static bounds"),
+        );
         Ok(Self {
             addr: SockAddr::new(plan.addr),
             ring,

@@ -2,14 +2,23 @@
 //! as `p99 < baseline * 1.10` compare this run with it.
 
 use api::report::{
-    decode_histogram, new_histogram, Counts, Errors, Report, StatusClasses, Summary,
+    decode_histogram, new_histogram, Counts, Errors, Report, Second, StatusClasses, Summary,
 };
+use api::significance::Seconds;
 use serde::Deserialize;
+
+/// A baseline run: its numbers, and its per-second samples for noise-aware judging.
+pub struct Baseline {
+    /// What thresholds compare with.
+    pub summary: Summary,
+    /// The full seconds of its timeline (empty for results saved without one).
+    pub seconds: Seconds,
+}
 
 /// The fields of our `--json` object a comparison needs. The latency comes
 /// from the full histogram, so every percentile is exact.
 #[derive(Deserialize)]
-struct Baseline {
+struct Saved {
     elapsed_sec: f64,
     requests: u64,
     responses: u64,
@@ -29,13 +38,15 @@ struct Baseline {
     #[serde(default)]
     unsent: u64,
     histogram: String,
+    #[serde(default)]
+    timeline: Vec<Second>,
 }
 
 /// Read a baseline result; the error names the file and what is wrong with it.
-pub fn load(path: &std::path::Path) -> Result<Summary, String> {
+pub fn load(path: &std::path::Path) -> Result<Baseline, String> {
     let what = |e: &dyn std::fmt::Display| format!("--baseline {}: {e}", path.display());
     let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
-    let b: Baseline = serde_json::from_str(&text).map_err(|e| {
+    let b: Saved = serde_json::from_str(&text).map_err(|e| {
         what(&format!(
             "not a gcannon --json result ({e}); save one with `gcannon ... --json > FILE`"
         ))
@@ -69,5 +80,8 @@ pub fn load(path: &std::path::Path) -> Result<Summary, String> {
     let mut summary = Summary::from_report(&report);
     // The file's rate is what that run printed; elapsed was rounded on output.
     summary.rps = b.rps;
-    Ok(summary)
+    Ok(Baseline {
+        seconds: Seconds::of(&b.timeline, b.elapsed_sec),
+        summary,
+    })
 }

@@ -55,6 +55,8 @@ struct Threshold<'a> {
     baseline: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     change: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    significance: Option<&'a str>,
 }
 
 /// Field order follows the original tool, extras after.
@@ -172,7 +174,7 @@ pub fn render_json_ended(
         uncorrected_latency_us: s.uncorrected.as_ref().map(Latency::from),
         late: rate_mode.then_some(s.late),
         unsent: rate_mode.then_some(s.unsent),
-        timeline: (rate_mode && !report.timeline.is_empty()).then_some(&report.timeline[..]),
+        timeline: (!report.timeline.is_empty()).then_some(&report.timeline[..]),
         per_template_latency_us: s
             .per_template
             .iter()
@@ -192,6 +194,7 @@ pub fn render_json_ended(
                 passed: v.passed,
                 baseline: v.baseline.as_deref(),
                 change: v.change.as_deref(),
+                significance: v.significance.as_deref(),
             })
             .collect(),
         seq_repeats: (report.counts.seq_repeats > 0).then_some(report.counts.seq_repeats),

@@ -129,6 +129,7 @@ mod tests {
             passed,
             baseline: None,
             change: None,
+            significance: None,
         }
     }
 
