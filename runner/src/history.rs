@@ -40,6 +40,10 @@ pub struct Entry {
     pub errors: u64,
     /// Measured wall time in seconds.
     pub duration_sec: f64,
+    /// Connections (0 in entries written before it was kept).
+    pub connections: u32,
+    /// Pipeline depth (0 in entries written before it was kept).
+    pub pipeline: u32,
 }
 
 impl Entry {
@@ -66,6 +70,8 @@ impl Entry {
             responses: report.counts.responses,
             errors: report.counts.errors.total(),
             duration_sec: report.elapsed_sec,
+            connections: 0,
+            pipeline: 0,
         }
     }
 }

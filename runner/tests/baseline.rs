@@ -243,3 +243,37 @@ fn noise_aware_judging_still_catches_a_real_regression() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--noise-aware"), "{}", stderr(&out));
 }
+
+#[test]
+fn compare_shows_the_last_matching_run_from_history() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.json");
+    let run =
+        |c: &str| common::gcannon_with(&history, &[&url, "-c", c, "-d", "500ms", "--compare"]);
+    let first = run("2");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let text = String::from_utf8_lossy(&first.stdout);
+    assert!(text.contains("Compare: no earlier run of"), "{text}");
+    let other = run("3"); // a different shape does not match
+    assert!(String::from_utf8_lossy(&other.stdout).contains("Compare: no earlier run"));
+    let second = run("2");
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        text.contains("Compared with the last matching run ("),
+        "{text}"
+    );
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&history).unwrap()).unwrap();
+    let prev = entries[0]["responses"].as_u64().unwrap().to_string();
+    let now = entries[2]["responses"].as_u64().unwrap().to_string();
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("responses"))
+        .unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[1..3], [prev.as_str(), now.as_str()], "{row}");
+    let json = gcannon(&[&url, "-d", "1s", "--compare", "--json"]);
+    assert_eq!(json.status.code(), Some(2), "{}", stderr(&json));
+}

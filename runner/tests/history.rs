@@ -16,6 +16,8 @@ fn entry(i: u64) -> Entry {
         responses: 10_000 + i,
         errors: i % 3,
         duration_sec: 5.0,
+        connections: 8,
+        pipeline: 1,
     }
 }
 

@@ -251,6 +251,8 @@ fn run(i: u64) -> Entry {
         responses: 10_000 * i,
         errors: 0,
         duration_sec: 10.0,
+        connections: 8,
+        pipeline: 1,
     }
 }
 

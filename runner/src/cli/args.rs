@@ -115,6 +115,9 @@ pub struct LoadArgs {
     /// Fail a relative p99/rps threshold only when the per-second samples show the regression is significant.
     #[arg(long)]
     pub noise_aware: bool,
+    /// After the results, show this run beside the last run of the same target, connections and depth from the history.
+    #[arg(long)]
+    pub compare: bool,
     /// JUnit, interval-log and live-metrics outputs.
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,

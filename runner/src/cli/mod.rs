@@ -149,6 +149,9 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     if a.timeout().is_zero() {
         return Err("--timeout must be greater than 0: it bounds each request's whole life".into());
     }
+    if a.compare && a.json {
+        return Err("--compare prints a table beside the text results; for --json, compare with --baseline FILE instead".into());
+    }
     let plan = a.to_plan()?;
     let gate = gate::Gate::new(&a.thresholds, a.baseline.as_deref(), a.noise_aware)?;
     let opts = RunOptions {
@@ -183,6 +186,11 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     let code = finish(
         &plan, &report, &verdicts, &ending, mode, a.buckets, &history,
     );
+    if a.compare {
+        if let Err(e) = emit(&crate::output::compare::render(&history)) {
+            warn(&e);
+        }
+    }
     outputs.linger();
     Ok(code)
 }
@@ -322,8 +330,11 @@ pub fn print_result(
 
 /// Append this run to the history and return the runs recorded so far.
 fn record_history(plan: &LoadPlan, report: &Report) -> Vec<crate::history::Entry> {
-    let entry =
-        crate::history::Entry::from_report(&plan.target, report, crate::history::now_unix());
+    let entry = crate::history::Entry {
+        connections: plan.connections,
+        pipeline: plan.pipeline,
+        ..crate::history::Entry::from_report(&plan.target, report, crate::history::now_unix())
+    };
     let (history, warning) = crate::history::record(&crate::history::path(), entry);
     if let Some(w) = warning {
         warn(&format!("warning: {w}"));

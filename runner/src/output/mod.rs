@@ -1,6 +1,7 @@
 //! Rendering a run's result for people (text) and for scripts (`--json`).
 
 pub mod baseline;
+pub mod compare;
 pub mod format;
 pub mod hlog;
 pub mod json;
