@@ -14,6 +14,8 @@ pub const DEFAULT_RUNNER_IMAGE: &str = concat!(
 pub const DEFAULT_LOCALHOST_PROFILE: &str = "glass-cannon/io-uring.json";
 /// Default time runners get after the planned end to report.
 pub const DEFAULT_REPORT_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Default Starting-phase deadline: runner pods not all running by then fail the test.
+pub const DEFAULT_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// Default metrics/health listen address.
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:8080";
 
@@ -26,6 +28,9 @@ pub struct Config {
     pub seccomp_default: SeccompChoice,
     /// `GC_SECCOMP_LOCALHOST_PROFILE`: profile used for `Localhost`.
     pub seccomp_localhost_profile: String,
+    /// `GC_START_TIMEOUT` (`5m`, `90s`): how long runner pods may take to be
+    /// scheduled, pulled and ready before the test fails with the reason seen last.
+    pub start_timeout: std::time::Duration,
     /// `GC_METRICS_ADDR`: where `/metrics`, `/healthz`, `/readyz` listen.
     pub metrics_addr: std::net::SocketAddr,
     /// `GC_REPORT_GRACE`: how long after the planned end runners may take to write
@@ -42,6 +47,7 @@ impl Default for Config {
             runner_image: DEFAULT_RUNNER_IMAGE.into(),
             seccomp_default: SeccompChoice::RuntimeDefault,
             seccomp_localhost_profile: DEFAULT_LOCALHOST_PROFILE.into(),
+            start_timeout: DEFAULT_START_TIMEOUT,
             metrics_addr: DEFAULT_METRICS_ADDR
                 .parse()
                 .expect("static address is valid"),
@@ -73,6 +79,21 @@ impl Config {
             })?,
             None => d.metrics_addr,
         };
+        // Both are deadlines: zero would fail every test at once.
+        let duration = |k: &str, default: std::time::Duration| match non_empty(k) {
+            Some(v) => match api::duration::HumanDuration::parse(&v) {
+                Ok(d) if !d.0.is_zero() => Ok(d.0),
+                Ok(_) => Err(Error::Config(format!(
+                    "{k} {v:?}: must be greater than zero"
+                ))),
+                Err(e) => Err(Error::Config(format!(
+                    "{k} {v:?}: {e} (expected e.g. 5m or 90s)"
+                ))),
+            },
+            None => Ok(default),
+        };
+        let start_timeout = duration("GC_START_TIMEOUT", d.start_timeout)?;
+        let report_grace = duration("GC_REPORT_GRACE", d.report_grace)?;
         let leader_election = match non_empty("GC_LEADER_ELECTION").as_deref() {
             None | Some("false") => None,
             Some("true") => {
@@ -92,14 +113,6 @@ impl Config {
                 )))
             }
         };
-        let report_grace = match non_empty("GC_REPORT_GRACE") {
-            Some(v) => {
-                api::duration::HumanDuration::parse(&v)
-                    .map_err(|e| Error::Config(format!("GC_REPORT_GRACE {v:?}: {e}")))?
-                    .0
-            }
-            None => d.report_grace,
-        };
         Ok(Self {
             leader_election,
             report_grace,
@@ -107,6 +120,7 @@ impl Config {
             seccomp_default,
             seccomp_localhost_profile: non_empty("GC_SECCOMP_LOCALHOST_PROFILE")
                 .unwrap_or(d.seccomp_localhost_profile),
+            start_timeout,
             metrics_addr,
         })
     }
@@ -161,9 +175,20 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("GC_SECCOMP_DEFAULT"));
         let e = Config::from_lookup(|k| (k == "GC_METRICS_ADDR").then(|| "nope".into()));
         assert!(e.unwrap_err().to_string().contains("GC_METRICS_ADDR"));
-        let e = Config::from_lookup(|k| (k == "GC_REPORT_GRACE").then(|| "soon".into()));
-        assert!(e.unwrap_err().to_string().contains("GC_REPORT_GRACE"));
         let c = Config::from_lookup(|k| (k == "GC_REPORT_GRACE").then(|| "5s".into())).unwrap();
         assert_eq!(c.report_grace, std::time::Duration::from_secs(5));
+        for key in ["GC_START_TIMEOUT", "GC_REPORT_GRACE"] {
+            for bad in ["soon", "0s"] {
+                let e = Config::from_lookup(|k| (k == key).then(|| bad.into()));
+                assert!(e.unwrap_err().to_string().contains(key), "{key}={bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn start_timeout_defaults_to_five_minutes_and_reads_durations() {
+        assert_eq!(Config::default().start_timeout.as_secs(), 300);
+        let c = Config::from_lookup(|k| (k == "GC_START_TIMEOUT").then(|| "90s".into())).unwrap();
+        assert_eq!(c.start_timeout.as_secs(), 90);
     }
 }

@@ -446,3 +446,248 @@ async fn a_role_the_operator_may_not_grant_fails_with_the_api_message() {
     })
     .await;
 }
+
+const EVENTS: &str = "/api/v1/namespaces/perf/events";
+
+/// A Starting LoadTest whose `RunnersReady` wait began `ago` seconds ago, with
+/// that condition's reason.
+fn starting_since(ago: i64, reason: &str) -> LoadTest {
+    let mut st = status(Phase::Starting, vec![]).unwrap();
+    let since = Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(ago))
+        .unwrap();
+    st.conditions = vec![serde_json::from_value(json!({
+        "type": "RunnersReady", "status": "False", "reason": reason,
+        "message": "waiting for 2 runner pod(s) to be ready",
+        "lastTransitionTime": Time(since), "observedGeneration": 1
+    }))
+    .unwrap()];
+    loadtest(
+        "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
+        Some(st),
+    )
+}
+
+/// A pending runner pod the scheduler cannot place.
+fn unschedulable_pod(index: u32) -> serde_json::Value {
+    json!({
+        "metadata": {"name": format!("smoke-{index}-x"), "namespace": "perf",
+            "labels": {"glasscannon.dev/loadtest": "smoke"}},
+        "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available"}]}
+    })
+}
+
+/// A runner pod whose container waits with this reason.
+fn waiting_pod(index: u32, reason: &str, message: &str) -> serde_json::Value {
+    json!({
+        "metadata": {"name": format!("smoke-{index}-x"), "namespace": "perf",
+            "labels": {"glasscannon.dev/loadtest": "smoke"}},
+        "status": {"phase": "Pending", "containerStatuses": [{"name": "runner", "ready": false,
+            "restartCount": 0, "image": "gc:x", "imageID": "",
+            "state": {"waiting": {"reason": reason, "message": message}}}]}
+    })
+}
+
+fn runners_ready(patch: &serde_json::Value) -> serde_json::Value {
+    patch["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "RunnersReady")
+        .expect("RunnersReady condition")
+        .clone()
+}
+
+#[tokio::test]
+async fn the_job_created_starts_the_wait_for_runners() {
+    let lt = loadtest("target: http://svc:8080/\n", None);
+    run(lt, |mut s, lt| async move {
+        s.expect_runner_rbac().await;
+        s.expect("GET", JOB).await.not_found();
+        let create = s.expect("POST", JOBS).await;
+        let job = create.body.clone();
+        create.respond(201, job);
+        let patch = s.expect_status_patch(&lt).await;
+        let cond = runners_ready(&patch);
+        assert_eq!(
+            (cond["status"].clone(), cond["reason"].clone()),
+            (json!("False"), json!("Starting"))
+        );
+        s.expect_event("JobCreated").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unschedulable_pod_is_reported_with_the_schedulers_words() {
+    let lt = starting_since(30, "Starting");
+    let action = run(lt, |mut s, lt| async move {
+        s.expect("GET", PODS).await.respond(
+            200,
+            pod_list(vec![unschedulable_pod(0), unschedulable_pod(1)]),
+        );
+        let patch = s.expect_status_patch(&lt).await;
+        assert!(patch.get("phase").is_none(), "still Starting: {patch}");
+        let cond = runners_ready(&patch);
+        assert_eq!(cond["reason"], "Unschedulable");
+        let msg = cond["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with(
+                "pod smoke-0-x: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu."
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("0 of 2 runner pod(s) ready"), "{msg}");
+        assert_eq!(patch["message"], cond["message"]);
+        // The wait's start does not move when the reason changes.
+        let t: Timestamp = cond["lastTransitionTime"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(Timestamp::now().duration_since(t).as_secs() >= 29);
+        let ev = s.expect_event("Unschedulable").await;
+        assert_eq!(ev["type"], "Warning");
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn missing_pods_report_the_jobs_failed_create_event() {
+    let lt = starting_since(10, "Starting");
+    run(lt, |mut s, lt| async move {
+        s.expect("GET", PODS).await.respond(200, pod_list(vec![]));
+        let list = s.expect("GET", EVENTS).await;
+        assert!(
+            list.query.contains("involvedObject.name%3Dsmoke"),
+            "{}",
+            list.query
+        );
+        list.respond(200, json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": [
+            {"metadata": {"name": "smoke.1", "namespace": "perf"}, "reason": "FailedCreate", "type": "Warning",
+             "involvedObject": {"kind": "Job", "name": "smoke", "namespace": "perf"},
+             "lastTimestamp": Time(Timestamp::now()),
+             "message": "Error creating: pods \"smoke-0-\" is forbidden: exceeded quota: compute, requested: cpu=4, used: cpu=0, limited: cpu=2"}
+        ]}));
+        let patch = s.expect_status_patch(&lt).await;
+        let cond = runners_ready(&patch);
+        assert_eq!(cond["reason"], "FailedCreate");
+        assert!(
+            cond["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Job smoke: Error creating: pods \"smoke-0-\" is forbidden: exceeded quota"),
+            "{cond}"
+        );
+        s.expect_event("FailedCreate").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reason_already_reported_is_not_written_again() {
+    let lt = starting_since(10, "Starting");
+    // First pass: the reason is new and written.
+    let pods = vec![
+        waiting_pod(0, "ImagePullBackOff", "Back-off pulling image \"gc:x\""),
+        pod(1, true, None),
+    ];
+    let first = pods.clone();
+    let answer = lt.clone();
+    let (ctx, mut server) = context();
+    let task = tokio::spawn(async move {
+        server
+            .expect("GET", PODS)
+            .await
+            .respond(200, pod_list(first));
+        let seen = server
+            .expect(
+                "PATCH",
+                "/apis/glasscannon.dev/v1alpha1/namespaces/perf/loadtests/smoke/status",
+            )
+            .await;
+        let patch = seen.body["status"].clone();
+        seen.respond(200, serde_json::to_value(&answer).unwrap());
+        server.expect_event("ImagePullBackOff").await;
+        patch
+    });
+    reconcile(Arc::new(lt.clone()), ctx).await.unwrap();
+    let patch = task.await.unwrap();
+    // Second pass sees its own status: one list, no write, no event.
+    let mut lt2 = lt;
+    let st = lt2.status.as_mut().unwrap();
+    st.conditions = serde_json::from_value(patch["conditions"].clone()).unwrap();
+    let action = run(lt2, |mut s, _| async move {
+        s.expect("GET", PODS).await.respond(200, pod_list(pods));
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+#[tokio::test]
+async fn past_the_deadline_the_test_fails_with_the_reason_seen() {
+    // The default deadline is 5 minutes; this wait began 6 minutes ago.
+    let lt = starting_since(360, "ImagePullBackOff");
+    let action = run(lt, |mut s, lt| async move {
+        s.expect("GET", PODS).await.respond(
+            200,
+            pod_list(vec![
+                waiting_pod(
+                    0,
+                    "ErrImagePull",
+                    "pull access denied for gc, repository does not exist",
+                ),
+                pod(1, true, None),
+            ]),
+        );
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Failed");
+        assert_eq!(patch["verdict"], "Failed");
+        let msg = patch["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with(
+                "runners not running within 5m: pod smoke-0-x: ErrImagePull: pull access denied"
+            ),
+            "{msg}"
+        );
+        assert!(msg.ends_with("1 of 2 runner pod(s) ready"), "{msg}");
+        let conds = patch["conditions"].as_array().unwrap();
+        let failed = conds.iter().find(|c| c["type"] == "Failed").unwrap();
+        assert_eq!(failed["reason"], "ErrImagePull");
+        assert_eq!(runners_ready(&patch)["reason"], "ErrImagePull");
+        s.expect_event("ErrImagePull").await;
+        // The Job goes, like any failed test's.
+        s.expect("DELETE", JOB).await.respond(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    })
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn past_the_deadline_with_nothing_reported_fails_as_start_timeout() {
+    let lt = starting_since(301, "Starting");
+    run(lt, |mut s, lt| async move {
+        // Both pods exist and run, but never become ready.
+        s.expect("GET", PODS)
+            .await
+            .respond(200, pod_list(vec![pod(0, false, None), pod(1, true, None)]));
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Failed");
+        assert_eq!(
+            patch["message"],
+            "runners not running within 5m: 1 of 2 runner pod(s) ready"
+        );
+        s.expect_event("StartTimeout").await;
+        s.expect("DELETE", JOB).await.respond(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    })
+    .await;
+}

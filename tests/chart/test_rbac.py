@@ -11,7 +11,7 @@ OPERATOR = {
     ("glasscannon.dev", "loadtests/status"): {"get", "patch", "update"},
     ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
     ("", "pods"): {"get", "list", "watch", "delete"},
-    ("", "events"): {"create", "patch"},
+    ("", "events"): {"create", "patch", "list"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("", "configmaps"): {"get"},
     # Each LoadTest's runner ServiceAccount, Role and RoleBinding (operator/src/rbac.rs).

@@ -96,6 +96,7 @@ def test_operator_deployment_contract(chart):
     env = operator_env(objects)
     assert env["GC_RUNNER_IMAGE"] == c["image"]
     assert "GC_RUNNER_SERVICE_ACCOUNT" not in env
+    assert env["GC_START_TIMEOUT"] == "5m"
     assert env["GC_METRICS_ADDR"] == "0.0.0.0:8080"
     assert env["RUST_LOG"] == "info"
     assert "GC_LEADER_ELECTION" not in env
@@ -189,6 +190,8 @@ def test_notes_walk_through_the_quick_start(chart):
     for path in re.findall(r"examples/\S+\.yaml", notes):
         assert (CHART.parents[1] / path).is_file(), path
     assert "any namespace" in notes
+    assert "after\n5m the test fails with that reason" in notes
+    assert operator_env(render(chart, {"operator": {"startTimeout": "90s"}}))["GC_START_TIMEOUT"] == "90s"
     assert "Image:           ghcr.io/glass-cannon/glass-cannon:0.1.0" in notes
     warned = render_raw(chart, {"seccomp": {"installer": {"enabled": False}}})["glass-cannon/templates/NOTES.txt"]
     assert "WARNING: RuntimeDefault blocks io_uring" in warned

@@ -20,6 +20,7 @@ BAD = [
     ({"operator": {"replicas": "2"}}, "/operator/replicas"),
     ({"operator": {"replicas": 1.5}}, "/operator/replicas"),
     ({"operator": {"metricsPort": 0}}, "/operator/metricsPort"),
+    ({"operator": {"startTimeout": "soon"}}, "/operator/startTimeout"),
     ({"operator": {"metricsPort": 70000}}, "/operator/metricsPort"),
     ({"seccomp": {"installer": {"enabled": "yes"}}}, "/seccomp/installer/enabled"),
     ({"seccomp": {"localhostProfile": "/abs/path.json"}}, "/seccomp/localhostProfile"),

@@ -30,10 +30,12 @@ pub use status::{
     doc = "A Glass Cannon load test run by N runner pods; results and the verdict land in status.",
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Runners","type":"integer","jsonPath":".spec.runners"}"#,
+    printcolumn = r#"{"name":"Start","type":"string","description":"Why runners are not running yet (RunnersReady reason)","jsonPath":".status.conditions[?(@.type==\"RunnersReady\")].reason"}"#,
     printcolumn = r#"{"name":"RPS","type":"number","jsonPath":".status.summary.rps"}"#,
     printcolumn = r#"{"name":"p99","type":"string","jsonPath":".status.summary.latency.p99Text"}"#,
     printcolumn = r#"{"name":"Verdict","type":"string","jsonPath":".status.verdict"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.message"}"#
 )]
 #[x_kube(validation = Rule::new("self.connections >= self.runners * self.threads").message("connections must be at least runners * threads: every thread needs a connection"))]
 #[x_kube(validation = Rule::new("self.target != '' || (has(self.templates) && size(self.templates) > 0)").message("set target, or at least one template carrying a Host header"))]

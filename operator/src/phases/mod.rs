@@ -28,6 +28,10 @@ pub mod conditions {
     pub const THRESHOLDS_PASSED: &str = "ThresholdsPassed";
     /// The spec changed after the test finished; it is not re-run.
     pub const SPEC_CHANGED: &str = "SpecChanged";
+    /// Every runner pod is running and announced. While False, its reason says what
+    /// the API reports in the way (`Unschedulable`, `ImagePullBackOff`, `FailedCreate`, ...),
+    /// and its `lastTransitionTime` is when the wait began (the start deadline counts from it).
+    pub const RUNNERS_READY: &str = "RunnersReady";
 }
 
 /// A metav1 Condition stamped now.
@@ -48,19 +52,73 @@ pub fn condition(
     }
 }
 
-/// Replace (by type) or add conditions, keeping the others.
+/// Replace (by type) or add conditions, keeping the others. As with
+/// `meta.SetStatusCondition`, `lastTransitionTime` only moves when the status does.
 pub fn merge_conditions(existing: &[Condition], new: Vec<Condition>) -> Vec<Condition> {
     let mut out: Vec<Condition> = existing
         .iter()
         .filter(|c| !new.iter().any(|n| n.type_ == c.type_))
         .cloned()
         .collect();
-    out.extend(new);
+    out.extend(new.into_iter().map(|mut n| {
+        if let Some(old) = existing
+            .iter()
+            .find(|c| c.type_ == n.type_ && c.status == n.status)
+        {
+            n.last_transition_time = old.last_transition_time.clone();
+        }
+        n
+    }));
     out
 }
 
-/// Why a runner pod can no longer report, if it cannot: `(pod, reason)`.
+/// Why a runner pod can no longer report, if it cannot: `(pod, reason)`. Either
+/// it failed, or (during the run) it is stuck in one of [`STUCK`].
 pub fn pod_failure(pod: &Pod) -> Option<(String, String)> {
+    pod_failed(pod).or_else(|| {
+        let (reason, message) = pod_stuck(pod)?;
+        let text = format!("{reason}: {message}");
+        Some((pod.name_any(), text.trim_end_matches(": ").to_string()))
+    })
+}
+
+/// Waiting reasons of a runner container that will not go away by themselves soon.
+pub const STUCK: [&str; 6] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+];
+
+/// `(reason, message)` when a container of the pod waits for one of [`STUCK`].
+pub fn pod_stuck(pod: &Pod) -> Option<(String, String)> {
+    let status = pod.status.as_ref()?;
+    status.container_statuses.as_ref()?.iter().find_map(|c| {
+        let w = c.state.as_ref()?.waiting.as_ref()?;
+        let reason = w.reason.as_deref()?;
+        STUCK
+            .contains(&reason)
+            .then(|| (reason.to_string(), w.message.clone().unwrap_or_default()))
+    })
+}
+
+/// The scheduler's message when it cannot place the pod.
+pub fn pod_unschedulable(pod: &Pod) -> Option<String> {
+    let conds = pod.status.as_ref()?.conditions.as_ref()?;
+    conds
+        .iter()
+        .find(|c| {
+            c.type_ == "PodScheduled"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("Unschedulable")
+        })
+        .map(|c| c.message.clone().unwrap_or_default())
+}
+
+/// `(pod, reason)` when the pod has failed (phase `Failed`).
+pub fn pod_failed(pod: &Pod) -> Option<(String, String)> {
     let name = pod.name_any();
     let status = pod.status.as_ref()?;
     if status.phase.as_deref() == Some("Failed") {
@@ -84,27 +142,7 @@ pub fn pod_failure(pod: &Pod) -> Option<(String, String)> {
             detail.map(|d| format!("{reason}: {d}")).unwrap_or(reason),
         ));
     }
-    const STUCK: [&str; 6] = [
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "CrashLoopBackOff",
-    ];
-    status.container_statuses.as_ref()?.iter().find_map(|c| {
-        let w = c.state.as_ref()?.waiting.as_ref()?;
-        let reason = w.reason.as_deref()?;
-        STUCK.contains(&reason).then(|| {
-            let msg = w.message.clone().unwrap_or_default();
-            (
-                name.clone(),
-                format!("{reason}: {msg}")
-                    .trim_end_matches(": ")
-                    .to_string(),
-            )
-        })
-    })
+    None
 }
 
 /// The failure to report when runners fail: `(pod, reason)`. A runner whose pod
@@ -112,6 +150,15 @@ pub fn pod_failure(pod: &Pod) -> Option<(String, String)> {
 /// failing, a cleanup), so causes come first: a runner's own failure while its
 /// pod lives, then a failed pod nobody is deleting, then everything else.
 pub fn first_failure(pods: &[Pod], shards: &[Shard]) -> Option<(String, String)> {
+    first_failure_by(pods, shards, pod_failure)
+}
+
+/// [`first_failure`] with `pod_failure` deciding which pods count as failed.
+pub fn first_failure_by(
+    pods: &[Pod],
+    shards: &[Shard],
+    pod_failure: fn(&Pod) -> Option<(String, String)>,
+) -> Option<(String, String)> {
     let alive = |p: &Pod| p.metadata.deletion_timestamp.is_none();
     let lives = |name: &str| pods.iter().any(|p| p.name_any() == name && alive(p));
     let of_shard = |s: &Shard| {

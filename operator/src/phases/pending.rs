@@ -111,6 +111,10 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
             "jobName": name,
             "observedGeneration": lt.meta().generation,
             "message": format!("waiting for {} runner pod(s) to be ready", lt.spec.runners),
+            "conditions": super::merge_conditions(
+                &lt.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(),
+                vec![super::starting::waiting_condition(lt)],
+            ),
         }),
     )
     .await?;

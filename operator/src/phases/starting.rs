@@ -1,24 +1,42 @@
 //! Starting: wait until every runner pod is ready, then give them one start time.
+//! While waiting, say why pods are not running (from what the API reports), and
+//! past the start deadline fail with that reason: never a silent hang.
 
 use std::time::Duration;
 
 use api::loadtest::{LoadTest, Phase, Shard};
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::pending::POLL;
-use super::{event, fail, first_failure, patch_status, pod_ready};
+use super::{
+    condition, conditions, event, fail, first_failure_by, merge_conditions, patch_status,
+    pod_failed, pod_ready, pod_stuck, pod_unschedulable,
+};
 use crate::controller::Context;
 use crate::error::Result;
-use crate::job::LOADTEST_LABEL;
+use crate::job::{job_name, LOADTEST_LABEL};
 
 /// How far in the future `startAt` is set, so every runner sees it before it passes.
 pub const START_DELAY: Duration = Duration::from_secs(5);
+/// Reason of `RunnersReady` while nothing is known to be in the way.
+pub const WAITING: &str = "Starting";
+/// Reason of the failure when the deadline passes with nothing known in the way.
+pub const START_TIMEOUT: &str = "StartTimeout";
+
+/// What stands between the runner pods and running, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    /// `Unschedulable`, `FailedCreate`, `ImagePullBackOff`, ... (a condition reason).
+    pub reason: String,
+    /// The API's own words, prefixed with the pod or Job it is about.
+    pub message: String,
+}
 
 /// What to do with the runner pods seen so far.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,7 +60,8 @@ pub enum StartDecision {
 /// Decide whether the test can start: every runner pod ready and every runner
 /// announced in `status.shards` (the agent writes its entry once its plan is resolved).
 pub fn decide(pods: &[Pod], shards: &[Shard], runners: u32) -> StartDecision {
-    if let Some((pod, reason)) = first_failure(pods, shards) {
+    // A stuck container is not a failure yet: `wait` reports it until the deadline.
+    if let Some((pod, reason)) = first_failure_by(pods, shards, pod_failed) {
         return StartDecision::Fail { pod, reason };
     }
     let ready = pods.iter().filter(|p| pod_ready(p)).count();
@@ -54,6 +73,70 @@ pub fn decide(pods: &[Pod], shards: &[Shard], runners: u32) -> StartDecision {
     }
 }
 
+/// Why the runners are not running yet, if the API says: a pod the scheduler
+/// cannot place, a container stuck pulling or creating, or (when pods are
+/// missing) the Job controller's `FailedCreate` events, newest first.
+pub fn blocker(pods: &[Pod], failed_creates: &[CoreEvent], runners: u32) -> Option<Blocker> {
+    let per_pod = pods.iter().find_map(|p| {
+        let (reason, message) = pod_unschedulable(p)
+            .map(|m| ("Unschedulable".to_string(), m))
+            .or_else(|| pod_stuck(p))?;
+        Some(Blocker {
+            message: format!("pod {}: {reason}: {message}", p.name_any())
+                .trim_end_matches(": ")
+                .to_string(),
+            reason,
+        })
+    });
+    per_pod.or_else(|| {
+        if pods.len() >= runners as usize {
+            return None;
+        }
+        let newest = failed_creates.iter().max_by_key(|e| event_time(e))?;
+        Some(Blocker {
+            reason: "FailedCreate".into(),
+            message: format!(
+                "Job {}: {}",
+                newest.involved_object.name.clone().unwrap_or_default(),
+                newest.message.clone().unwrap_or_default()
+            ),
+        })
+    })
+}
+
+fn event_time(e: &CoreEvent) -> Option<Timestamp> {
+    e.last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+}
+
+/// When the wait for the runners began: `RunnersReady` turning False, else the
+/// LoadTest's creation (a test from before the condition existed).
+pub fn waiting_since(lt: &LoadTest) -> Option<Timestamp> {
+    let status = lt.status.as_ref();
+    status
+        .and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == conditions::RUNNERS_READY && c.status == "False")
+        })
+        .map(|c| c.last_transition_time.0)
+        .or_else(|| lt.meta().creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// The `RunnersReady=False` condition the Pending phase sets when the Job exists.
+pub fn waiting_condition(lt: &LoadTest) -> Condition {
+    condition(
+        conditions::RUNNERS_READY,
+        false,
+        WAITING,
+        &format!("waiting for {} runner pod(s) to be ready", lt.spec.runners),
+        lt.meta().generation,
+    )
+}
+
 /// The runner pods of a LoadTest.
 pub async fn runner_pods(ctx: &Context, lt: &LoadTest) -> Result<Vec<Pod>> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
@@ -61,7 +144,31 @@ pub async fn runner_pods(ctx: &Context, lt: &LoadTest) -> Result<Vec<Pod>> {
     Ok(pods.list(&lp).await?.items)
 }
 
-/// Start the runners together once all are ready.
+/// The Job controller's `FailedCreate` events about this LoadTest's Job since the
+/// LoadTest was created (older ones are about an earlier Job of the same name).
+async fn failed_creates(ctx: &Context, lt: &LoadTest) -> Result<Vec<CoreEvent>> {
+    let events: Api<CoreEvent> =
+        Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
+    let job = job_name(lt);
+    let lp = ListParams::default().fields(&format!(
+        "involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate"
+    ));
+    let created = lt.meta().creation_timestamp.as_ref().map(|t| t.0);
+    Ok(events
+        .list(&lp)
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("FailedCreate")
+                && e.involved_object.kind.as_deref() == Some("Job")
+                && e.involved_object.name.as_deref() == Some(job.as_str())
+                && (created.is_none() || event_time(e) >= created)
+        })
+        .collect())
+}
+
+/// Start the runners together once all are ready; until then say what is in the way.
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     let pods = runner_pods(ctx, lt).await?;
     let shards = lt
@@ -70,7 +177,7 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
         .map(|s| s.shards.clone())
         .unwrap_or_default();
     match decide(&pods, &shards, lt.spec.runners) {
-        StartDecision::Wait { .. } => Ok(Action::requeue(POLL)),
+        StartDecision::Wait { ready } => wait(ctx, lt, &pods, ready).await,
         StartDecision::Fail { pod, reason } => {
             fail(
                 ctx,
@@ -86,6 +193,21 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
             let start = now
                 .checked_add(SignedDuration::try_from(START_DELAY).unwrap_or_default())
                 .unwrap_or(now);
+            let existing = lt
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default();
+            let ready = condition(
+                conditions::RUNNERS_READY,
+                true,
+                "Started",
+                &format!(
+                    "all {} runner(s) ready; load starts at {start}",
+                    lt.spec.runners
+                ),
+                lt.meta().generation,
+            );
             patch_status(
                 ctx,
                 lt,
@@ -93,6 +215,7 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
                     "phase": Phase::Running,
                     "startAt": Time(start),
                     "message": format!("{} runner(s) start at {start}", lt.spec.runners),
+                    "conditions": merge_conditions(&existing, vec![ready]),
                 }),
             )
             .await?;
@@ -110,6 +233,87 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
             Ok(Action::requeue(POLL))
         }
     }
+}
+
+/// Not all ready: report what is in the way, and fail once the deadline passed.
+async fn wait(ctx: &Context, lt: &LoadTest, pods: &[Pod], ready: usize) -> Result<Action> {
+    let runners = lt.spec.runners;
+    let events = if pods.len() < runners as usize {
+        failed_creates(ctx, lt).await?
+    } else {
+        Vec::new()
+    };
+    let found = blocker(pods, &events, runners);
+    let now = Timestamp::now();
+    let timeout = ctx.config.start_timeout;
+    let since = waiting_since(lt).unwrap_or(now);
+    let deadline = since
+        .checked_add(SignedDuration::try_from(timeout).unwrap_or_default())
+        .unwrap_or(now);
+    let counts = format!("{ready} of {runners} runner pod(s) ready");
+    if now > deadline {
+        let human = api::duration::HumanDuration(timeout);
+        let (reason, detail) = match found {
+            Some(b) => (b.reason, format!("{}; {counts}", b.message)),
+            None => (START_TIMEOUT.to_string(), counts),
+        };
+        let message = format!("runners not running within {human}: {detail}");
+        // RunnersReady keeps the final reason too (the `Start` column).
+        let mut lt = lt.clone();
+        if let Some(status) = lt.status.as_mut() {
+            let cond = condition(
+                conditions::RUNNERS_READY,
+                false,
+                &reason,
+                &message,
+                lt.metadata.generation,
+            );
+            status.conditions = merge_conditions(&status.conditions, vec![cond]);
+        }
+        fail(ctx, &lt, &reason, message).await?;
+        return Ok(Action::await_change());
+    }
+    let Some(b) = found else {
+        return Ok(Action::requeue(POLL));
+    };
+    let existing = lt
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let message = format!(
+        "{}; {counts}; the test fails at {deadline} if this lasts",
+        b.message
+    );
+    let current = existing
+        .iter()
+        .find(|c| c.type_ == conditions::RUNNERS_READY);
+    // Only a change is written (and announced): a steady reason costs one list per poll.
+    if current.is_some_and(|c| c.reason == b.reason && c.message == message) {
+        return Ok(Action::requeue(POLL));
+    }
+    let mut cond = condition(
+        conditions::RUNNERS_READY,
+        false,
+        &b.reason,
+        &message,
+        lt.meta().generation,
+    );
+    if current.is_none() {
+        // The wait began before this condition was first written.
+        cond.last_transition_time = Time(since);
+    }
+    patch_status(
+        ctx,
+        lt,
+        json!({
+            "message": message,
+            "conditions": merge_conditions(&existing, vec![cond]),
+        }),
+    )
+    .await?;
+    event(ctx, lt, true, &b.reason, message).await;
+    Ok(Action::requeue(POLL))
 }
 
 #[cfg(test)]
