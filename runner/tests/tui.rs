@@ -475,9 +475,25 @@ fn rate_runs_chart_requests_and_p99_per_second() {
     );
     let closed = strip_ansi(&render_results(&plan(), &spread(), 10, &[]));
     assert!(!closed.contains("per second"), "no timeline, no chart");
-    // A closed-loop run has per-second responses but no per-second p99: its
-    // panel would chart zeros, so it is not drawn.
+    // A closed-loop run charts its per-second p99 too.
     let closed = strip_ansi(&render_results(&plan(), &r, 10, &[]));
-    assert!(closed.contains("Responses per second"), "{closed}");
-    assert!(!closed.contains("p99 per second"), "{closed}");
+    assert!(closed.contains("p99 per second"), "{closed}");
+    // A timeline without per-second p99 would chart zeros: no p99 panel.
+    for s in &mut r.timeline {
+        s.p99_us = 0;
+    }
+    let bare = strip_ansi(&render_results(&plan(), &r, 10, &[]));
+    assert!(bare.contains("Responses per second"), "{bare}");
+    assert!(!bare.contains("p99 per second"), "{bare}");
+}
+
+#[test]
+fn a_closed_loop_run_measures_each_seconds_p99() {
+    let srv = common::serve();
+    let p = common::plan(&format!("http://{}/", srv.local_addr()), 2, 1, 2100);
+    let r = common::run(&p);
+    assert!(r.timeline.len() >= 2, "{:?}", r.timeline);
+    for s in &r.timeline[..2] {
+        assert!(s.responses > 0 && s.p99_us > 0, "{:?}", r.timeline);
+    }
 }

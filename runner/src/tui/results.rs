@@ -43,9 +43,9 @@ pub fn render_results(
         heights.push(shown.len() as u16 + 2);
         heights.push(shown.len() as u16 + 2);
     }
-    // Per-second p99 is measured only in the open model; a closed-loop run
-    // would chart zeros, so its panel is left out.
-    let p99_measured = crate::output::is_rate_mode(plan);
+    // Workers measure each second's p99 in every mode; a report without it
+    // (read from elsewhere) would chart zeros, so then the panel is left out.
+    let p99_measured = report.timeline.iter().any(|s| s.p99_us > 0);
     if !seconds.is_empty() {
         heights.push(seconds.len() as u16 + 2);
         if p99_measured {
