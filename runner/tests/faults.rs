@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{plan, run, run_with_timeout};
 
@@ -31,6 +31,9 @@ enum Behaviour {
     Endless103,
     /// Read a pipeline of 4, answer the first with `Connection: close`, close.
     CloseWithThreeInFlight,
+    /// Hold each connection's first 4 requests until 800 ms after the server
+    /// started and answer them `503`; answer the rest `200` at once.
+    SlowFirstPipeline,
 }
 
 struct Script {
@@ -48,13 +51,14 @@ impl Script {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicU64::new(0));
         let (s, a) = (stop.clone(), accepted.clone());
+        let started = Instant::now();
         let thread = thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let n = a.fetch_add(1, Ordering::Relaxed);
                         let s = s.clone();
-                        thread::spawn(move || serve_conn(stream, b, n, &s));
+                        thread::spawn(move || serve_conn(stream, b, n, &s, started));
                     }
                     Err(_) => thread::sleep(Duration::from_millis(2)),
                 }
@@ -97,7 +101,13 @@ fn read_request(stream: &mut TcpStream, pending: &mut Vec<u8>) -> bool {
     }
 }
 
-fn serve_conn(mut stream: TcpStream, b: Behaviour, conn_no: u64, stop: &AtomicBool) {
+fn serve_conn(
+    mut stream: TcpStream,
+    b: Behaviour,
+    conn_no: u64,
+    stop: &AtomicBool,
+    started: Instant,
+) {
     stream.set_nodelay(true).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(50)))
@@ -133,6 +143,12 @@ fn serve_conn(mut stream: TcpStream, b: Behaviour, conn_no: u64, stop: &AtomicBo
             }
             Behaviour::CloseMidResponse => stream.write_all(OK),
             Behaviour::Stall => Ok(()),
+            Behaviour::SlowFirstPipeline if served <= 4 => {
+                let until = started + Duration::from_millis(800);
+                thread::sleep(until.saturating_duration_since(Instant::now()));
+                stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            }
+            Behaviour::SlowFirstPipeline => stream.write_all(OK),
             Behaviour::CloseWithThreeInFlight => {
                 // All 4 read first, so the close is a clean FIN, not a reset.
                 while served < 4 && !stop.load(Ordering::Relaxed) {
@@ -249,4 +265,21 @@ fn requests_pipelined_behind_garbage_are_counted_lost() {
     assert!(c.errors.read >= 3 * c.errors.parse, "{c:?}");
     let unaccounted = c.requests - c.responses - c.errors.total();
     assert!(unaccounted <= 8, "{c:?}");
+}
+
+#[test]
+fn warm_up_requests_answered_in_the_measured_window_stay_in_the_warm_up() {
+    // Closed model, 300 ms warm-up: each connection's first pipeline goes out
+    // at once and is answered (503) only after the warm-up, 800 ms in.
+    // Those answers belong to requests the warm-up sent, not to the
+    // measured window, which sees only the 200s that follow.
+    let s = Script::start(Behaviour::SlowFirstPipeline);
+    let mut p = plan(&s.url(), 2, 4, 1000);
+    p.warmup = api::duration::HumanDuration(Duration::from_millis(300));
+    let c = run_with_timeout(&p, Duration::from_secs(5)).counts;
+    assert_eq!(c.status.s5xx, 0, "{c:?}");
+    assert!(c.responses > 0 && c.status.s2xx == c.responses, "{c:?}");
+    assert_eq!(c.unexpected_status, 0, "{c:?}");
+    assert!(c.responses <= c.requests, "{c:?}");
+    assert!(c.requests - c.responses <= 8, "{c:?}");
 }

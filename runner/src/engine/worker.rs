@@ -247,15 +247,12 @@ impl Worker {
                 c.scratch.as_ptr()
             }
         };
-        if self.plan.schedule.is_some() {
-            // Open model: a request belongs to the window it was due in, so the
-            // warm-up's backlog is not counted as measured load.
-            for t in c.unsent_intended().filter(|&t| t >= self.measure_start) {
-                self.report.counts.requests += 1;
-                self.report.counts.late += (now > t + LATE_NS) as u64;
-            }
-        } else if now >= self.measure_start {
-            self.report.counts.requests += k as u64;
+        // A request belongs to the window it was meant for (see
+        // `oldest_measured`), so the warm-up's backlog is not measured load.
+        let open_model = self.plan.schedule.is_some();
+        for t in c.unsent_intended().filter(|&t| t >= self.measure_start) {
+            self.report.counts.requests += 1;
+            self.report.counts.late += (open_model && now > t + LATE_NS) as u64;
         }
         c.mark_sent(now);
         c.send_pending = true;
@@ -439,7 +436,7 @@ impl Worker {
                 Ok(Some(resp)) => {
                     self.completed(i, resp, now);
                     // Pipelined behind a close-delimited body: never answered.
-                    self.report.counts.errors.read += self.lost_in_flight(i, now);
+                    self.report.counts.errors.read += self.lost_in_flight(i);
                 }
                 Ok(None) if self.conns[i].inflight == 0 => {}
                 Ok(None) | Err(_) => self.count_socket_fault(i, now),
@@ -473,13 +470,8 @@ impl Worker {
         let expected = self.plan.expected_status;
         let counts = &mut self.report.counts;
         let inflight = c.inflight;
-        // Open model: answers to requests due in the warm-up belong to it, as
-        // their latency does (see `record_latency`).
-        let warm = match self.plan.schedule {
-            Some(_) => c.inflight_intended_before(self.measure_start),
-            None if measuring => 0,
-            None => inflight,
-        };
+        // Answers to the warm-up's requests belong to it (see `oldest_measured`).
+        let warm = c.inflight_intended_before(self.measure_start);
         let result = c.parser.feed(data, |r: Response| {
             if done == inflight {
                 unexpected = true;
@@ -499,14 +491,14 @@ impl Worker {
             self.clock.now()
         };
         for _ in 0..done {
-            self.record_latency(i, now, measuring);
+            self.record_latency(i, now);
         }
         match result {
             Err(ParseError::Malformed(_)) | Err(ParseError::Truncated) => {
-                return self.protocol_error(i, now, measuring);
+                return self.protocol_error(i, measuring);
             }
             // A response nobody asked for: the stream can no longer be trusted.
-            Ok(_) if unexpected => return self.protocol_error(i, now, measuring),
+            Ok(_) if unexpected => return self.protocol_error(i, measuring),
             Ok(_) => {}
         }
         self.after_responses(i, close, now)
@@ -523,7 +515,7 @@ impl Worker {
             if close {
                 // Pipelined behind the server's `Connection: close` (or close
                 // frame): never answered, counted rather than dropped.
-                self.report.counts.errors.read += self.lost_in_flight(i, now);
+                self.report.counts.errors.read += self.lost_in_flight(i);
             }
             return Consumed::Reconnect;
         }

@@ -114,7 +114,7 @@ impl Worker {
                         .oldest_sent()
                         .is_some_and(|t| now.saturating_sub(t) > timeout);
                     if stalled {
-                        self.report.counts.errors.timeout += self.lost_in_flight(i, now);
+                        self.report.counts.errors.timeout += self.lost_in_flight(i);
                         self.reconnect(i, now);
                     }
                 }

@@ -14,31 +14,30 @@ impl Worker {
         if self.conns[i].inflight == 0 {
             return;
         }
-        let measuring = now >= self.measure_start;
-        let measured = match self.plan.schedule {
-            Some(_) => self.conns[i].inflight_intended_before(self.measure_start) == 0,
-            None => measuring,
-        };
-        if measured {
+        if self.oldest_measured(i) {
             self.report.counts.status.record(resp.status);
             self.report.counts.unexpected_status +=
                 (resp.status != self.plan.expected_status) as u64;
         }
-        self.record_latency(i, now, measuring);
+        self.record_latency(i, now);
+    }
+
+    /// Whether the oldest request in flight on slot `i` is part of the measured
+    /// window. A request belongs to the window it was meant to go in (its due
+    /// time in the open model, when it was handed to the connection in the
+    /// closed one): its answer, status, latency or loss count there, so the
+    /// warm-up's requests answered later never leak into the results.
+    #[inline]
+    pub(super) fn oldest_measured(&self, i: usize) -> bool {
+        self.conns[i].inflight_intended_before(self.measure_start) == 0
     }
 
     /// Requests in flight on slot `i` that will never be answered now that its
-    /// socket goes away, as many as were measured: open model by the window
-    /// they were due in, closed model by the time of the loss. Each one counts,
-    /// so requests, responses and errors add up.
-    pub(super) fn lost_in_flight(&self, i: usize, now: u64) -> u64 {
+    /// socket goes away, as many as were measured. Each one counts, so
+    /// requests, responses and errors add up.
+    pub(super) fn lost_in_flight(&self, i: usize) -> u64 {
         let c = &self.conns[i];
-        let measured = match self.plan.schedule {
-            Some(_) => c.inflight - c.inflight_intended_before(self.measure_start),
-            None if now >= self.measure_start => c.inflight,
-            None => 0,
-        };
-        u64::from(measured)
+        u64::from(c.inflight - c.inflight_intended_before(self.measure_start))
     }
 
     /// A socket failed (read or write error, or closed mid-response): each
@@ -47,36 +46,33 @@ impl Worker {
         self.report.counts.errors.read += if self.conns[i].inflight == 0 {
             u64::from(now >= self.measure_start)
         } else {
-            self.lost_in_flight(i, now)
+            self.lost_in_flight(i)
         };
     }
 
     /// A response (or frame) that breaks the protocol: one parse error, and the
     /// socket goes. The broken answer stands for the oldest request in flight;
     /// those behind it are lost (read errors), not dropped from the counts.
-    pub(super) fn protocol_error(&mut self, i: usize, now: u64, measuring: bool) -> Consumed {
-        if measuring {
-            self.report.counts.errors.parse += 1;
-        }
+    pub(super) fn protocol_error(&mut self, i: usize, measuring: bool) -> Consumed {
+        let measured = match self.conns[i].inflight {
+            0 => measuring,
+            _ => self.oldest_measured(i),
+        };
+        self.report.counts.errors.parse += u64::from(measured);
         self.conns[i].complete();
-        self.report.counts.errors.read += self.lost_in_flight(i, now);
+        self.report.counts.errors.read += self.lost_in_flight(i);
         Consumed::Reconnect
     }
 
     /// Pop the oldest request's times and record its latency.
     #[inline]
-    pub(super) fn record_latency(&mut self, i: usize, now: u64, measuring: bool) {
+    pub(super) fn record_latency(&mut self, i: usize, now: u64) {
         let template = self.conns[i].template;
         let Some((intended, sent)) = self.conns[i].complete() else {
             return;
         };
-        // Open model: a response belongs to the window its request was due in.
-        let measuring = if self.plan.schedule.is_some() {
-            intended >= self.measure_start
-        } else {
-            measuring
-        };
-        if !measuring {
+        // A response belongs to the window its request was meant for.
+        if intended < self.measure_start {
             return;
         }
         let r = &mut self.report;

@@ -54,7 +54,7 @@ impl Worker {
         let head_len = match parse_upgrade_response(&c.upgrade_head) {
             Ok(None) => return Consumed::Fine,
             Ok(Some(n)) => n,
-            Err(_) => return self.protocol_error(i, now, measuring),
+            Err(_) => return self.protocol_error(i, measuring),
         };
         match check_upgrade_response(&c.upgrade_head[..head_len], accept) {
             Ok(()) => {}
@@ -67,11 +67,11 @@ impl Worker {
                 }
                 return Consumed::Reconnect;
             }
-            Err(_) => return self.protocol_error(i, now, measuring),
+            Err(_) => return self.protocol_error(i, measuring),
         }
         if head_len < c.upgrade_head.len() {
             // The server talked before we sent a frame: nothing asked for it.
-            return self.protocol_error(i, now, measuring);
+            return self.protocol_error(i, measuring);
         }
         c.upgrade_head.clear();
         c.state = State::Open;
@@ -120,21 +120,19 @@ impl Worker {
         } else {
             self.clock.now()
         };
-        let bad_count = u64::from(bad.count_ones());
-        if measuring {
-            self.report.counts.ws_frames += u64::from(done) - bad_count;
-            self.report.counts.errors.parse += bad_count;
-        }
         for j in 0..done {
+            let measured = self.oldest_measured(i);
             if bad & (1 << j) != 0 {
                 // A wrong echo answers its request but is no good response.
                 self.conns[i].complete();
+                self.report.counts.errors.parse += u64::from(measured);
             } else {
-                self.record_latency(i, now, measuring);
+                self.record_latency(i, now);
+                self.report.counts.ws_frames += u64::from(measured);
             }
         }
         if result.is_err() || unexpected {
-            return self.protocol_error(i, now, measuring);
+            return self.protocol_error(i, measuring);
         }
         // Frames still in flight at a close frame are counted as lost there.
         self.after_responses(i, close, now)
