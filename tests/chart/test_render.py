@@ -16,6 +16,7 @@ KNOWN = {
     ("v1", "ServiceAccount"),
     ("v1", "Service"),
     ("v1", "ConfigMap"),
+    ("v1", "Namespace"),
     ("apps/v1", "Deployment"),
     ("apps/v1", "DaemonSet"),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
@@ -25,7 +26,7 @@ KNOWN = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PodMonitor"),
 }
-CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "Namespace"}
 
 VARIANTS = {
     "default": None,
@@ -80,7 +81,7 @@ def test_default_objects(chart):
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-        "ConfigMap", "DaemonSet",
+        "ConfigMap", "DaemonSet", "Namespace",
     ])
     assert not find(objects, "ServiceMonitor")
 

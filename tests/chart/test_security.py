@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import CHART, find, one, operator_env, pod_specs, render
+from conftest import CHART, NAMESPACE, find, one, operator_env, pod_specs, render
 
 PROFILE = CHART / "files" / "io-uring.json"
 IO_URING = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
@@ -91,6 +91,36 @@ def test_localhost_profile_path_is_consistent(chart):
     assert host["hostPath"]["path"] == "/var/lib/kubelet/seccomp/perf"
     script = spec["initContainers"][0]["command"][-1]
     assert "/profile/uring.json" in script and script.endswith("/host-seccomp/uring.json")
+
+
+def test_installer_lives_in_its_own_privileged_namespace(chart):
+    """Only the installer needs hostPath (Pod Security "privileged"): the release
+    namespace, with the operator and maybe LoadTests, can then be restricted."""
+    objects = render(chart)
+    installer = [o for o in objects if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "seccomp-installer"]
+    ns = one(objects, "Namespace")
+    assert ns["metadata"]["name"] == f"{NAMESPACE}-seccomp"
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert {o["kind"] for o in installer} == {"Namespace", "ConfigMap", "DaemonSet"}
+    for o in installer:
+        if o["kind"] != "Namespace":
+            assert o["metadata"]["namespace"] == f"{NAMESPACE}-seccomp", o["kind"]
+    for o in objects:
+        if o["kind"] in ("Deployment", "ServiceAccount"):
+            assert o["metadata"]["namespace"] == NAMESPACE, o["kind"]
+    # An admin's own namespace, created beforehand.
+    objects = render(chart, {"seccomp": {"installer": {"namespace": "node-setup", "createNamespace": False}}})
+    assert not find(objects, "Namespace")
+    assert one(objects, "DaemonSet")["metadata"]["namespace"] == "node-setup"
+    assert one(objects, "ConfigMap", "-seccomp")["metadata"]["namespace"] == "node-setup"
+
+
+def test_installer_tolerates_no_taint_unless_told(chart):
+    spec = one(render(chart), "DaemonSet")["spec"]["template"]["spec"]
+    assert "tolerations" not in spec, "by default only untainted (worker) nodes get the profile"
+    loadnodes = [{"key": "dedicated", "operator": "Equal", "value": "load", "effect": "NoSchedule"}]
+    spec = one(render(chart, {"seccomp": {"installer": {"tolerations": loadnodes}}}), "DaemonSet")
+    assert spec["spec"]["template"]["spec"]["tolerations"] == loadnodes
 
 
 def test_configmap_carries_the_profile_file(chart):

@@ -68,7 +68,9 @@ cargo build --release --locked -q -p runner -p operator || die "cargo build --re
 echo "==> base root filesystem from Debian's packages"
 mkdir -p "$cache/debs"
 debs=(libc6 libgcc-s1 ca-certificates)
-if ! ls "${debs[@]/#/$cache/debs/}"_*.deb >/dev/null 2>&1; then
+have_debs=1
+for d in "${debs[@]}"; do compgen -G "$cache/debs/${d}_*.deb" >/dev/null || have_debs=0; done
+if ((!have_debs)); then
   (cd "$cache/debs" && apt-get download "${debs[@]}" >/dev/null 2>&1) \
     || (apt-get update -qq && cd "$cache/debs" && apt-get download "${debs[@]}" >/dev/null) \
     || die "cannot download ${debs[*]} from Debian's packages"
@@ -164,12 +166,13 @@ refused_without_io_uring() {
 # pod's command through `oci.py pod`, i.e. under runc in the bundle's root.
 agent_in_bundle() {
   local launcher="$work/gcannon-in-runc"
-  # shellcheck source=tests/venv.sh
+  # venv.sh defines venv_install and standin_packages.
+  # shellcheck disable=SC1091,SC2154
   source "$root/tests/venv.sh" && venv_install "${standin_packages[@]}" \
     || { why="cannot prepare the stand-in's Python environment"; return 1; }
   printf '#!/bin/sh\nexec python3 %q pod %q %q %q -- "$@"\n' \
     "$root/tests/runtime/oci.py" "$rootfs" "$profile" "$work/runc" >"$launcher" && chmod +x "$launcher"
-  detail="$(timeout -k 5 150 "$venv/bin/python" "$root/tests/runtime/agent_case.py" "$root" "$launcher" 2>"$work/agent.err")" \
+  detail="$(timeout -k 5 150 "$root/.venv/bin/python" "$root/tests/runtime/agent_case.py" "$root" "$launcher" 2>"$work/agent.err")" \
     || { why="$(tail -n 5 "$work/agent.err")"; return 1; }
 }
 

@@ -10,9 +10,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$root"
 
+# venv.sh defines venv_install and standin_packages.
+# shellcheck disable=SC1091
 source tests/venv.sh
+# shellcheck disable=SC2154
 venv_install "${standin_packages[@]}"
-python="$venv/bin/python"
+python="$root/.venv/bin/python"
 
 echo "==> release build: glass-cannon-operator, gcannon"
 cargo build --release --locked --quiet -p operator -p runner --bins
