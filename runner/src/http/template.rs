@@ -325,11 +325,27 @@ pub fn compile(t: &RequestTemplate, default_host: Option<&str>) -> Result<Templa
     let mut content_length = None;
     let mut chunked = false;
     for &(no, _, line) in &lines[1..] {
+        // Header lines carry credentials: errors locate them, never quote them.
         let Some((name, value)) = line.split_once(':') else {
-            return Err(err(no, format!("malformed header line {line:?} (no ':')")));
+            return Err(err(
+                no,
+                format!(
+                    "malformed header line (no ':' in its {} bytes; not shown, it may hold a credential)",
+                    line.len()
+                ),
+            ));
         };
-        if name.is_empty() || name.bytes().any(|b| !is_tchar(b)) {
-            return Err(err(no, format!("malformed header name {name:?}")));
+        if let Some(col) = name.bytes().position(|b| !is_tchar(b)) {
+            return Err(err(
+                no,
+                format!(
+                    "malformed header name: column {} is not allowed in a header name",
+                    col + 1
+                ),
+            ));
+        }
+        if name.is_empty() {
+            return Err(err(no, "malformed header line: no name before ':'".into()));
         }
         let value = value.trim();
         if name.eq_ignore_ascii_case("host") {

@@ -127,6 +127,18 @@ fn offset_accounts_for_added_headers_and_crlf() {
 }
 
 #[test]
+fn header_errors_never_quote_the_line() {
+    for text in [
+        "GET / HTTP/1.1\nAuthorization Bearer s3cr3t-token\n\n",
+        "GET / HTTP/1.1\nX-Api Key s3cr3t-token: 1\n\n",
+    ] {
+        let e = err_msg(text);
+        assert!(e.starts_with("t.raw:2: malformed header"), "{e}");
+        assert!(!e.contains("s3cr3t") && !e.contains("Bearer"), "{e}");
+    }
+}
+
+#[test]
 fn errors_name_file_and_line() {
     let cases: &[(&str, &str)] = &[
         ("", "t.raw:1: no request line"),
