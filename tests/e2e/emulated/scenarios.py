@@ -6,12 +6,16 @@ asserts on the final objects. Run all with `python scenarios.py`, or some with
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import traceback
 import urllib.request
 
+import yaml
+
 from standin import Cluster, wait_until
+from standin.errors import forbidden
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 SCENARIOS: list[tuple[str, str, object]] = []
@@ -55,9 +59,12 @@ def condition(o: dict, type_: str) -> dict:
 
 
 def json_path(o: dict, path: str):
+    """A printer column's JSONPath: `.a.b` and `.a[?(@.k=="v")].b` (the first match)."""
     cur = o
-    for part in path.strip(".").split("."):
-        cur = cur.get(part) if isinstance(cur, dict) else None
+    for key, fkey, fval in re.findall(r'\.([A-Za-z0-9_]+)(?:\[\?\(@\.([A-Za-z0-9_]+)=="([^"]*)"\)\])?', path):
+        cur = cur.get(key) if isinstance(cur, dict) else None
+        if fkey:
+            cur = next((i for i in cur or [] if isinstance(i, dict) and i.get(fkey) == fval), None)
     return cur
 
 
@@ -322,8 +329,6 @@ def status_too_large(c: Cluster) -> None:
     assert_cleaned_up(c, "huge")
 
 
-# ----- runner -------------------------------------------------------------------------------------------------
-
 @scenario("10", "a runner pod's /metrics: its LoadTest, namespace and index; final counters equal its shard")
 def runner_metrics(c: Cluster) -> None:
     # The pod spec gives every runner GC_METRICS_LISTEN=0.0.0.0:9464; here pods
@@ -376,6 +381,148 @@ def _quiet(fn):
     except (OSError, KeyError):
         return None
 
+
+def quickstart_docs() -> tuple[dict, list[str]]:
+    """examples/quickstart/: the LoadTest, and the target Deployment's `gcannon` args."""
+    qs = os.path.join(REPO, "examples", "quickstart")
+    with open(os.path.join(qs, "loadtest.yaml")) as f:
+        lt = yaml.safe_load(f)
+    with open(os.path.join(qs, "target.yaml")) as f:
+        deploy = next(d for d in yaml.safe_load_all(f) if d["kind"] == "Deployment")
+    return lt, deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def shortened(o):
+    """The status as `kubectl get -o yaml` shows it, with each base64 histogram and
+    per-second timeline replaced by what it holds, for the docs' sample."""
+    def short(k, v):
+        if k == "histogram" and isinstance(v, str):
+            return f"<{len(v)} characters of base64 HdrHistogram>"
+        if k == "timeline" and isinstance(v, list):
+            return f"<{len(v)} per-second entries: responses, p99_us>"
+        return shortened(v)
+    if isinstance(o, dict):
+        return {k: short(k, v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [shortened(i) for i in o]
+    return o
+
+
+@scenario("11", "the quick start (examples/quickstart/): a Passed verdict, kubectl-wait semantics")
+def quickstart(c: Cluster) -> None:
+    c.start_operator()
+    lt, serve_args = quickstart_docs()
+    # The target Deployment's own `gcannon serve` arguments, on a loopback port (no
+    # Service DNS here): the LoadTest's target becomes that port, the rest is as shipped.
+    target = c.start_target(serve_args)
+    spec = dict(lt["spec"], target=target.url)
+    c.client.create("loadtests", c.namespace, {**lt, "spec": spec})
+    name = lt["metadata"]["name"]
+    o = c.client.wait_condition("loadtests", c.namespace, name, "Complete", 120)
+    st = o["status"]
+    assert phase(o) == "Succeeded" and st["verdict"] == "Passed", (st.get("message"), st.get("thresholdResults"))
+    assert [r["expr"] for r in st["thresholdResults"]] == lt["spec"]["thresholds"]
+    assert all(r["passed"] for r in st["thresholdResults"])
+    assert st["summary"]["responses"] > 0 and st["summary"]["errors"]["total"] == 0, st["summary"]
+    assert len(st["shards"]) == lt["spec"]["runners"]
+    cols = printer_columns(c, o)
+    assert cols["Verdict"] == "Passed" and cols["Start"] == "Started", cols
+    assert_cleaned_up(c, name)
+    sample = os.environ.get("STANDIN_SAMPLE")
+    if sample:  # docs/kubernetes.md's sample: `kubectl get lt quickstart -o yaml`, status only
+        with open(sample, "w") as f:
+            yaml.safe_dump({"status": shortened(c.get("loadtests", name)["status"])}, f,
+                           sort_keys=False, width=100)
+
+
+@scenario("12", "a LoadTest in a second namespace: its own runner ServiceAccount, Role and RoleBinding")
+def second_namespace(c: Cluster) -> None:
+    ns = "team-b"
+    c.client.create("namespaces", None, {"metadata": {"name": ns}})
+    c.start_operator()
+    target = c.start_target()
+    host = target.url.split("/")[2]
+    c.client.create("configmaps", ns, {"metadata": {"name": "reqs"}, "data": {
+        "get": f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"}})
+    c.client.create("loadtests", ns, {**loadtest("elsewhere", "", runners=2, connections=4,
+                                                 templates=[{"configMapRef": {"name": "reqs", "key": "get"}}]),
+                                      "metadata": {"name": "elsewhere", "namespace": ns}})
+    o = c.wait_for("loadtests", "elsewhere", finished, 90, "elsewhere to finish", ns=ns)
+    st = o["status"]
+    assert phase(o) == "Succeeded" and st["verdict"] == "Passed", st.get("message")
+    uid = o["metadata"]["uid"]
+    sa_name = "elsewhere-runner"
+    for plural in ("serviceaccounts", "roles", "rolebindings"):
+        obj = c.get(plural, sa_name, ns)
+        assert obj is not None, f"no {plural} {sa_name} in {ns}"
+        owner = obj["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["uid"], owner.get("controller")) == ("LoadTest", uid, True), owner
+    rules = c.get("roles", sa_name, ns)["rules"]
+    assert all(r.get("resourceNames") for r in rules), f"the Role reaches beyond this LoadTest: {rules}"
+    assert c.get("serviceaccounts", sa_name, "e2e") is None, "nothing lands in the operator's namespace"
+    # The runners' own requests, authorized by that Role: the agents' status writes came
+    # from the ServiceAccount's token, and nobody was refused anything.
+    user = f"system:serviceaccount:{ns}:{sa_name}"
+    writes = [r for r in c.server.request_log if r[3] == user and r[0] == "PATCH"]
+    assert writes and all(r[2] == 200 and "/loadtests/elsewhere/status" in r[1] for r in writes), writes
+    refused = [r for r in c.server.request_log if r[2] in (401, 403)]
+    assert not refused, refused
+    failed_creates = c.client.request("GET", c.client.path("events", ns), query="fieldSelector=reason%3DFailedCreate")
+    assert not failed_creates["items"], "the ServiceAccount existed before the Job's pods"
+    assert_cleaned_up_in(c, "elsewhere", ns)
+    c.client.delete("loadtests", ns, "elsewhere")
+    for plural in ("serviceaccounts", "roles", "rolebindings"):
+        c.wait_for(plural, sa_name, lambda x: x is None, 30, f"{plural} {sa_name} to be collected", ns=ns)
+
+
+def assert_cleaned_up_in(c: Cluster, name: str, ns: str) -> None:
+    c.wait_for("jobs", name, lambda j: j is None, 30, f"Job {name} to be deleted", ns=ns)
+    wait_until(lambda: not c.pods(f"{LT_LABEL}={name}", ns=ns), 30, f"the pods of {name} to be deleted")
+
+
+QUOTA = "exceeded quota: compute, requested: cpu=100m, used: cpu=4, limited: cpu=4"
+
+
+@scenario("13", "runners that cannot start: the API's reason on the LoadTest, Failed past the deadline")
+def cannot_start(c: Cluster) -> None:
+    c.start_operator({"GC_START_TIMEOUT": "6s"})
+    target = c.start_target()
+    of = lambda name: lambda pod: pod["metadata"]["labels"].get(LT_LABEL) == name  # noqa: E731
+    c.kubelet.inject("ImagePullBackOff", of("nopull"))
+    c.kubelet.inject("Unschedulable", of("nosched"))
+    c.kubelet.inject("CreateContainerConfigError", of("noconfig"), 'secret "creds" not found')
+
+    def quota(req):  # a ResourceQuota the runner pods of `quota` do not fit in
+        if req.verb == "create" and req.res.plural == "pods" and of("quota")(req.body):
+            raise forbidden(req.res, req.body["metadata"]["generateName"], QUOTA)
+    c.server.admission.append(quota)
+    expect = {"nopull": ("ImagePullBackOff", "Back-off pulling image"),
+              "nosched": ("Unschedulable", "0/1 nodes are available"),
+              "noconfig": ("CreateContainerConfigError", 'secret "creds" not found'),
+              "quota": ("FailedCreate", QUOTA)}
+    for name in expect:
+        c.client.create("loadtests", c.namespace, loadtest(name, target.url, runners=2, connections=4))
+    for name, (reason, words) in expect.items():
+        o = c.wait_for("loadtests", name, finished, 60, f"{name} to fail")
+        st = o["status"]
+        assert phase(o) == "Failed" and st["verdict"] == "Failed", st.get("message")
+        failed = condition(o, "Failed")
+        assert failed["status"] == "True" and failed["reason"] == reason, failed
+        assert "runners not running within 6s" in failed["message"] and words in failed["message"], failed["message"]
+        assert printer_columns(c, o)["Start"] == reason
+        # While it waited, the reason was on the LoadTest already (kubectl get lt / describe).
+        waiting = [e.obj for e in c.store.history if e.res == ("glasscannon.dev", "loadtests")
+                   and e.obj["metadata"]["name"] == name and phase(e.obj) == "Starting"
+                   and (json_path(e.obj, '.status.conditions[?(@.type=="RunnersReady")].reason') == reason)]
+        assert waiting, f"{name}: {reason} never showed while Starting"
+        ready = condition(waiting[-1], "RunnersReady")
+        assert ready["status"] == "False" and words in ready["message"] and "the test fails at" in ready["message"]
+        assert_cleaned_up(c, name)
+    assert target.served() == 0, "no load was sent"
+    assert not c.kubelet.running()
+
+
+# ----- runner -------------------------------------------------------------------------------------------------
 
 def main(argv: list[str]) -> int:
     wanted = set(argv)

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from standin import ApiError, ApiServer, Client, Store, builtin_resources, crd_resources
+from standin import ApiError, ApiServer, Client, Kubelet, Store, builtin_resources, crd_resources, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 NS = "t"
@@ -21,6 +21,7 @@ def api():
     server = ApiServer(store).start()
     c = Client(server.url, store)
     c.create("namespaces", None, {"metadata": {"name": NS}})
+    c.server = server
     yield c
     server.stop()
 
@@ -282,3 +283,85 @@ def test_concurrent_appliers_never_lose_a_shard(api):
         t.join()
     shards = api.get("loadtests", NS, "smoke")["status"]["shards"]
     assert sorted((s["index"], s["phase"]) for s in shards) == [(i, "Done") for i in range(8)]
+
+
+def runner_rbac(api, name="runner", rules=None):
+    """A ServiceAccount bound to a Role that reaches LoadTest `smoke` only, and its client."""
+    api.create("serviceaccounts", NS, {"metadata": {"name": name}})
+    api.create("roles", NS, {"metadata": {"name": name}, "rules": rules or [
+        {"apiGroups": ["glasscannon.dev"], "resources": ["loadtests"], "verbs": ["get"], "resourceNames": ["smoke"]},
+        {"apiGroups": ["glasscannon.dev"], "resources": ["loadtests/status"], "verbs": ["patch"],
+         "resourceNames": ["smoke"]}]})
+    api.create("rolebindings", NS, {"metadata": {"name": name},
+                                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                                    "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NS}]})
+    return Client(api.url, api.store, token=api.server.tokens.issue(NS, name))
+
+
+def test_service_account_tokens_are_authorized_by_rbac(api):
+    api.create("loadtests", NS, lt())
+    api.create("loadtests", NS, lt("other"))
+    sa = runner_rbac(api)
+    assert sa.get("loadtests", NS, "smoke")["metadata"]["name"] == "smoke"
+    sa.patch("loadtests", NS, "smoke", shard_apply(0), "apply", sub="status", manager="runner-0")
+    user = f"system:serviceaccount:{NS}:runner"
+    denied = [
+        (lambda: sa.get("loadtests", NS, "other"), f'loadtests.glasscannon.dev "other" is forbidden: User "{user}" '
+         f'cannot get resource "loadtests" in API group "glasscannon.dev" in the namespace "{NS}"'),
+        # resourceNames never grant list (the request has no name), nor the main resource's patch.
+        (lambda: sa.list("loadtests", NS), "cannot list resource"),
+        (lambda: sa.patch("loadtests", NS, "smoke", {"spec": {"runners": 1}}), "cannot patch resource \"loadtests\""),
+        (lambda: sa.get("configmaps", NS, "smoke"), 'in API group ""'),
+        (lambda: sa.get("loadtests", "default", "smoke"), 'in the namespace "default"'),
+    ]
+    for call, words in denied:
+        with pytest.raises(ApiError) as e:
+            call()
+        assert status_error(e) == (403, "Forbidden") and words in e.value.message, e.value.message
+    api.delete("rolebindings", NS, "runner")
+    with pytest.raises(ApiError) as e:
+        sa.get("loadtests", NS, "smoke")
+    assert e.value.code == 403, "without its binding the Role grants nothing"
+    with pytest.raises(ApiError) as e:
+        Client(api.url, api.store, token="forged").get("loadtests", NS, "smoke")
+    assert status_error(e) == (401, "Unauthorized")
+
+
+def test_pods_need_their_service_account(api):
+    pod = {"metadata": {"name": "p"}, "spec": {"serviceAccountName": "runner",
+                                               "containers": [{"name": "c", "image": "x"}]}}
+    with pytest.raises(ApiError) as e:
+        api.create("pods", NS, pod)
+    assert status_error(e) == (403, "Forbidden")
+    assert e.value.message == (f'pods "p" is forbidden: error looking up service account {NS}/runner: '
+                               'serviceaccount "runner" not found')
+    api.create("pods", NS, {**pod, "metadata": {"name": "d"}, "spec": {"containers": pod["spec"]["containers"]}})
+    api.create("serviceaccounts", NS, {"metadata": {"name": "runner"}})
+    assert api.create("pods", NS, pod)["spec"]["serviceAccountName"] == "runner"
+
+
+def test_job_controller_records_failed_create_and_retries(api, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({"clusters": [{"name": "s", "cluster": {"server": api.url}}]}))
+    kubelet = Kubelet(api.store, str(kubeconfig), {}, str(tmp_path), admit=api.server.admit,
+                      tokens=api.server.tokens).start()
+    try:
+        api.create("jobs", NS, {"metadata": {"name": "j"}, "spec": {
+            "completions": 1, "parallelism": 1, "completionMode": "Indexed", "template": {"spec": {
+                "serviceAccountName": "runner", "restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "x", "command": ["absent"]}]}}}})
+        sel = "involvedObject.kind=Job,involvedObject.name=j,reason=FailedCreate"
+        events = wait_until(lambda: api.request("GET", api.path("events", NS),
+                                                query="fieldSelector=" + urllib.request.quote(sel))["items"],
+                            10, "a FailedCreate event")
+        ev = events[0]
+        assert ev["type"] == "Warning" and ev["source"]["component"] == "job-controller"
+        assert ev["message"].startswith('Error creating: pods "j-0-" is forbidden: error looking up service account')
+        assert ev["involvedObject"]["uid"] == api.get("jobs", NS, "j")["metadata"]["uid"]
+        assert not api.list("pods", NS), "the refused pod was not stored"
+        wait_until(lambda: api.get("events", NS, ev["metadata"]["name"])["count"] > 1, 10, "the retry")
+        api.create("serviceaccounts", NS, {"metadata": {"name": "runner"}})
+        pods = wait_until(lambda: api.list("pods", NS), 15, "the pod once its ServiceAccount exists")
+        assert pods[0]["spec"]["serviceAccountName"] == "runner"
+    finally:
+        kubelet.stop()

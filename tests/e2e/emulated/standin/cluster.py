@@ -40,10 +40,12 @@ def free_port() -> int:
 class Client:
     """The Kubernetes API over HTTP, resources named by plural (`pods`, `jobs`, `loadtests`)."""
 
-    def __init__(self, url: str, store: Store, user_agent: str = "standin-client/1.0"):
+    def __init__(self, url: str, store: Store, user_agent: str = "standin-client/1.0", token: str | None = None):
         self.url = url
         self.store = store
         self.user_agent = user_agent
+        # None: the admin identity; a ServiceAccount token from `ApiServer.tokens` otherwise.
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def resource(self, plural: str) -> Resource:
         found = [r for r in self.store.resources.values() if r.plural == plural]
@@ -71,7 +73,7 @@ class Client:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path + (f"?{query}" if query else ""), data=data, method=method,
                                      headers={"Content-Type": content_type, "User-Agent": self.user_agent,
-                                              "Accept": "application/json"})
+                                              "Accept": "application/json", **self.auth})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return json.loads(resp.read() or b"null")
@@ -103,7 +105,7 @@ class Client:
         if label_selector:
             q.append("labelSelector=" + urllib.request.quote(label_selector))
         req = urllib.request.Request(self.url + self.path(plural, ns) + "?" + "&".join(q),
-                                     headers={"User-Agent": self.user_agent})
+                                     headers={"User-Agent": self.user_agent, **self.auth})
         with urllib.request.urlopen(req, timeout=timeout + 5) as resp:
             for line in resp:
                 ev = json.loads(line)
@@ -181,11 +183,14 @@ class Process:
 class Target:
     """`gcannon serve` on a loopback port."""
 
-    def __init__(self, gcannon: str, log: str):
+    def __init__(self, gcannon: str, log: str, args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.process = Process([gcannon, "serve", "--listen", f"127.0.0.1:{self.port}", "--threads", "1"],
-                               {"PATH": os.environ.get("PATH", "")}, log)
+        # `args` as a container spec gives them (`serve --listen 0.0.0.0:8080 ...`);
+        # the listen address becomes this loopback port.
+        args = list(args or ["serve", "--listen", "", "--threads", "1"])
+        args[args.index("--listen") + 1] = f"127.0.0.1:{self.port}"
+        self.process = Process([gcannon] + args, {"PATH": os.environ.get("PATH", "")}, log)
         wait_until(self._up, 15, "gcannon serve to listen")
 
     def _up(self) -> bool:
@@ -233,7 +238,8 @@ class Cluster:
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         with open(self.kubeconfig, "w") as f:
             json.dump(kubeconfig(self.server.url, namespace), f)
-        self.kubelet = Kubelet(self.store, self.kubeconfig, {"gcannon": self.gcannon}, self.dir).start()
+        self.kubelet = Kubelet(self.store, self.kubeconfig, {"gcannon": self.gcannon}, self.dir,
+                               admit=self.server.admit, tokens=self.server.tokens).start()
         self.client = Client(self.server.url, self.store)
         self.operator: Process | None = None
         self.operator_runs = 0
@@ -285,8 +291,8 @@ class Cluster:
         if self.operator:
             self.operator.stop(sig)
 
-    def start_target(self) -> Target:
-        t = Target(self.gcannon, os.path.join(self.dir, f"target-{len(self.targets)}.log"))
+    def start_target(self, args: list[str] | None = None) -> Target:
+        t = Target(self.gcannon, os.path.join(self.dir, f"target-{len(self.targets)}.log"), args)
         self.targets.append(t)
         return t
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import errors
+from .access import Tokens
+from .server import Request
 from .store import Store, now_rfc3339
 
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
@@ -62,8 +64,13 @@ def pod_index(pod: dict) -> int | None:
 
 class Kubelet:
     def __init__(self, store: Store, kubeconfig: str, binaries: dict[str, str], workdir: str,
-                 node_name: str = "standin-node", extra_env: dict[str, str] | None = None):
+                 node_name: str = "standin-node", extra_env: dict[str, str] | None = None,
+                 admit: Callable[[Request], None] | None = None, tokens: Tokens | None = None):
         self.store = store
+        # The API server's admission chain, which the Job controller's pod creates go
+        # through as a real controller's do; the token issuer for pods' ServiceAccounts.
+        self.admit = admit or (lambda req: None)
+        self.tokens = tokens
         self.kubeconfig = kubeconfig
         self.binaries = binaries
         self.workdir = workdir
@@ -76,6 +83,7 @@ class Kubelet:
         # deleted pod still counts once it is gone (as its tracking finalizer ensures).
         self.finished: dict[str, dict[str, tuple[str, int | None]]] = {}
         self.history: list[tuple[str, str, str]] = []  # (pod, what, detail): starts, signals, exits
+        self.failed_creates: dict[tuple[str, str], tuple[int, str]] = {}  # (Job uid, message) -> (count, Event)
         self.events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -149,6 +157,8 @@ class Kubelet:
                     self._pod_event(*payload)
                 elif kind == "exited":
                     self._exited(*payload)
+                elif kind == "resync":
+                    self._sync_job(*payload)
                 elif kind == "sigkill":
                     self._grace_over(*payload)
             except errors.ApiError as e:
@@ -226,8 +236,45 @@ class Kubelet:
             wanted = [i for i in range(completions) if i not in taken]
         else:
             wanted = [None] * max(0, min(parallelism - len(active), completions - len(succeeded) - len(active)))
+        ns = job["metadata"]["namespace"]
         for i in wanted[:max(0, parallelism - len(active))]:
-            self.store.create(self.pods, job["metadata"]["namespace"], self._pod_for(job, i), CONTROLLER)
+            pod = self._pod_for(job, i)
+            try:
+                self.admit(Request("create", self.pods, ns, None, "", pod, f"{CONTROLLER}/v1.33.0"))
+                self.store.create(self.pods, ns, pod, CONTROLLER)
+            except errors.ApiError as e:
+                if e.code in (404, 409):
+                    raise
+                self._failed_create(job, e.message)
+                return
+
+    def _failed_create(self, job: dict, why: str) -> None:
+        """What the Job controller does when a pod create is refused: a Warning
+        `FailedCreate` Event on the Job (counted up while the message repeats,
+        as the event recorder's correlator does), and a retry after a back-off."""
+        meta = job["metadata"]
+        ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        message = f"Error creating: {why}"
+        events = self.store.resource("", "events")
+        now = now_rfc3339()
+        count, ev_name = self.failed_creates.get((uid, message), (0, f"{name}.{time.time_ns():x}"))
+        count += 1
+        self.failed_creates[(uid, message)] = (count, ev_name)
+        if count == 1:
+            self.store.create(events, ns, {
+                "apiVersion": "v1", "kind": "Event", "metadata": {"name": ev_name},
+                "involvedObject": {"apiVersion": "batch/v1", "kind": "Job", "namespace": ns, "name": name,
+                                   "uid": uid, "resourceVersion": meta.get("resourceVersion", "")},
+                "reason": "FailedCreate", "message": message, "type": "Warning", "count": 1,
+                "source": {"component": "job-controller"}, "reportingComponent": "job-controller",
+                "firstTimestamp": now, "lastTimestamp": now}, CONTROLLER)
+        else:
+            self.store.patch(events, ns, ev_name, "application/merge-patch+json",
+                             json.dumps({"count": count, "lastTimestamp": now}).encode(), CONTROLLER, "")
+        delay = min(10.0, 0.5 * 2 ** min(count, 5))
+        t = threading.Timer(delay, lambda: self.events.put(("resync", (ns, name))))
+        t.daemon = True
+        t.start()
 
     def _pod_for(self, job: dict, index: int | None) -> dict:
         name = job["metadata"]["name"]
@@ -417,10 +464,28 @@ class Kubelet:
 
     # ----- the container's environment ------------------------------------------------------------
 
+    def _kubeconfig_for(self, pod: dict) -> str:
+        """The pod's ServiceAccount token in a kubeconfig of its own (what in-cluster
+        config reads from the mounted token); the shared admin one when no token is mounted."""
+        spec = pod["spec"]
+        ns, sa_name = pod["metadata"]["namespace"], spec.get("serviceAccountName") or "default"
+        sa = self.store.get_opt(self.store.resource("", "serviceaccounts"), ns, sa_name) or {}
+        mount = spec.get("automountServiceAccountToken", sa.get("automountServiceAccountToken", True))
+        if self.tokens is None or not mount:
+            return self.kubeconfig
+        with open(self.kubeconfig) as f:
+            config = json.load(f)
+        config["users"] = [{"name": "standin", "user": {"token": self.tokens.issue(ns, sa_name)}}]
+        path = os.path.join(self.workdir, "pods", f"{ns}_{pod['metadata']['name']}.kubeconfig")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(config, f)
+        return path
+
     def _env(self, pod: dict, cspec: dict) -> dict[str, str]:
         ns = pod["metadata"]["namespace"]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
-               "HOME": "/tmp", "KUBECONFIG": self.kubeconfig}
+               "HOME": "/tmp", "KUBECONFIG": self._kubeconfig_for(pod)}
         env.update(self.extra_env)
         cms, secrets = self.store.resource("", "configmaps"), self.store.resource("", "secrets")
 

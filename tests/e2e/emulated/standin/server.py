@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import errors
+from .access import Authorizer, Tokens, service_account_admission, verb_of
 from .resources import Resource
 from .store import MAX_REQUEST_BODY_BYTES, Store
 
@@ -32,7 +33,11 @@ class ApiServer:
     def __init__(self, store: Store, host: str = "127.0.0.1", port: int = 0):
         self.store = store
         self.admission: list = []  # callables(Request) raising ApiError to reject a write
-        self.request_log: list[tuple[str, str, int]] = []
+        # Built in, before the hooks above: the ServiceAccount admission plugin's check.
+        self.plugins = [service_account_admission(store)]
+        self.tokens = Tokens()
+        self.authorizer = Authorizer(store)
+        self.request_log: list[tuple[str, str, int, str | None]] = []  # method, path, code, user
         handler = type("Handler", (_Handler,), {"api": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -48,6 +53,11 @@ class ApiServer:
         self.store.close()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def admit(self, req: Request) -> None:
+        """Run a write through the admission chain (plugins, then test hooks)."""
+        for hook in self.plugins + self.admission:
+            hook(req)
 
     # ----- discovery ----------------------------------------------------------------------------
 
@@ -137,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.api.request_log.append((self.command, self.path, code))
+        self.api.request_log.append((self.command, self.path, code, getattr(self, "user", None)))
 
     def _error(self, e: errors.ApiError) -> None:
         self._send(e.code, e.body())
@@ -178,6 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         try:
             body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
+            self.user = self.api.tokens.user(self.headers.get("Authorization"))
             if method == "GET" and path in ("/healthz", "/readyz", "/livez"):
                 return self._send(200, b"ok", "text/plain")
             if method == "GET" and path == "/version":
@@ -208,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
         agent = self.headers.get("User-Agent", "")
         if res.namespaced and ns is None and method != "GET":
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        verb = verb_of(method, name, q.get("watch") in ("true", "1"))
+        self.api.authorizer.check(self.user, verb, res, ns, name, sub)
         if method == "GET" and name is None:
             return self._list(res, ns, q)
         if method == "GET" and sub == "log":
@@ -221,10 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
                 doc = json.loads(body) if body else {}
             except ValueError as e:
                 raise errors.bad_request(f"error decoding request body: {e}")
-        verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
         req = Request(verb, res, ns or "", name, sub, doc if doc is not None else body, agent)
-        for hook in self.api.admission:
-            hook(req)
+        self.api.admit(req)
         if method == "POST" and name is None:
             obj = store.create(res, ns or "", doc, manager or agent.split("/")[0], dry_run)
             return self._send(201, obj)
@@ -301,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.api.request_log.append(("GET", self.path, 200))
+        self.api.request_log.append(("GET", self.path, 200, getattr(self, "user", None)))
 
         def chunk(data: bytes) -> None:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
