@@ -112,22 +112,11 @@ fn gcannon_run_gates_a_manifest_against_a_baseline() {
     let srv = serve();
     let dir = tempfile::tempdir().unwrap();
     let base = save_baseline(dir.path(), &format!("http://{}/", srv.local_addr()));
-    let manifest = dir.path().join("lt.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata:\n  name: gate\nspec:\n  target: http://{}/status/503\n  connections: 4\n  duration: 500ms\n  warmup: 0s\n  runners: 2\n  thresholds:\n    - \"status_5xx <= baseline\"\n",
-            srv.local_addr()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gcannon"))
-        .arg("run")
-        .arg(&manifest)
-        .args(["--baseline", base.to_str().unwrap(), "--json"])
-        .env("GCANNON_HISTORY", dir.path().join("h.json"))
-        .output()
-        .unwrap();
+    let manifest = format!(
+        "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata:\n  name: gate\nspec:\n  target: http://{}/status/503\n  connections: 4\n  duration: 500ms\n  warmup: 0s\n  runners: 2\n  thresholds:\n    - \"status_5xx <= baseline\"\n",
+        srv.local_addr()
+    );
+    let out = common::gcannon_run(&manifest, &["--baseline", base.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = &v["thresholds"][0];

@@ -4,36 +4,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::serve;
+use common::{gcannon_run, serve, start_gcannon_run};
 
 fn manifest(url: &str, runners: u32, duration: &str) -> String {
     format!(
         "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata:\n  name: local\nspec:\n  target: {url}\n  connections: 4\n  duration: {duration}\n  warmup: 0s\n  runners: {runners}\n"
     )
-}
-
-/// `gcannon run` on `text`, started and not waited for.
-fn start(text: &str, extra: &[&str], dir: &tempfile::TempDir) -> Child {
-    let path = dir.path().join("lt.yaml");
-    std::fs::write(&path, text).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_gcannon"))
-        .arg("run")
-        .arg(&path)
-        .args(extra)
-        .env("GCANNON_HISTORY", dir.path().join("h.json"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn run_manifest(text: &str, extra: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    start(text, extra, &dir).wait_with_output().unwrap()
 }
 
 /// Live (not zombie) processes whose parent is `ppid`.
@@ -101,7 +79,7 @@ fn a_dead_runner_fails_the_run_but_the_survivors_results_are_kept() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     let dir = tempfile::tempdir().unwrap();
-    let child = start(&manifest(&url, 2, "3s"), &["--json"], &dir);
+    let child = start_gcannon_run(&manifest(&url, 2, "3s"), &["--json"], dir.path());
     let runners = runners_of(child.id(), 2);
     std::thread::sleep(Duration::from_millis(500));
     signal(runners[1], libc::SIGKILL);
@@ -124,7 +102,7 @@ fn sigterm_to_the_parent_stops_every_runner_and_keeps_their_results() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     let dir = tempfile::tempdir().unwrap();
-    let child = start(&manifest(&url, 2, "30s"), &["--json"], &dir);
+    let child = start_gcannon_run(&manifest(&url, 2, "30s"), &["--json"], dir.path());
     let runners = runners_of(child.id(), 2);
     std::thread::sleep(Duration::from_millis(500));
     signal(child.id(), libc::SIGTERM);
@@ -148,7 +126,7 @@ fn a_killed_parent_leaves_no_runner_behind() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     let dir = tempfile::tempdir().unwrap();
-    let mut child = start(&manifest(&url, 2, "30s"), &[], &dir);
+    let mut child = start_gcannon_run(&manifest(&url, 2, "30s"), &[], dir.path());
     let runners = runners_of(child.id(), 2);
     signal(child.id(), libc::SIGKILL);
     let _ = child.wait();
@@ -165,7 +143,7 @@ fn a_runner_interrupted_by_sigint_is_not_merged_as_a_full_run() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     let dir = tempfile::tempdir().unwrap();
-    let child = start(&manifest(&url, 2, "3s"), &["--json"], &dir);
+    let child = start_gcannon_run(&manifest(&url, 2, "3s"), &["--json"], dir.path());
     let runners = runners_of(child.id(), 2);
     std::thread::sleep(Duration::from_millis(500));
     signal(runners[0], libc::SIGINT);
@@ -189,14 +167,14 @@ fn a_runner_interrupted_by_sigint_is_not_merged_as_a_full_run() {
 fn two_runners_show_the_whole_test_in_the_banner() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
-    let out = run_manifest(&manifest(&url, 1, "300ms"), &["--runners", "2"]);
+    let out = gcannon_run(&manifest(&url, 1, "300ms"), &["--runners", "2"]);
     srv.shutdown();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Runners:   2 processes"), "{text}");
     assert!(text.contains("Conns:     4 (2/thread)"), "{text}");
     assert!(text.contains("Threads:   2\n"), "{text}");
-    let out = run_manifest(&manifest(&url, 1, "300ms"), &["--runners", "2", "--json"]);
+    let out = gcannon_run(&manifest(&url, 1, "300ms"), &["--runners", "2", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (
@@ -250,13 +228,13 @@ fn manifests_are_read_strictly() {
         ),
     ];
     for (text, want) in cases {
-        let out = run_manifest(&text, &[]);
+        let out = gcannon_run(&text, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}\n{err}");
         assert!(err.contains(want), "{text}\n{err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
-    let out = run_manifest(&good, &["--runners", "0"]);
+    let out = gcannon_run(&good, &["--runners", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--runners must be at least 1"));
 }

@@ -1,24 +1,10 @@
 //! `gcannon run loadtest.yaml`: several real runner processes against the
 //! built-in server, merged exactly, with threshold verdicts as exit codes.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 mod common;
-use common::{json_of, serve};
-
-fn gcannon_run(manifest: &str, extra: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lt.yaml");
-    std::fs::write(&path, manifest).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_gcannon"))
-        .arg("run")
-        .arg(&path)
-        .args(extra)
-        .env("GCANNON_HISTORY", dir.path().join("h.json"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+use common::{gcannon_run, json_of, serve};
 
 fn manifest(url: &str, runners: u32, thresholds: &[&str]) -> String {
     let th: String = thresholds

@@ -65,6 +65,31 @@ pub fn gcannon(args: &[&str]) -> Output {
     gcannon_with(&dir.path().join("history.json"), args)
 }
 
+/// `gcannon run` on the manifest `text`, written into `dir` (which also holds
+/// its history), started with piped output and not waited for.
+pub fn start_gcannon_run(text: &str, extra: &[&str], dir: &Path) -> std::process::Child {
+    let path = dir.join("lt.yaml");
+    std::fs::write(&path, text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .arg("run")
+        .arg(&path)
+        .args(extra)
+        .env("GCANNON_HISTORY", dir.join("h.json"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gcannon runs")
+}
+
+/// `gcannon run` on the manifest `text`, to completion, in a throwaway directory.
+pub fn gcannon_run(text: &str, extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    start_gcannon_run(text, extra, dir.path())
+        .wait_with_output()
+        .unwrap()
+}
+
 /// The JSON object a successful `--json` run printed.
 pub fn json_of(out: &Output) -> serde_json::Value {
     assert_eq!(
