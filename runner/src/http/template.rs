@@ -325,7 +325,8 @@ pub fn compile(t: &RequestTemplate, default_host: Option<&str>) -> Result<Templa
     let mut content_length = None;
     let mut chunked = false;
     for &(no, _, line) in &lines[1..] {
-        // Header lines carry credentials: errors locate them, never quote them.
+        // Header lines carry credentials: errors locate them, never quote them
+        // (the request line likewise, above).
         let Some((name, value)) = line.split_once(':') else {
             return Err(err(
                 no,
@@ -436,15 +437,17 @@ fn check_request_line(line: &str) -> Result<bool, String> {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
+        // The target's query string may carry a token: say what is wrong, not what is there.
         return Err(format!(
-            "request line {line:?} is not \"METHOD target HTTP/1.1\""
+            "request line is not \"METHOD target HTTP/1.1\" (it has {} space-separated parts; not shown, its target may hold a credential)",
+            line.split(' ').count()
         ));
     };
     if method.is_empty() || method.bytes().any(|b| !is_tchar(b)) {
         return Err(format!("bad method {method:?} in request line"));
     }
     if target.is_empty() {
-        return Err(format!("empty target in request line {line:?}"));
+        return Err("empty target in request line".into());
     }
     if version != "HTTP/1.1" {
         return Err(format!("version {version:?} is not HTTP/1.1"));

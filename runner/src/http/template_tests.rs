@@ -127,13 +127,23 @@ fn offset_accounts_for_added_headers_and_crlf() {
 }
 
 #[test]
-fn header_errors_never_quote_the_line() {
-    for text in [
-        "GET / HTTP/1.1\nAuthorization Bearer s3cr3t-token\n\n",
-        "GET / HTTP/1.1\nX-Api Key s3cr3t-token: 1\n\n",
+fn header_and_request_line_errors_never_quote_the_line() {
+    for (text, want) in [
+        (
+            "GET / HTTP/1.1\nAuthorization Bearer s3cr3t-token\n\n",
+            "t.raw:2: malformed header",
+        ),
+        (
+            "GET / HTTP/1.1\nX-Api Key s3cr3t-token: 1\n\n",
+            "t.raw:2: malformed header",
+        ),
+        (
+            "GET /a?key=s3cr3t HTTP/1.1 x\n\n",
+            "t.raw:1: request line is not",
+        ),
     ] {
         let e = err_msg(text);
-        assert!(e.starts_with("t.raw:2: malformed header"), "{e}");
+        assert!(e.starts_with(want), "{e}");
         assert!(!e.contains("s3cr3t") && !e.contains("Bearer"), "{e}");
     }
 }
