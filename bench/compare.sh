@@ -11,6 +11,7 @@
 #
 # Needs: nginx, wrk, h2load (nghttp2-client), GNU time, taskset; oha optional
 # (`cargo install oha`). Everything talks to 127.0.0.1 only.
+# Against the original C tool: bench/original.sh (set GCANNON_ORIGINAL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,37 +48,7 @@ end
 request = function() return req end
 EOF
 
-start_nginx() {
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx/nginx.conf" <<EOF
-daemon off; master_process off; worker_processes 1;
-pid $work/nginx/pid; error_log $work/nginx/error.log crit;
-worker_rlimit_nofile 65536;
-events { worker_connections 20000; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:18080 backlog=65535; location / { return 200 "hello\n"; } }
-}
-EOF
-  taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-  SERVER_PID=$!
-  wait_port 18080
-}
-
-start_serve() {
-  taskset -c "$SERVER_CPU" "$GCANNON" serve --listen 127.0.0.1:18081 --threads 1 2>/dev/null &
-  SERVER_PID=$!
-  wait_port 18081
-}
-
-stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-
-wait_port() {
-  for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench: nothing listening on $1"; exit 1
-}
+source bench/servers.sh
 
 # run_tool PART TOOL URL CONNS DEPTH ROUND: one pinned run, one CSV row.
 run_tool() {

@@ -20,7 +20,7 @@ use super::conn::{Conn, State};
 use super::ring::{new_ring, BufRing};
 use super::user_data::{pack, unpack, Kind};
 use super::{Clock, Shared, WorkerPlan};
-use crate::http::parse::{ParseError, Response};
+use crate::http::parse::{HeadCache, ParseError, Response};
 use crate::http::request::{placeholder_value, Prepared};
 
 mod snapshot;
@@ -43,6 +43,8 @@ pub struct Worker {
     report: Report,
     sec_hist: Option<Histogram<u64>>,
     cqes: Vec<(u64, i32, u32)>,
+    /// The header section the server keeps sending, shared by all connections.
+    heads: HeadCache,
     /// Open model: requests of the schedule handed to connections so far.
     issued: u64,
     /// Open model: round-robin cursor over connections.
@@ -113,6 +115,7 @@ impl Worker {
             report,
             sec_hist,
             cqes: Vec::with_capacity(CQE_BATCH),
+            heads: HeadCache::default(),
             issued: 0,
             cursor: 0,
             seq: 0,
@@ -472,7 +475,7 @@ impl Worker {
         let inflight = c.inflight;
         // Answers to the warm-up's requests belong to it (see `oldest_measured`).
         let warm = c.inflight_intended_before(self.measure_start);
-        let result = c.parser.feed(data, |r: Response| {
+        let result = c.parser.feed_cached(data, &mut self.heads, |r: Response| {
             if done == inflight {
                 unexpected = true;
                 return;
@@ -490,9 +493,7 @@ impl Worker {
         } else {
             self.clock.now()
         };
-        for _ in 0..done {
-            self.record_latency(i, now);
-        }
+        self.record_latencies(i, done, now);
         match result {
             Err(ParseError::Malformed(_)) | Err(ParseError::Truncated) => {
                 return self.protocol_error(i, measuring);

@@ -13,6 +13,9 @@ mod head;
 /// Largest accepted header (and trailer) section, status line and blank line included.
 pub const MAX_HEAD: usize = 64 * 1024;
 
+/// Longest header section the [`HeadCache`] keeps (typical ones are 100–300 bytes).
+const MAX_CACHED_HEAD: usize = 1024;
+
 /// Largest accepted chunk-size line (size, extensions and line ending).
 const MAX_CHUNK_LINE: usize = 4 * 1024;
 
@@ -67,6 +70,36 @@ enum State {
     UntilClose,
     /// After a 101 or a `close` response: the rest is not HTTP; wait for `reset`.
     Stopped,
+}
+
+/// The last header section parsed whole from one buffer, and what it said.
+///
+/// A server under load repeats the same header section response after response,
+/// so one byte comparison usually replaces parsing it line by line. The result
+/// depends on the bytes alone, so one cache serves every connection of a worker.
+#[derive(Default)]
+pub struct HeadCache {
+    bytes: Vec<u8>,
+    head: Head,
+}
+
+impl HeadCache {
+    /// The cached section if `data` starts with it.
+    #[inline]
+    fn lookup(&self, data: &[u8]) -> Option<(Head, usize)> {
+        let n = self.bytes.len();
+        (n > 0 && data.len() >= n && data[..n] == self.bytes[..]).then_some((self.head, n))
+    }
+
+    /// Remember a section that was just parsed.
+    #[inline]
+    fn store(&mut self, bytes: &[u8], head: Head) {
+        if bytes.len() <= MAX_CACHED_HEAD {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(bytes);
+            self.head = head;
+        }
+    }
 }
 
 /// Per-connection response parser state.
@@ -131,16 +164,27 @@ impl ResponseParser {
         self.state == State::Stopped
     }
 
+    /// [`feed_cached`](Self::feed_cached) without a cache shared between calls.
+    pub fn feed(
+        &mut self,
+        buf: &[u8],
+        on_response: impl FnMut(Response),
+    ) -> Result<usize, ParseError> {
+        self.feed_cached(buf, &mut HeadCache::default(), on_response)
+    }
+
     /// Consume bytes; call `on_response` for every complete *final* response, in order.
+    /// Header sections seen before (in `cache`) are recognised without parsing.
     ///
     /// 1xx interim responses are skipped, except 101 which is final: after it, and
     /// after any response with `close: true`, parsing stops and the number of bytes
     /// consumed is returned (the rest is not HTTP), and later calls consume nothing
     /// (return 0) until [`reset`](Self::reset). Otherwise returns `buf.len()`.
     /// On `Err` the connection must be reset.
-    pub fn feed(
+    pub fn feed_cached(
         &mut self,
         buf: &[u8],
+        cache: &mut HeadCache,
         mut on_response: impl FnMut(Response),
     ) -> Result<usize, ParseError> {
         let len = buf.len();
@@ -156,8 +200,18 @@ impl ResponseParser {
                         break;
                     }
                     let rest = &buf[pos..];
-                    check_prefix(rest)?;
-                    match parse_head(rest)? {
+                    let parsed = match cache.lookup(rest) {
+                        Some(hit) => Some(hit),
+                        None => {
+                            check_prefix(rest)?;
+                            let parsed = parse_head(rest)?;
+                            if let Some((head, n)) = parsed {
+                                cache.store(&rest[..n], head);
+                            }
+                            parsed
+                        }
+                    };
+                    match parsed {
                         Some((head, n)) => {
                             pos += n;
                             if self.start_body(&head, &mut on_response) {

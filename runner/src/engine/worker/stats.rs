@@ -3,7 +3,8 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use api::report::Second;
+use api::report::{Report, Second};
+use hdrhistogram::Histogram;
 
 use super::{Consumed, Worker};
 use crate::http::parse::Response;
@@ -19,7 +20,7 @@ impl Worker {
             self.report.counts.unexpected_status +=
                 (resp.status != self.plan.expected_status) as u64;
         }
-        self.record_latency(i, now);
+        self.record_latencies(i, 1, now);
     }
 
     /// Whether the oldest request in flight on slot `i` is part of the measured
@@ -64,38 +65,51 @@ impl Worker {
         Consumed::Reconnect
     }
 
-    /// Pop the oldest request's times and record its latency.
+    /// Pop the `done` oldest requests' times and record their latencies, all
+    /// answered at `now`.
+    ///
+    /// Requests that went out in one send share their times, so a pipelined
+    /// batch is a few runs of equal latencies: each run is one histogram update.
     #[inline]
-    pub(super) fn record_latency(&mut self, i: usize, now: u64) {
-        let template = self.conns[i].template;
-        let Some((intended, sent)) = self.conns[i].complete() else {
+    pub(super) fn record_latencies(&mut self, i: usize, done: u32, now: u64) {
+        let c = &mut self.conns[i];
+        if now < self.measure_start {
+            // Every request answered before the window was meant for the warm-up.
+            for _ in 0..done {
+                c.complete();
+            }
             return;
-        };
-        // A response belongs to the window its request was meant for.
-        if intended < self.measure_start {
-            return;
-        }
-        let r = &mut self.report;
-        r.counts.responses += 1;
-        let us = (now.saturating_sub(intended) / 1000).max(1);
-        r.latency.saturating_record(us);
-        if let Some(h) = r.per_template.get_mut(template) {
-            h.saturating_record(us);
-        }
-        if let Some(u) = r.uncorrected.as_mut() {
-            u.saturating_record((now.saturating_sub(sent) / 1000).max(1));
         }
         // A response handled in the last pass after the end belongs to the last second.
         let last = self.end.saturating_sub(self.measure_start + 1) / 1_000_000_000;
         let sec = (now.saturating_sub(self.measure_start) / 1_000_000_000).min(last) as usize;
-        if sec >= r.timeline.len() {
+        if sec >= self.report.timeline.len() {
+            // Close the previous second (its p99) before this one's latencies land.
             self.roll_second(sec);
         }
-        let r = &mut self.report;
-        r.timeline[sec].responses += 1;
-        if let Some(h) = self.sec_hist.as_mut() {
-            h.saturating_record(us);
+        let c = &mut self.conns[i];
+        let template = c.template;
+        let (mut run, mut n, mut recorded) = ((0, 0), 0u64, 0u64);
+        for _ in 0..done {
+            let Some(times) = c.complete() else { break };
+            // A response belongs to the window its request was meant for.
+            if times.0 < self.measure_start {
+                continue;
+            }
+            if times != run && n > 0 {
+                record_run(&mut self.report, self.sec_hist.as_mut(), template, run, n, now);
+                recorded += n;
+                n = 0;
+            }
+            run = times;
+            n += 1;
         }
+        if n > 0 {
+            record_run(&mut self.report, self.sec_hist.as_mut(), template, run, n, now);
+            recorded += n;
+        }
+        self.report.counts.responses += recorded;
+        self.report.timeline[sec].responses += recorded;
     }
 
     /// Close the per-second p99 of the seconds that ended and open `sec`.
@@ -137,5 +151,29 @@ impl Worker {
         self.shared.progress[self.plan.index as usize]
             .bytes_read
             .store(self.report.counts.bytes_read, Relaxed);
+    }
+}
+
+/// `n` responses whose requests were meant to go at `intended` and went at
+/// `sent`, all answered at `now`.
+#[inline]
+fn record_run(
+    r: &mut Report,
+    sec_hist: Option<&mut Histogram<u64>>,
+    template: usize,
+    (intended, sent): (u64, u64),
+    n: u64,
+    now: u64,
+) {
+    let us = (now.saturating_sub(intended) / 1000).max(1);
+    r.latency.saturating_record_n(us, n);
+    if let Some(h) = r.per_template.get_mut(template) {
+        h.saturating_record_n(us, n);
+    }
+    if let Some(u) = r.uncorrected.as_mut() {
+        u.saturating_record_n((now.saturating_sub(sent) / 1000).max(1), n);
+    }
+    if let Some(h) = sec_hist {
+        h.saturating_record_n(us, n);
     }
 }

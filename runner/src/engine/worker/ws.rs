@@ -127,7 +127,7 @@ impl Worker {
                 self.conns[i].complete();
                 self.report.counts.errors.parse += u64::from(measured);
             } else {
-                self.record_latency(i, now);
+                self.record_latencies(i, 1, now);
                 self.report.counts.ws_frames += u64::from(measured);
             }
         }

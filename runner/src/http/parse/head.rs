@@ -5,7 +5,7 @@ use memchr::memchr;
 use super::{ParseError, MAX_HEAD};
 
 /// What the parsed header section says about framing.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 pub(super) struct Head {
     /// Status code.
     pub(super) status: u16,

@@ -458,3 +458,37 @@ fn stop_on_buffer_end_is_remembered() {
     assert!(!p.is_stopped());
     assert_eq!(feed_whole(&mut p, s), Ok((vec![closing(200)], s.len())));
 }
+
+/// A worker's shared head cache must never change what a stream means: equal
+/// heads are recognised, and any byte of difference (status, length, framing,
+/// a head cut short) falls back to parsing.
+#[test]
+fn head_cache_gives_the_same_responses_as_parsing() {
+    let a = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi".as_slice();
+    let longer = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhey".as_slice();
+    let status = b"HTTP/1.1 503 OK\r\nContent-Length: 2\r\n\r\nno".as_slice();
+    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n".as_slice();
+    let closing_head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi".as_slice();
+    let stream: Vec<u8> = [a, a, longer, a, status, chunked, a, closing_head].concat();
+    let expected = parse(&stream);
+    assert_eq!(expected.len(), 8);
+    assert_eq!(expected[4], ok(503));
+    assert_eq!(expected[7], closing(200));
+
+    let mut cache = HeadCache::default();
+    let mut got = Vec::new();
+    // Two connections sharing the cache, each fed the stream in buffers that
+    // split heads at different places (a cut head must not match the cache).
+    for split in [1usize, 7, 40, stream.len()] {
+        let mut p = ResponseParser::new();
+        got.clear();
+        for piece in stream.chunks(split) {
+            p.feed_cached(piece, &mut cache, |r| got.push(r)).expect("valid stream");
+        }
+        assert_eq!(got, expected, "buffers of {split} bytes");
+    }
+    // A malformed head right after a cached one is still refused.
+    let mut p = ResponseParser::new();
+    let bad: Vec<u8> = [a, b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n".as_slice()].concat();
+    assert!(p.feed_cached(&bad, &mut cache, |_| {}).is_err());
+}

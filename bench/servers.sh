@@ -1,0 +1,35 @@
+# Targets shared by bench/compare.sh and bench/original.sh (sourced, not run):
+# nginx with one worker on 18080, `gcannon serve` with one thread on 18081, each
+# pinned to $SERVER_CPU. Expects $work (a scratch directory) and $GCANNON.
+
+start_nginx() {
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $work/nginx/pid; error_log $work/nginx/error.log crit;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:18080 backlog=65535; location / { return 200 "hello\n"; } }
+}
+EOF
+  taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  SERVER_PID=$!
+  wait_port 18080
+}
+
+start_serve() {
+  taskset -c "$SERVER_CPU" "$GCANNON" serve --listen 127.0.0.1:18081 --threads 1 2>/dev/null &
+  SERVER_PID=$!
+  wait_port 18081
+}
+
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+
+wait_port() {
+  for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+  echo "bench: nothing listening on $1"; exit 1
+}
