@@ -97,7 +97,14 @@ impl Worker {
                 continue;
             }
             if times != run && n > 0 {
-                record_run(&mut self.report, self.sec_hist.as_mut(), template, run, n, now);
+                record_run(
+                    &mut self.report,
+                    self.sec_hist.as_mut(),
+                    template,
+                    run,
+                    n,
+                    now,
+                );
                 recorded += n;
                 n = 0;
             }
@@ -105,7 +112,14 @@ impl Worker {
             n += 1;
         }
         if n > 0 {
-            record_run(&mut self.report, self.sec_hist.as_mut(), template, run, n, now);
+            record_run(
+                &mut self.report,
+                self.sec_hist.as_mut(),
+                template,
+                run,
+                n,
+                now,
+            );
             recorded += n;
         }
         self.report.counts.responses += recorded;

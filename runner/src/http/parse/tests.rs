@@ -467,8 +467,10 @@ fn head_cache_gives_the_same_responses_as_parsing() {
     let a = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi".as_slice();
     let longer = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhey".as_slice();
     let status = b"HTTP/1.1 503 OK\r\nContent-Length: 2\r\n\r\nno".as_slice();
-    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n".as_slice();
-    let closing_head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi".as_slice();
+    let chunked =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n".as_slice();
+    let closing_head =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi".as_slice();
     let stream: Vec<u8> = [a, a, longer, a, status, chunked, a, closing_head].concat();
     let expected = parse(&stream);
     assert_eq!(expected.len(), 8);
@@ -483,12 +485,17 @@ fn head_cache_gives_the_same_responses_as_parsing() {
         let mut p = ResponseParser::new();
         got.clear();
         for piece in stream.chunks(split) {
-            p.feed_cached(piece, &mut cache, |r| got.push(r)).expect("valid stream");
+            p.feed_cached(piece, &mut cache, |r| got.push(r))
+                .expect("valid stream");
         }
         assert_eq!(got, expected, "buffers of {split} bytes");
     }
     // A malformed head right after a cached one is still refused.
     let mut p = ResponseParser::new();
-    let bad: Vec<u8> = [a, b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n".as_slice()].concat();
+    let bad: Vec<u8> = [
+        a,
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n".as_slice(),
+    ]
+    .concat();
     assert!(p.feed_cached(&bad, &mut cache, |_| {}).is_err());
 }
