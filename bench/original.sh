@@ -18,6 +18,7 @@
 #   ir      instructions per response in the event loop (callgrind), p16 vs serve
 #
 #   GCANNON_ORIGINAL=/path/to/gcannon bench/original.sh
+#   GCANNON_ORIGINAL_IR=/path/to/generic/gcannon   (for `ir`; default GCANNON_ORIGINAL)
 #   ROUNDS=7 DUR=3 ONLY="p16 ir" GCANNON_ORIGINAL=... bench/original.sh
 #
 # Both tools count every response from the start (`--warmup 0s` for ours, as
@@ -35,6 +36,8 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 OUT=${OUT:-bench/results}
 GCANNON=${GCANNON:-target/release/gcannon}
 ORIGINAL=${GCANNON_ORIGINAL:-}
+# valgrind stops on AVX-512: the `ir` part may use a build without -march=native.
+ORIGINAL_IR=${GCANNON_ORIGINAL_IR:-$ORIGINAL}
 export PATH="/usr/sbin:$PATH"
 
 if [ -z "$ORIGINAL" ]; then
@@ -70,6 +73,7 @@ client() {
   case $1 in
     gcannon) echo "$GCANNON --warmup 0s" ;;
     original) echo "$ORIGINAL" ;;
+    original-ir) echo "$ORIGINAL_IR" ;;
   esac
 }
 
@@ -94,11 +98,12 @@ alternate() {
 # ir_one TOOL LOOP_FN: instructions of the event loop only (callgrind toggles
 # collection inside the worker's loop function), divided by responses.
 ir_one() {
-  local tool=$1 fn=$2 log="$work/out" cg="$work/cg.out"
+  local tool=$1 fn=$2 bin=$1 log="$work/out" cg="$work/cg.out"
+  [ "$tool" = original ] && bin=original-ir
   rm -f "$cg"
   # shellcheck disable=SC2046
   taskset -c "$CLIENT_CPU" valgrind --tool=callgrind --callgrind-out-file="$cg" \
-    --toggle-collect="$fn" $(client "$tool") http://127.0.0.1:18081/ -c 64 -t 1 -p 16 \
+    --toggle-collect="$fn" $(client "$bin") http://127.0.0.1:18081/ -c 64 -t 1 -p 16 \
     -d "${IR_DUR}s" --json > "$log" 2>/dev/null || true
   local ir
   ir=$(awk '/^summary:/ {print $2}' "$cg" 2>/dev/null || echo 0)
