@@ -1,9 +1,6 @@
 //! The `gcannon` output and mode flags end to end: `--clear-history`, `--tui`
-//! (plain fallback and under a real terminal in tmux), `-b`, `--cqe-latency`
+//! without a terminal (the terminal itself: `live_tui.rs`), `--cqe-latency`
 //! and `--ws`, each against the built-in server on loopback.
-
-use std::process::Command;
-use std::time::Duration;
 
 mod common;
 use common::{gcannon, gcannon_with, json_of, serve};
@@ -173,111 +170,6 @@ fn ws_mode_from_the_cli_against_serve() {
         v.get("ws_upgrades").is_none() && v.get("ws_frames").is_none(),
         "{v}"
     );
-}
-
-/// Kills the private tmux server however the test ends.
-struct Tmux(String);
-
-impl Tmux {
-    fn capture(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.0, "capture-pane", "-p", "-J", "-S", "-200"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
-
-/// Capture the pane until `done` holds for it (at most ~30 s); the last capture.
-fn capture_until(tmux: &Tmux, done: impl Fn(&str) -> bool) -> String {
-    let mut screen = String::new();
-    for _ in 0..300 {
-        screen = tmux.capture();
-        if done(&screen) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    screen
-}
-
-#[test]
-fn tui_under_a_terminal_shows_the_live_view_and_the_results() {
-    if !common::have_tool("tmux", "-V") {
-        return;
-    }
-    let srv = serve();
-    let dir = tempfile::tempdir().unwrap();
-    let tmux = Tmux(format!("gcannon-cli-tui-{}", std::process::id()));
-    let cmd = format!(
-        "env GCANNON_HISTORY='{}' '{}' http://{}/ -c 2 -d 2s -b 7 --tui; echo GCANNON-EXIT=$?; sleep 60",
-        dir.path().join("history.json").display(),
-        env!("CARGO_BIN_EXE_gcannon"),
-        srv.local_addr()
-    );
-    let status = Command::new("tmux")
-        .env_remove("TMUX")
-        .args([
-            "-L",
-            &tmux.0,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "110",
-            "-y",
-            "70",
-        ])
-        .arg(cmd)
-        .status()
-        .unwrap();
-    assert!(status.success(), "tmux new-session failed");
-
-    // While running (and kept on screen above the results): the gauge and live rates.
-    let live = capture_until(&tmux, |s| {
-        s.contains("req/s") && s.contains('%') || s.contains("GCANNON-EXIT")
-    });
-    for part in ["gcannon >", "req/s", "responses", "bandwidth", "peak"] {
-        assert!(live.contains(part), "live view lacks {part:?}:\n{live}");
-    }
-
-    // After the run: the results tables, the histogram and the history chart.
-    let done = capture_until(&tmux, |s| s.contains("GCANNON-EXIT"));
-    srv.shutdown();
-    assert!(done.contains("GCANNON-EXIT=0"), "run failed:\n{done}");
-    for part in [
-        "100%",
-        "gcannon results",
-        "Latency",
-        "p99.9",
-        "Throughput",
-        "Req/s",
-        "Status codes",
-        "2xx",
-        "Latency histogram",
-        "Req/s, last runs",
-    ] {
-        assert!(done.contains(part), "results lack {part:?}:\n{done}");
-    }
-    let lines: Vec<&str> = done.lines().collect();
-    let start = lines
-        .iter()
-        .position(|l| l.contains("Latency histogram"))
-        .unwrap();
-    let rows = lines[start + 1..]
-        .iter()
-        .take_while(|l| l.contains('%'))
-        .count();
-    assert_eq!(rows, 7, "-b 7 draws seven buckets:\n{done}");
 }
 
 #[test]

@@ -283,3 +283,54 @@ fn warm_up_requests_answered_in_the_measured_window_stay_in_the_warm_up() {
     assert!(c.responses <= c.requests, "{c:?}");
     assert!(c.requests - c.responses <= 8, "{c:?}");
 }
+
+/// Run `plan` and return the first fault the workers published for the live view.
+fn first_error(plan: &api::plan::LoadPlan, timeout: Duration) -> Option<String> {
+    let opts = runner::engine::RunOptions {
+        timeout,
+        ..runner::engine::RunOptions::default()
+    };
+    let run = runner::engine::Run::new(plan, &opts).expect("plan is valid");
+    let snapshots = run.snapshots();
+    run.execute(&AtomicBool::new(false), |_| {})
+        .expect("run completes");
+    snapshots.merged().first_error.map(|e| e.to_string())
+}
+
+#[test]
+fn the_first_fault_of_each_kind_says_why() {
+    // A port nobody listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let refused = first_error(
+        &plan(&format!("http://{closed}/"), 1, 1, 200),
+        Duration::from_millis(500),
+    );
+    assert_eq!(
+        refused.as_deref(),
+        Some("connect: Connection refused (os error 111)")
+    );
+
+    let s = Script::start(Behaviour::GarbageEveryOtherConnection);
+    let garbage = first_error(&plan(&s.url(), 2, 1, 300), Duration::from_millis(500));
+    assert!(
+        garbage.as_deref().is_some_and(|e| e.starts_with("parse: ")),
+        "{garbage:?}"
+    );
+
+    let s = Script::start(Behaviour::Stall);
+    let stalled = first_error(&plan(&s.url(), 1, 1, 500), Duration::from_millis(150));
+    assert_eq!(
+        stalled.as_deref(),
+        Some("timeout: no response within the timeout")
+    );
+
+    let s = Script::start(Behaviour::ByteByByte);
+    assert_eq!(
+        first_error(&plan(&s.url(), 1, 1, 200), Duration::from_millis(500)),
+        None,
+        "a clean run has no first fault"
+    );
+}

@@ -12,19 +12,21 @@ use ratatui::Terminal;
 use runner::history::Entry;
 use runner::progress::Progress;
 use runner::tui::ansi::strip_ansi;
-use runner::tui::{check_buckets, latency_buckets, render_results, LiveState, MAX_BUCKETS};
+use runner::tui::{
+    check_buckets, latency_buckets, render_results, LiveFrame, LiveState, RunnerLine, MAX_BUCKETS,
+};
 
-fn progress(secs: u64, responses: u64, bytes: u64) -> Progress {
-    Progress {
+fn progress(secs: u64, responses: u64, bytes: u64) -> LiveFrame {
+    LiveFrame::from(&Progress {
         elapsed: Duration::from_secs(secs),
         total: Duration::from_secs(10),
         responses,
         bytes_read: bytes,
-    }
+    })
 }
 
-fn screen(state: &LiveState, width: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(width, LiveState::HEIGHT)).unwrap();
+fn screen(state: &LiveState, width: u16, height: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
     t.draw(|f| f.render_widget(state, f.area())).unwrap();
     let buf = t.backend().buffer();
     let mut s = String::new();
@@ -37,28 +39,32 @@ fn screen(state: &LiveState, width: u16) -> String {
     s
 }
 
+fn new_state(target: &str, secs: u64) -> LiveState {
+    LiveState::new(target, Duration::from_secs(secs), Duration::ZERO)
+}
+
 #[test]
 fn live_rates_come_from_differences_between_reports() {
-    let mut st = LiveState::new("http://127.0.0.1:8080/", Duration::from_secs(10));
-    st.update(&progress(1, 1000, 100_000));
-    st.update(&progress(2, 3000, 300_000));
-    st.update(&progress(3, 3500, 350_000));
+    let mut st = new_state("http://127.0.0.1:8080/", 10);
+    st.update(progress(1, 1000, 100_000));
+    st.update(progress(2, 3000, 300_000));
+    st.update(progress(3, 3500, 350_000));
     assert_eq!(st.samples(), &[1000, 2000, 500]);
     assert_eq!(st.peak(), 2000);
     assert_eq!(st.current_rps(), 500.0);
     // A repeated report adds no sample and keeps the rate.
-    st.update(&progress(3, 3500, 350_000));
+    st.update(progress(3, 3500, 350_000));
     assert_eq!(st.samples().len(), 3);
     assert!((st.ratio() - 0.3).abs() < 1e-9);
 }
 
 #[test]
 fn live_view_shows_progress_rate_and_peak() {
-    let mut st = LiveState::new("http://127.0.0.1:8080/json", Duration::from_secs(10));
-    st.update(&progress(1, 1000, 1 << 20));
-    st.update(&progress(2, 3500, 3 << 20));
-    st.update(&progress(5, 5000, 4 << 20));
-    let s = screen(&st, 80);
+    let mut st = new_state("http://127.0.0.1:8080/json", 10);
+    st.update(progress(1, 1000, 1 << 20));
+    st.update(progress(2, 3500, 3 << 20));
+    st.update(progress(5, 5000, 4 << 20));
+    let s = screen(&st, 100, 30);
     assert!(s.contains("http://127.0.0.1:8080/json"), "{s}");
     assert!(s.contains("50%"), "{s}");
     assert!(s.contains("5.0s / 10.0s"), "{s}");
@@ -66,20 +72,146 @@ fn live_view_shows_progress_rate_and_peak() {
     assert!(s.contains("responses 5000"), "{s}");
     assert!(s.contains("bandwidth 341.33KiB/s"), "{s}");
     assert!(s.contains("peak 2.50K"), "{s}");
-    // The sparkline draws bars in the bottom rows; the peak second is full height.
-    let spark: String = s.lines().skip(3).collect();
-    assert!(spark.contains('█'), "{s}");
+    // The chart draws its line in braille dots.
+    assert!(s.contains("Req/s  now 500  peak 2.50K"), "{s}");
+    assert!(
+        s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+        "{s}"
+    );
+}
+
+/// A frame as the engine's workers would give it: latency, statuses,
+/// errors with the first one's reason, connections, the open model's schedule.
+fn rich_frame(secs: u64, responses: u64) -> LiveFrame {
+    let mut h = api::report::new_histogram();
+    for v in 1..=responses {
+        h.record(100 + v % 900).unwrap();
+    }
+    let mut f = progress(secs, responses, responses * 100);
+    f.latency = Some(h);
+    f.counts.requests = responses + 9;
+    f.counts.status.s2xx = responses - 4;
+    f.counts.status.s5xx = 4;
+    f.counts.errors.connect = 3;
+    f.counts.errors.timeout = 2;
+    f.counts.reconnects = 6;
+    f.counts.late = 11;
+    f.open_connections = Some(48);
+    f.scheduled = Some(responses + 20);
+    f.first_error = Some("connect: Connection refused (os error 111)".into());
+    f
+}
+
+#[test]
+fn live_view_fills_the_terminal_with_percentiles_statuses_and_errors() {
+    let mut st = new_state("http://127.0.0.1:8080/", 10);
+    st.update(rich_frame(1, 1000));
+    st.update(rich_frame(2, 3000));
+    let s = screen(&st, 120, 40);
+    for part in [
+        "Latency so far",
+        "p50",
+        "p90",
+        "p99.9",
+        "max",
+        "Status codes",
+        "2xx     2996",
+        "5xx     4",
+        "Errors",
+        "connect 3",
+        "timeout 2",
+        "total   5",
+        "open connections 48",
+        "reconnects 6",
+        "scheduled 3020",
+        "late 11",
+        "unsent 11",
+        "first error connect: Connection refused (os error 111)",
+        "Latency histogram so far",
+    ] {
+        assert!(s.contains(part), "missing {part:?}:\n{s}");
+    }
+    let p = st.latency().expect("latency from the frames");
+    assert!(p.p50 > 0 && p.p99 >= p.p50 && p.max >= p.p999, "{p:?}");
+    assert!(
+        s.contains(&format!(
+            "p99     {}",
+            runner::output::format::latency_us(p.p99 as f64)
+        )),
+        "{s}"
+    );
+    // The last second's p99 comes from the difference of the cumulative histograms.
+    assert!(st.p99_last().is_some_and(|v| v > 0), "{s}");
+    // Every row is used: the histogram reaches the bottom border.
+    assert!(s.lines().nth(39).unwrap().starts_with('└'), "{s}");
+}
+
+#[test]
+fn live_view_adapts_to_small_and_odd_sizes() {
+    let mut st = new_state("http://127.0.0.1:8080/", 10);
+    st.update(rich_frame(1, 1000));
+    // Too short for the histogram and chart: the numbers stay.
+    let short = screen(&st, 80, 12);
+    for part in ["p99 ", "2xx 996", "errors 5"] {
+        assert!(short.contains(part), "missing {part:?}:\n{short}");
+    }
+    assert!(!short.contains("Latency histogram"), "{short}");
+    // Tiny: title, gauge, rates, notes; nothing panics.
+    let tiny = screen(&st, 30, 5);
+    assert!(tiny.contains("gcannon"), "{tiny}");
+    for (w, h) in [(1, 1), (10, 3), (200, 80), (40, 100)] {
+        screen(&st, w, h);
+    }
+}
+
+#[test]
+fn warm_up_counts_down_before_the_first_frame() {
+    let mut st = LiveState::new("http://x/", Duration::from_secs(5), Duration::from_secs(2));
+    st.tick(Duration::from_millis(500));
+    assert!(st.warming_up());
+    let s = screen(&st, 100, 20);
+    assert!(s.contains("warm-up 0.5s / 2.0s (not measured)"), "{s}");
+    st.update(progress(1, 10, 10));
+    assert!(!st.warming_up());
 }
 
 #[test]
 fn live_view_fits_a_narrow_terminal_and_a_long_run() {
-    let mut st = LiveState::new("http://127.0.0.1:1/", Duration::from_secs(600));
+    let mut st = new_state("http://127.0.0.1:1/", 600);
     for i in 1..=600u64 {
-        st.update(&progress(i, i * i, i));
+        st.update(progress(i, i * i, i));
     }
-    let s = screen(&st, 20);
+    let s = screen(&st, 20, 30);
     assert!(s.contains("100%"), "{s}");
     assert_eq!(st.peak(), 600 * 600 - 599 * 599);
+}
+
+#[test]
+fn local_and_cluster_runs_list_each_runner() {
+    let mut st = new_state("http://127.0.0.1:8080/", 10);
+    let mut f = rich_frame(1, 1000);
+    f.phase = Some("Running: 3/3 runners".into());
+    f.runners = (0..3)
+        .map(|i| RunnerLine {
+            name: format!("runner {i}"),
+            state: "running".into(),
+            responses: 100 * (i + 1),
+            rps: 50.0,
+            errors: i,
+            p99_us: Some(1500),
+        })
+        .collect();
+    st.update(f);
+    let s = screen(&st, 120, 40);
+    for part in [
+        "Runners",
+        "runner 0",
+        "runner 2",
+        "Running: 3/3 runners",
+        "1.50ms",
+    ] {
+        assert!(s.contains(part), "missing {part:?}:\n{s}");
+    }
 }
 
 fn report_with(values: &[(u64, u64)]) -> Report {
@@ -320,127 +452,6 @@ fn ansi_output_strips_back_to_the_drawn_text() {
     let s = runner::tui::ansi::buffer_to_ansi(&buf);
     assert_eq!(s, "\x1b[0;31mab\x1b[0mcd\nx\n");
     assert_eq!(strip_ansi(&s), "abcd\nx\n");
-}
-
-/// Set in the tmux pane, where `pty_child` draws to a real terminal.
-const PTY_CHILD_ENV: &str = "GCANNON_TUI_PTY_CHILD";
-
-/// The program run inside tmux by `live_view_under_a_real_terminal`; a no-op
-/// in a normal test run.
-#[test]
-fn pty_child() {
-    let Some(mode) = std::env::var_os(PTY_CHILD_ENV) else {
-        return;
-    };
-    if mode == "pipe" {
-        let view = runner::tui::LiveView::start("x", Duration::from_secs(1)).unwrap();
-        assert!(view.is_none(), "a pipe is not a terminal");
-        println!("FALLBACK-OK");
-        return;
-    }
-    let mut view = runner::tui::LiveView::start("http://127.0.0.1:1/pty", Duration::from_secs(4))
-        .unwrap()
-        .expect("stdout is a terminal inside tmux");
-    for i in 1..=4u64 {
-        let mut p = progress(i, i * 1000, i * 2048);
-        p.total = Duration::from_secs(4);
-        view.update(&p).unwrap();
-    }
-    view.finish().unwrap();
-    println!("AFTER-LIVE");
-    print!("{}", render_results(&plan(), &spread(), 5, &[]));
-    println!("CHILD-DONE");
-}
-
-#[test]
-fn live_view_declines_when_stdout_is_not_a_terminal() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "pty_child", "--nocapture", "--test-threads=1"])
-        .env(PTY_CHILD_ENV, "pipe")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("FALLBACK-OK"), "{text}");
-}
-
-/// Kills the private tmux server however the test ends.
-struct TmuxServer(String);
-
-impl Drop for TmuxServer {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
-
-#[test]
-fn live_view_under_a_real_terminal() {
-    use std::process::Command;
-    if !common::have_tool("tmux", "-V") {
-        return;
-    }
-    let server = TmuxServer(format!("gcannon-tui-test-{}", std::process::id()));
-    let exe = std::env::current_exe().unwrap();
-    let cmd = format!(
-        "env {PTY_CHILD_ENV}=1 '{}' --exact pty_child --nocapture --test-threads=1; sleep 60",
-        exe.display()
-    );
-    let status = Command::new("tmux")
-        .env_remove("TMUX")
-        .args([
-            "-L",
-            &server.0,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "100",
-            "-y",
-            "80",
-        ])
-        .arg(cmd)
-        .status()
-        .unwrap();
-    assert!(status.success(), "tmux new-session failed");
-    let mut screen = String::new();
-    for _ in 0..300 {
-        let out = Command::new("tmux")
-            .args(["-L", &server.0, "capture-pane", "-p", "-J", "-S", "-200"])
-            .output()
-            .unwrap();
-        screen = String::from_utf8_lossy(&out.stdout).into_owned();
-        if screen.contains("CHILD-DONE") || screen.contains("panicked") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        screen.contains("CHILD-DONE"),
-        "child did not finish:\n{screen}"
-    );
-    for part in [
-        "100%",
-        "4.0s / 4.0s",
-        "req/s 1.00K",
-        "peak 1.00K",
-        "Latency histogram",
-    ] {
-        assert!(screen.contains(part), "missing {part}:\n{screen}");
-    }
-    // The live view stays put above the results, which print after it.
-    let lines: Vec<&str> = screen.lines().collect();
-    let gauge = lines.iter().position(|l| l.contains("100%")).unwrap();
-    let after = lines.iter().position(|l| l.contains("AFTER-LIVE")).unwrap();
-    assert!(gauge < after, "\n{screen}");
-    assert_eq!(
-        screen.matches("100%").count(),
-        1,
-        "drawn in place:\n{screen}"
-    );
 }
 
 #[test]

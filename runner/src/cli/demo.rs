@@ -25,7 +25,7 @@ pub fn run(a: &DemoArgs) -> Result<i32, String> {
     };
     let run = Run::new(&plan, &RunOptions::default()).map_err(|e| e.to_string())?;
     let mode = if a.json { Mode::Json } else { Mode::Text };
-    let report = execute(run, &plan, mode, 10)?;
+    let (report, mode) = execute(run, &plan, mode)?;
     let ending = Ending {
         interrupted: signals::interrupted_by().map(String::from),
         ..Ending::default()

@@ -8,6 +8,7 @@
 pub mod args;
 mod demo;
 pub mod gate;
+mod live;
 pub mod local;
 mod manifest;
 pub mod observe;
@@ -15,7 +16,6 @@ pub mod signals;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use api::plan::LoadPlan;
 use api::report::Report;
@@ -163,12 +163,12 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     outputs.watch(&run, crate::output::is_rate_mode(&plan));
     let mode = if a.json {
         Mode::Json
-    } else if a.tui && std::io::stdout().is_terminal() {
+    } else if a.tui {
         Mode::Tui
     } else {
         Mode::Text
     };
-    let report = match execute(run, &plan, mode, a.buckets) {
+    let (report, mode) = match execute(run, &plan, mode) {
         Ok(r) => r,
         Err(e) => {
             // Load was sent: this is a failed run, not bad input.
@@ -235,8 +235,9 @@ pub enum Mode {
     Tui,
 }
 
-/// Run with the progress display that `mode` asks for.
-pub fn execute(run: Run, plan: &LoadPlan, mode: Mode, _buckets: usize) -> Result<Report, String> {
+/// Run with the progress display that `mode` asks for. Returns the report
+/// and the mode to print it in: `--tui` without a terminal prints text.
+pub fn execute(run: Run, plan: &LoadPlan, mode: Mode) -> Result<(Report, Mode), String> {
     let result = match mode {
         Mode::Json => run.execute(&INTERRUPTED, |_| {}),
         Mode::Text => {
@@ -258,36 +259,11 @@ pub fn execute(run: Run, plan: &LoadPlan, mode: Mode, _buckets: usize) -> Result
             r
         }
         Mode::Tui => {
-            let total = run.duration();
-            let mut view =
-                crate::tui::LiveView::start(&plan.target, total).map_err(|e| e.to_string())?;
-            let r = run.execute(&INTERRUPTED, |p| {
-                if let Some(v) = view.as_mut() {
-                    let _ = v.update(p);
-                }
-            });
-            if let Some(mut v) = view {
-                if let Ok(report) = &r {
-                    // Progress comes once a second, so the last one can be nearly a
-                    // second old: draw where the run really ended.
-                    let elapsed = if INTERRUPTED.load(Ordering::Relaxed) {
-                        Duration::from_secs_f64(report.elapsed_sec.max(0.0)).min(total)
-                    } else {
-                        total
-                    };
-                    let _ = v.update(&Progress {
-                        elapsed,
-                        total,
-                        responses: report.counts.responses,
-                        bytes_read: report.counts.bytes_read,
-                    });
-                }
-                let _ = v.finish();
-            }
-            r
+            let (report, drawn) = live::execute_live(run, plan)?;
+            return Ok((report, if drawn { Mode::Tui } else { Mode::Text }));
         }
     };
-    result.map_err(|e| e.to_string())
+    result.map(|r| (r, mode)).map_err(|e| e.to_string())
 }
 
 fn percent(p: &Progress) -> f64 {

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The main thread's once-a-second progress report comes this long after
+/// each measured second's boundary, so every worker has published that
+/// second's snapshot (workers look at the clock at least every `MAX_WAIT`).
+pub const PROGRESS_LAG: Duration = Duration::from_millis(60);
 /// Submission queue entries per worker ring.
 pub const RING_ENTRIES: u32 = 4096;
 /// Provided receive buffers per worker (a power of two, at most 32768).

@@ -19,7 +19,7 @@ use api::plan::LoadPlan;
 use api::report::Report;
 use api::split::share;
 
-use self::config::{DEFAULT_TIMEOUT, FDS_PER_WORKER, FDS_RESERVED, SHUTDOWN_GRACE};
+use self::config::{DEFAULT_TIMEOUT, FDS_PER_WORKER, FDS_RESERVED, PROGRESS_LAG, SHUTDOWN_GRACE};
 use self::schedule::Schedule;
 use self::snapshot::Snapshots;
 use crate::http::request::{get_request, Prepared};
@@ -297,7 +297,7 @@ impl Run {
             })
             .collect::<Result<_, _>>()?;
         let deadline = self.warmup + self.duration + SHUTDOWN_GRACE;
-        let mut next_report = self.warmup + Duration::from_secs(1);
+        let mut next_report = self.warmup + Duration::from_secs(1) + PROGRESS_LAG;
         loop {
             if handles.iter().all(|h| h.is_finished()) {
                 break;

@@ -15,6 +15,55 @@ use hdrhistogram::Histogram;
 /// How often a worker publishes: every measured second.
 pub const SNAPSHOT_NS: u64 = 1_000_000_000;
 
+/// Which counter a fault went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// `errors.connect`.
+    Connect,
+    /// `errors.read`.
+    Read,
+    /// `errors.timeout`.
+    Timeout,
+    /// `errors.parse`.
+    Parse,
+}
+
+/// Why a fault happened: the kernel's error number or a fixed description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// An errno from a failed socket operation.
+    Os(i32),
+    /// What went wrong, in words.
+    Text(&'static str),
+}
+
+/// The first fault a worker counted in the measured part: the live view
+/// shows it beside the error counts so a failing run says why at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstError {
+    /// Measured nanoseconds when it happened.
+    pub at_ns: u64,
+    /// The counter it went to.
+    pub kind: ErrorKind,
+    /// Why.
+    pub cause: Cause,
+}
+
+impl std::fmt::Display for FirstError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Read => "read",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Parse => "parse",
+        };
+        match self.cause {
+            Cause::Os(errno) => write!(f, "{kind}: {}", std::io::Error::from_raw_os_error(errno)),
+            Cause::Text(why) => write!(f, "{kind}: {why}"),
+        }
+    }
+}
+
 /// One worker's results as of its latest publication.
 #[derive(Clone, Debug)]
 pub struct WorkerSnapshot {
@@ -28,6 +77,8 @@ pub struct WorkerSnapshot {
     pub open_connections: u64,
     /// Open model: requests the schedule made due in the measured part so far.
     pub scheduled: u64,
+    /// The first fault counted in the measured part, if any.
+    pub first_error: Option<FirstError>,
     /// The worker has finished: this is its final report.
     pub done: bool,
     /// Publications so far; readers compare it to see something new.
@@ -42,6 +93,7 @@ impl Default for WorkerSnapshot {
             latency: new_histogram(),
             open_connections: 0,
             scheduled: 0,
+            first_error: None,
             done: false,
             version: 0,
         }
@@ -78,6 +130,33 @@ impl Snapshots {
     /// A copy of every worker's latest snapshot.
     pub fn read(&self) -> Vec<WorkerSnapshot> {
         self.slots.iter().map(|s| lock(s).clone()).collect()
+    }
+
+    /// Every worker's latest snapshot merged into one: counts and open
+    /// connections summed, latency histograms added, the furthest time, the
+    /// earliest first fault; `done` when every worker is. Each slot is locked
+    /// only while it is added (workers skip a busy slot).
+    pub fn merged(&self) -> WorkerSnapshot {
+        let mut m = WorkerSnapshot {
+            done: true,
+            ..WorkerSnapshot::default()
+        };
+        for slot in &self.slots {
+            let s = lock(slot);
+            m.done &= s.done;
+            m.version += s.version;
+            m.at_ns = m.at_ns.max(s.at_ns);
+            m.counts.add(&s.counts);
+            api::report::add_histogram(&mut m.latency, &s.latency);
+            m.open_connections += s.open_connections;
+            m.scheduled += s.scheduled;
+            if let Some(e) = s.first_error {
+                if m.first_error.is_none_or(|f| e.at_ns < f.at_ns) {
+                    m.first_error = Some(e);
+                }
+            }
+        }
+        m
     }
 
     /// Worker `w`'s snapshot when it is newer than `version`.

@@ -18,6 +18,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use super::config::{BUF_GROUP, CQE_BATCH, LATE_NS, MAX_WAIT, RECV_BUFFERS, SCAN_INTERVAL};
 use super::conn::{Conn, State};
 use super::ring::{new_ring, BufRing};
+use super::snapshot::{Cause, ErrorKind, FirstError};
 use super::user_data::{pack, unpack, Kind};
 use super::{Clock, Shared, WorkerPlan};
 use crate::http::parse::{HeadCache, ParseError, Response};
@@ -55,6 +56,8 @@ pub struct Worker {
     end: u64,
     /// When the next live snapshot is due (see `engine::snapshot`).
     next_snapshot: u64,
+    /// The first fault of the measured part, published with the snapshots.
+    first_error: Option<FirstError>,
 }
 
 impl Worker {
@@ -122,6 +125,7 @@ impl Worker {
             measure_start,
             end,
             next_snapshot: measure_start + super::snapshot::SNAPSHOT_NS,
+            first_error: None,
             plan,
         })
     }
@@ -361,7 +365,7 @@ impl Worker {
 
     fn on_connect(&mut self, i: usize, res: i32, now: u64) {
         if res < 0 {
-            self.connect_failed(i, now);
+            self.connect_failed(i, now, Cause::Os(-res));
             return;
         }
         let c = &mut self.conns[i];
@@ -386,7 +390,7 @@ impl Worker {
 
     fn on_send(&mut self, i: usize, res: i32, now: u64) {
         if res < 0 {
-            self.count_socket_fault(i, now);
+            self.count_socket_fault(i, now, Cause::Os(-res));
             self.reconnect(i, now);
             return;
         }
@@ -442,10 +446,14 @@ impl Worker {
                     self.report.counts.errors.read += self.lost_in_flight(i);
                 }
                 Ok(None) if self.conns[i].inflight == 0 => {}
-                Ok(None) | Err(_) => self.count_socket_fault(i, now),
+                Ok(None) | Err(_) => self.count_socket_fault(
+                    i,
+                    now,
+                    Cause::Text("the server closed the connection mid-response"),
+                ),
             }
         } else {
-            self.count_socket_fault(i, now);
+            self.count_socket_fault(i, now, Cause::Os(-res));
         }
         self.reconnect(i, now);
     }
@@ -495,11 +503,14 @@ impl Worker {
         };
         self.record_latencies(i, done, now);
         match result {
-            Err(ParseError::Malformed(_)) | Err(ParseError::Truncated) => {
-                return self.protocol_error(i, measuring);
+            Err(ParseError::Malformed(why)) => return self.protocol_error(i, measuring, why),
+            Err(ParseError::Truncated) => {
+                return self.protocol_error(i, measuring, "connection closed mid-response");
             }
             // A response nobody asked for: the stream can no longer be trusted.
-            Ok(_) if unexpected => return self.protocol_error(i, measuring),
+            Ok(_) if unexpected => {
+                return self.protocol_error(i, measuring, "a response nobody asked for")
+            }
             Ok(_) => {}
         }
         self.after_responses(i, close, now)
@@ -516,7 +527,13 @@ impl Worker {
             if close {
                 // Pipelined behind the server's `Connection: close` (or close
                 // frame): never answered, counted rather than dropped.
-                self.report.counts.errors.read += self.lost_in_flight(i);
+                let lost = self.lost_in_flight(i);
+                self.report.counts.errors.read += lost;
+                self.note_error(
+                    ErrorKind::Read,
+                    Cause::Text("requests in flight when the server closed the connection"),
+                    lost > 0,
+                );
             }
             return Consumed::Reconnect;
         }

@@ -3,6 +3,13 @@
 //! squash every other bucket into the first row.
 
 use hdrhistogram::Histogram;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::output::format;
+
+const BARS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
 
 /// Buckets when `-b` is not given.
 pub const DEFAULT_BUCKETS: usize = 10;
@@ -69,4 +76,62 @@ pub fn latency_buckets(h: &Histogram<u64>, n: usize) -> Vec<Bucket> {
         buckets[i].count += v.count_at_value();
     }
     buckets
+}
+
+/// A bar of `cells` cells in eighths, so short bars still differ.
+pub(super) fn bar(value: f64, max: f64, cells: usize) -> String {
+    if max <= 0.0 || !value.is_finite() || value <= 0.0 {
+        return String::new();
+    }
+    let eighths = ((value / max).min(1.0) * cells as f64 * 8.0).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    let partial = eighths % 8;
+    if partial > 0 {
+        s.push(BARS[partial - 1]);
+    }
+    if s.is_empty() {
+        // Anything above zero is visible.
+        s.push(BARS[0]);
+    }
+    s
+}
+
+/// The histogram as a boxed paragraph `width` columns wide: bounds, a bar,
+/// the count and its share of the responses on each row.
+pub(super) fn paragraph<'a>(buckets: &[Bucket], title: &'a str, width: u16) -> Paragraph<'a> {
+    let block = super::results::boxed(title);
+    if buckets.is_empty() {
+        return Paragraph::new("  no responses recorded").block(block);
+    }
+    let total: u64 = buckets.iter().map(|b| b.count).sum();
+    let max = buckets.iter().map(|b| b.count).max().unwrap_or(0) as f64;
+    // Borders and padding (4) + bounds (21) + counts (11) + percent (8) + gap.
+    let cells = (width as usize).saturating_sub(4 + 21 + 11 + 8 + 1);
+    let lines: Vec<Line> = buckets
+        .iter()
+        .map(|b| {
+            let pct = if total > 0 {
+                b.count as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            Line::from(vec![
+                Span::raw(format!(
+                    "{:>9} - {:<9} ",
+                    format::latency_us(b.low_us),
+                    format::latency_us(b.high_us)
+                )),
+                Span::styled(
+                    format!("{:<cells$}", bar(b.count as f64, max, cells)),
+                    Style::default().fg(Color::Blue),
+                ),
+                Span::raw(format!(" {:>10}", b.count)),
+                Span::styled(
+                    format!(" {pct:>6.2}%"),
+                    Style::default().fg(Color::DarkGray),
+                ),
+            ])
+        })
+        .collect();
+    Paragraph::new(lines).block(block)
 }

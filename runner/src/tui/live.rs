@@ -1,81 +1,161 @@
-//! The live view drawn while the run goes on: progress, current rate and a
-//! sparkline of req/s, in a few lines under the cursor (ratatui's inline
-//! viewport) so the scrollback above is left alone.
+//! What the live view knows while a run goes on: once a second a [`LiveFrame`]
+//! of cumulative totals comes in (from this process's workers, from runner
+//! processes, or from a LoadTest's status) and [`LiveState`] turns successive
+//! frames into rates, a per-second history and percentiles. Drawing is in
+//! `live_view.rs`, the terminal in `screen.rs`.
 
-use std::io::{IsTerminal, Stdout, Write};
 use std::time::Duration;
 
-use ratatui::backend::CrosstermBackend;
-use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Gauge, Paragraph, Sparkline, Widget};
-use ratatui::{Terminal, TerminalOptions, Viewport};
+use api::report::{Counts, LatencySummary};
+use hdrhistogram::Histogram;
 
-use crate::output::format;
 use crate::progress::Progress;
 
-/// Per-second samples kept for the sparkline; wider terminals show at most this many.
-const MAX_SAMPLES: usize = 512;
+/// Per-second samples kept for the chart; a longer run shows its latest.
+const MAX_SAMPLES: usize = 3600;
 
-/// What the live view shows, updated from [`Progress`] reports; renders as a widget.
+/// One update of the live view: the totals of the measured part so far.
+#[derive(Clone, Debug, Default)]
+pub struct LiveFrame {
+    /// Measured time so far.
+    pub elapsed: Duration,
+    /// Planned length of the measured part (zero when unknown).
+    pub total: Duration,
+    /// Counters so far.
+    pub counts: Counts,
+    /// Cumulative latency in microseconds, when the source has it.
+    pub latency: Option<Histogram<u64>>,
+    /// Connections open now, when known.
+    pub open_connections: Option<u64>,
+    /// Open model: requests due so far (`None` in the closed model).
+    pub scheduled: Option<u64>,
+    /// The first fault of the run, in words.
+    pub first_error: Option<String>,
+    /// `gcannon run` and `gcannon watch`: one line per runner.
+    pub runners: Vec<RunnerLine>,
+    /// `gcannon watch`: the LoadTest's phase and what it says about it.
+    pub phase: Option<String>,
+}
+
+/// One runner process or pod, as the live view lists it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunnerLine {
+    /// `runner 0`, a pod name.
+    pub name: String,
+    /// `running`, `done`, `failed: …`.
+    pub state: String,
+    /// Responses so far.
+    pub responses: u64,
+    /// Responses per second over the last update.
+    pub rps: f64,
+    /// Faults so far.
+    pub errors: u64,
+    /// p99 so far, microseconds, when known.
+    pub p99_us: Option<u64>,
+}
+
+impl From<&Progress> for LiveFrame {
+    fn from(p: &Progress) -> Self {
+        LiveFrame {
+            elapsed: p.elapsed,
+            total: p.total,
+            counts: Counts {
+                responses: p.responses,
+                bytes_read: p.bytes_read,
+                ..Counts::default()
+            },
+            ..LiveFrame::default()
+        }
+    }
+}
+
+/// What the live view shows, updated from [`LiveFrame`]s; renders as a widget.
 #[derive(Clone, Debug)]
 pub struct LiveState {
-    target: String,
-    total: Duration,
-    elapsed: Duration,
-    responses: u64,
-    rps_now: f64,
-    bandwidth_now: f64,
-    per_second: Vec<u64>,
-    peak: u64,
-    last: Option<Progress>,
+    pub(super) target: String,
+    pub(super) total: Duration,
+    pub(super) warmup: Duration,
+    /// Time since the run started, warm-up included (drives the warm-up gauge).
+    pub(super) clock: Duration,
+    pub(super) elapsed: Duration,
+    pub(super) rps_now: f64,
+    pub(super) bandwidth_now: f64,
+    pub(super) per_second: Vec<u64>,
+    pub(super) peak: u64,
+    pub(super) latency: Option<LatencySummary>,
+    /// p99 of the responses of the last update interval.
+    pub(super) p99_last: Option<u64>,
+    pub(super) histogram: Option<Histogram<u64>>,
+    pub(super) frame: LiveFrame,
+    pub(super) paused: bool,
+    seen: Option<(Duration, u64, u64)>,
 }
 
 impl LiveState {
-    /// Lines the live view occupies.
-    pub const HEIGHT: u16 = 6;
-
-    /// An empty view for a run against `target` lasting `total`.
-    pub fn new(target: &str, total: Duration) -> LiveState {
+    /// An empty view for a run against `target` lasting `total` after `warmup`.
+    pub fn new(target: &str, total: Duration, warmup: Duration) -> LiveState {
         LiveState {
             target: target.to_string(),
             total,
+            warmup,
+            clock: Duration::ZERO,
             elapsed: Duration::ZERO,
-            responses: 0,
             rps_now: 0.0,
             bandwidth_now: 0.0,
             per_second: Vec::new(),
             peak: 0,
-            last: None,
+            latency: None,
+            p99_last: None,
+            histogram: None,
+            frame: LiveFrame::default(),
+            paused: false,
+            seen: None,
         }
     }
 
-    /// Take in a cumulative report; rates come from the difference to the previous one.
-    pub fn update(&mut self, p: &Progress) {
-        let (prev_t, prev_r, prev_b) = match &self.last {
-            Some(l) => (l.elapsed, l.responses, l.bytes_read),
-            None => (Duration::ZERO, 0, 0),
-        };
-        // A report that does not move time forward (or goes back) carries no rate.
-        if let Some(dt) = p.elapsed.checked_sub(prev_t).filter(|d| !d.is_zero()) {
+    /// Take in a frame; rates come from the difference to the previous one.
+    pub fn update(&mut self, f: LiveFrame) {
+        let (prev_t, prev_r, prev_b) = self.seen.unwrap_or((Duration::ZERO, 0, 0));
+        let c = &f.counts;
+        // A frame that does not move time forward (or goes back) carries no rate.
+        if let Some(dt) = f.elapsed.checked_sub(prev_t).filter(|d| !d.is_zero()) {
             let secs = dt.as_secs_f64();
-            self.rps_now = p.responses.saturating_sub(prev_r) as f64 / secs;
-            self.bandwidth_now = p.bytes_read.saturating_sub(prev_b) as f64 / secs;
+            self.rps_now = c.responses.saturating_sub(prev_r) as f64 / secs;
+            self.bandwidth_now = c.bytes_read.saturating_sub(prev_b) as f64 / secs;
             let sample = self.rps_now.round() as u64;
             self.peak = self.peak.max(sample);
             self.per_second.push(sample);
             if self.per_second.len() > MAX_SAMPLES {
                 self.per_second.remove(0);
             }
-            self.last = Some(*p);
+            self.seen = Some((f.elapsed, c.responses, c.bytes_read));
         }
-        if !p.total.is_zero() {
-            self.total = p.total;
+        if let Some(h) = &f.latency {
+            self.p99_last = self.histogram.as_ref().and_then(|prev| {
+                let mut last = h.clone();
+                last.subtract(prev).ok()?;
+                (!last.is_empty()).then(|| last.value_at_quantile(0.99))
+            });
+            self.latency = Some(LatencySummary::of(h));
         }
-        self.elapsed = p.elapsed;
-        self.responses = p.responses;
+        if !f.total.is_zero() {
+            self.total = f.total;
+        }
+        self.elapsed = f.elapsed;
+        self.clock = self.clock.max(self.warmup + f.elapsed);
+        self.histogram = f.latency.clone().or(self.histogram.take());
+        self.frame = LiveFrame { latency: None, ..f };
+    }
+
+    /// Time since the run began, warm-up included: the view's own clock, so
+    /// the warm-up counts down before the first frame arrives.
+    pub fn tick(&mut self, since_start: Duration) {
+        self.clock = self.clock.max(since_start);
+    }
+
+    /// Stop or resume showing new frames (the load goes on either way).
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
     }
 
     /// The highest per-second rate seen so far.
@@ -93,146 +173,31 @@ impl LiveState {
         &self.per_second
     }
 
+    /// The latest frame's numbers (without its histogram).
+    pub fn frame(&self) -> &LiveFrame {
+        &self.frame
+    }
+
+    /// Percentiles of every response so far, once a frame carried latency.
+    pub fn latency(&self) -> Option<&LatencySummary> {
+        self.latency.as_ref()
+    }
+
+    /// p99 of the responses since the previous frame.
+    pub fn p99_last(&self) -> Option<u64> {
+        self.p99_last
+    }
+
+    /// Still in the warm-up (nothing measured yet).
+    pub fn warming_up(&self) -> bool {
+        self.elapsed.is_zero() && self.clock < self.warmup
+    }
+
     /// Fraction of the measured part done, 0.0..=1.0.
     pub fn ratio(&self) -> f64 {
         if self.total.is_zero() {
             return 0.0;
         }
         (self.elapsed.as_secs_f64() / self.total.as_secs_f64()).clamp(0.0, 1.0)
-    }
-}
-
-impl Widget for &LiveState {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let [title, gauge, stats, spark] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(1),
-            Constraint::Length(1),
-            Constraint::Min(1),
-        ])
-        .areas(area);
-        let bold = Style::default().add_modifier(Modifier::BOLD);
-        Paragraph::new(Line::from(vec![
-            Span::styled("gcannon", bold.fg(Color::Cyan)),
-            Span::raw(" > "),
-            Span::styled(self.target.as_str(), bold),
-        ]))
-        .render(title, buf);
-
-        let ratio = self.ratio();
-        let label = format!(
-            "{:.0}%  {} / {}",
-            ratio * 100.0,
-            format::seconds(self.elapsed.as_secs_f64()),
-            format::seconds(self.total.as_secs_f64())
-        );
-        Gauge::default()
-            .gauge_style(Style::default().fg(Color::Green).bg(Color::DarkGray))
-            .ratio(ratio)
-            .label(Span::styled(label, bold.fg(Color::White)))
-            .render(gauge, buf);
-
-        let key = Style::default().fg(Color::DarkGray);
-        Paragraph::new(Line::from(vec![
-            Span::styled("req/s ", key),
-            Span::styled(format::si(self.rps_now), bold.fg(Color::Green)),
-            Span::styled("  responses ", key),
-            Span::raw(self.responses.to_string()),
-            Span::styled("  bandwidth ", key),
-            Span::raw(format!("{}/s", format::bytes(self.bandwidth_now))),
-            Span::styled("  peak ", key),
-            Span::styled(
-                format::si(self.peak as f64),
-                Style::default().fg(Color::Yellow),
-            ),
-        ]))
-        .render(stats, buf);
-
-        // Only the newest samples fit; the sparkline scales to the highest shown.
-        let shown = &self.per_second[self.per_second.len().saturating_sub(spark.width as usize)..];
-        Sparkline::default()
-            .data(shown)
-            .max(self.peak.max(1))
-            .style(Style::default().fg(Color::Green))
-            .render(spark, buf);
-    }
-}
-
-/// The live view on the real terminal; see [`LiveView::start`].
-pub struct LiveView {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
-    state: LiveState,
-    finished: bool,
-}
-
-impl LiveView {
-    /// Reserve the view's lines under the cursor and draw it empty. `None`
-    /// when stdout is not a terminal (caller falls back to plain output).
-    pub fn start(target: &str, total: Duration) -> std::io::Result<Option<LiveView>> {
-        let out = std::io::stdout();
-        if !out.is_terminal() {
-            return Ok(None);
-        }
-        let mut terminal = Terminal::with_options(
-            CrosstermBackend::new(out),
-            TerminalOptions {
-                viewport: Viewport::Inline(LiveState::HEIGHT),
-            },
-        )?;
-        // Diff-based drawing skips blank cells, so old text under the view
-        // (a half-written line) must be wiped first.
-        terminal.clear()?;
-        let mut view = LiveView {
-            terminal,
-            state: LiveState::new(target, total),
-            finished: false,
-        };
-        view.draw()?;
-        Ok(Some(view))
-    }
-
-    /// Take in a progress report and redraw.
-    pub fn update(&mut self, p: &Progress) -> std::io::Result<()> {
-        self.state.update(p);
-        self.draw()
-    }
-
-    /// What is on screen now.
-    pub fn state(&self) -> &LiveState {
-        &self.state
-    }
-
-    /// Draw the last state, leave the cursor visible on the line below the
-    /// view, so the results print after it.
-    pub fn finish(mut self) -> std::io::Result<()> {
-        self.draw()?;
-        self.restore()
-    }
-
-    fn draw(&mut self) -> std::io::Result<()> {
-        let state = &self.state;
-        self.terminal.draw(|f| f.render_widget(state, f.area()))?;
-        Ok(())
-    }
-
-    fn restore(&mut self) -> std::io::Result<()> {
-        if self.finished {
-            return Ok(());
-        }
-        self.finished = true;
-        let area = self.terminal.get_frame().area();
-        self.terminal
-            .set_cursor_position((0, area.bottom().saturating_sub(1)))?;
-        self.terminal.show_cursor()?;
-        let out = self.terminal.backend_mut();
-        out.write_all(b"\r\n")?;
-        out.flush()
-    }
-}
-
-impl Drop for LiveView {
-    fn drop(&mut self) {
-        // An early return or a panic must not leave the cursor hidden.
-        let _ = self.restore();
     }
 }

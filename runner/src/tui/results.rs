@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Padding, Paragraph, Row, Table, Widget};
 
 use super::ansi::buffer_to_ansi;
-use super::histogram::latency_buckets;
+use super::histogram::{self, bar, latency_buckets};
 use crate::history::Entry;
 use crate::output::format;
 
@@ -23,7 +23,6 @@ pub const HISTORY_SHOWN: usize = 10;
 
 /// Most rows of the per-second charts (rate mode).
 const TIMELINE_ROWS: usize = 20;
-const BARS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
 
 /// The results view as lines with ANSI colours. `buckets` is clamped to
 /// 1..=100 (validate `-b` with [`super::check_buckets`] first to reject it
@@ -38,7 +37,18 @@ pub fn render_results(
     let hist = latency_buckets(&report.latency, buckets);
     let shown = &history[history.len().saturating_sub(HISTORY_SHOWN)..];
     let seconds = timeline::rows(&report.timeline, TIMELINE_ROWS);
-    let mut heights = vec![2u16, 4, 4, 4, hist.len().max(1) as u16 + 2];
+    // The warm-up is not in the timeline; its own row says so, set apart.
+    let warmup = plan.warmup.get();
+    let lead = (!warmup.is_zero()).then(|| {
+        format!(
+            "{:>9} ┆ {} not measured",
+            "warm-up",
+            format::seconds(warmup.as_secs_f64())
+        )
+    });
+    let lead_rows = u16::from(lead.is_some());
+    let header_rows = 2 + lead_rows;
+    let mut heights = vec![header_rows, 4, 4, 4, hist.len().max(1) as u16 + 2];
     if !shown.is_empty() {
         heights.push(shown.len() as u16 + 2);
         heights.push(shown.len() as u16 + 2);
@@ -47,9 +57,9 @@ pub fn render_results(
     // (read from elsewhere) would chart zeros, so then the panel is left out.
     let p99_measured = report.timeline.iter().any(|s| s.p99_us > 0);
     if !seconds.is_empty() {
-        heights.push(seconds.len() as u16 + 2);
+        heights.push(seconds.len() as u16 + 2 + lead_rows);
         if p99_measured {
-            heights.push(seconds.len() as u16 + 2);
+            heights.push(seconds.len() as u16 + 2 + lead_rows);
         }
     }
     let area = Rect::new(0, 0, WIDTH, heights.iter().sum());
@@ -61,7 +71,8 @@ pub fn render_results(
     latency_table(&summary).render(rects[1], &mut buf);
     throughput_table(&summary).render(rects[2], &mut buf);
     status_table(report).render(rects[3], &mut buf);
-    histogram(&hist).render(rects[4], &mut buf);
+    histogram::paragraph(&hist, " Latency histogram (p0 - p99.9) ", WIDTH)
+        .render(rects[4], &mut buf);
     let mut next = 5;
     if !shown.is_empty() {
         let first = history.len() - shown.len() + 1;
@@ -76,14 +87,22 @@ pub fn render_results(
             .collect();
         let rps: Vec<f64> = shown.iter().map(|e| e.rps).collect();
         let lat: Vec<f64> = shown.iter().map(|e| e.avg_us).collect();
-        bar_chart(" Req/s, last runs ", &names, &rps, Color::Green, format::si)
-            .render(rects[next], &mut buf);
+        bar_chart(
+            " Req/s, last runs ",
+            &names,
+            &rps,
+            Color::Green,
+            format::si,
+            None,
+        )
+        .render(rects[next], &mut buf);
         bar_chart(
             " Avg latency, last runs ",
             &names,
             &lat,
             Color::Magenta,
             format::latency_us,
+            None,
         )
         .render(rects[next + 1], &mut buf);
         next += 2;
@@ -98,6 +117,7 @@ pub fn render_results(
             &rps,
             Color::Green,
             format::si,
+            lead.as_deref(),
         )
         .render(rects[next], &mut buf);
         if p99_measured {
@@ -107,6 +127,7 @@ pub fn render_results(
                 &p99,
                 Color::Yellow,
                 format::latency_us,
+                lead.as_deref(),
             )
             .render(rects[next + 1], &mut buf);
         }
@@ -114,11 +135,11 @@ pub fn render_results(
     buffer_to_ansi(&buf)
 }
 
-fn bold() -> Style {
+pub(super) fn bold() -> Style {
     Style::default().add_modifier(Modifier::BOLD)
 }
 
-fn boxed(title: &str) -> Block<'_> {
+pub(super) fn boxed(title: &str) -> Block<'_> {
     Block::bordered()
         .title(Span::styled(title, bold().fg(Color::Cyan)))
         .padding(Padding::horizontal(1))
@@ -126,22 +147,37 @@ fn boxed(title: &str) -> Block<'_> {
 
 fn header<'a>(plan: &'a LoadPlan, report: &Report) -> Paragraph<'a> {
     let key = Style::default().fg(Color::DarkGray);
-    Paragraph::new(vec![
-        Line::from(vec![
-            Span::styled("gcannon results ", bold().fg(Color::Cyan)),
-            Span::styled(plan.target.as_str(), bold()),
-        ]),
-        Line::from(vec![
-            Span::styled("  connections ", key),
-            Span::raw(plan.connections.to_string()),
-            Span::styled("  threads ", key),
-            Span::raw(plan.threads.to_string()),
-            Span::styled("  pipeline ", key),
-            Span::raw(plan.pipeline.to_string()),
-            Span::styled("  elapsed ", key),
-            Span::raw(format::seconds(report.elapsed_sec)),
-        ]),
-    ])
+    let warmup = plan.warmup.get();
+    let warmup = (!warmup.is_zero()).then(|| {
+        Line::styled(
+            format!(
+                "  after a {} warm-up, not measured",
+                format::seconds(warmup.as_secs_f64())
+            ),
+            key,
+        )
+    });
+    Paragraph::new(
+        vec![
+            Line::from(vec![
+                Span::styled("gcannon results ", bold().fg(Color::Cyan)),
+                Span::styled(plan.target.as_str(), bold()),
+            ]),
+            Line::from(vec![
+                Span::styled("  connections ", key),
+                Span::raw(plan.connections.to_string()),
+                Span::styled("  threads ", key),
+                Span::raw(plan.threads.to_string()),
+                Span::styled("  pipeline ", key),
+                Span::raw(plan.pipeline.to_string()),
+                Span::styled("  elapsed ", key),
+                Span::raw(format::seconds(report.elapsed_sec)),
+            ]),
+        ]
+        .into_iter()
+        .chain(warmup)
+        .collect::<Vec<_>>(),
+    )
 }
 
 /// A one-row table with a bold header row and evenly spread columns.
@@ -211,69 +247,15 @@ fn status_table(report: &Report) -> Table<'static> {
     )
 }
 
-/// A bar of `len` cells in eighths, so short bars still differ.
-fn bar(value: f64, max: f64, cells: usize) -> String {
-    if max <= 0.0 || !value.is_finite() || value <= 0.0 {
-        return String::new();
-    }
-    let eighths = ((value / max).min(1.0) * cells as f64 * 8.0).round() as usize;
-    let mut s = "█".repeat(eighths / 8);
-    let partial = eighths % 8;
-    if partial > 0 {
-        s.push(BARS[partial - 1]);
-    }
-    if s.is_empty() {
-        // Anything above zero is visible.
-        s.push(BARS[0]);
-    }
-    s
-}
-
-fn histogram(buckets: &[super::histogram::Bucket]) -> Paragraph<'static> {
-    let block = boxed(" Latency histogram (p0 - p99.9) ");
-    if buckets.is_empty() {
-        return Paragraph::new("  no responses recorded").block(block);
-    }
-    let total: u64 = buckets.iter().map(|b| b.count).sum();
-    let max = buckets.iter().map(|b| b.count).max().unwrap_or(0) as f64;
-    // Borders and padding (4) + bounds (21) + counts (11) + percent (8) + gap.
-    let cells = (WIDTH as usize).saturating_sub(4 + 21 + 11 + 8 + 1);
-    let lines: Vec<Line> = buckets
-        .iter()
-        .map(|b| {
-            let pct = if total > 0 {
-                b.count as f64 * 100.0 / total as f64
-            } else {
-                0.0
-            };
-            Line::from(vec![
-                Span::raw(format!(
-                    "{:>9} - {:<9} ",
-                    format::latency_us(b.low_us),
-                    format::latency_us(b.high_us)
-                )),
-                Span::styled(
-                    format!("{:<cells$}", bar(b.count as f64, max, cells)),
-                    Style::default().fg(Color::Blue),
-                ),
-                Span::raw(format!(" {:>10}", b.count)),
-                Span::styled(
-                    format!(" {pct:>6.2}%"),
-                    Style::default().fg(Color::DarkGray),
-                ),
-            ])
-        })
-        .collect();
-    Paragraph::new(lines).block(block)
-}
-
-/// Horizontal bars, one per run, with the value printed at each bar's tip.
+/// Horizontal bars, one per run, with the value printed at each bar's tip;
+/// `lead` is a dimmed first row (the warm-up, before the measured seconds).
 fn bar_chart(
     title: &'static str,
     names: &[String],
     values: &[f64],
     color: Color,
     fmt: fn(f64) -> String,
+    lead: Option<&str>,
 ) -> Paragraph<'static> {
     let max = values
         .iter()
@@ -284,18 +266,23 @@ fn bar_chart(
     let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     // Borders and padding (4) + row name (9) + space + value + spare.
     let cells = (WIDTH as usize).saturating_sub(4 + 9 + 1 + label_w + 1);
-    let lines: Vec<Line> = values
-        .iter()
-        .zip(labels)
-        .zip(names)
-        .map(|((v, label), name)| {
-            let b = bar(*v, max, cells);
-            Line::from(vec![
-                Span::styled(format!("{name:>9} "), Style::default().fg(Color::DarkGray)),
-                Span::styled(b, Style::default().fg(color)),
-                Span::styled(format!(" {label}"), bold()),
-            ])
-        })
+    let lead = lead.map(|l| Line::styled(l.to_string(), Style::default().fg(Color::DarkGray)));
+    let lines: Vec<Line> = lead
+        .into_iter()
+        .chain(
+            values
+                .iter()
+                .zip(labels)
+                .zip(names)
+                .map(|((v, label), name)| {
+                    let b = bar(*v, max, cells);
+                    Line::from(vec![
+                        Span::styled(format!("{name:>9} "), Style::default().fg(Color::DarkGray)),
+                        Span::styled(b, Style::default().fg(color)),
+                        Span::styled(format!(" {label}"), bold()),
+                    ])
+                }),
+        )
         .collect();
     Paragraph::new(lines).block(boxed(title))
 }

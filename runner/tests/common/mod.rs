@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's end-to-end tests.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::AtomicBool;

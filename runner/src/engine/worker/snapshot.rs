@@ -3,7 +3,7 @@
 //! loop pass, a copy of the counts and histogram once a second.
 
 use super::super::conn::State;
-use super::super::snapshot::SNAPSHOT_NS;
+use super::super::snapshot::{Cause, ErrorKind, FirstError, SNAPSHOT_NS};
 use super::Worker;
 
 impl Worker {
@@ -19,10 +19,11 @@ impl Worker {
     fn snapshot(&mut self, now: u64) {
         let at_ns = now.saturating_sub(self.measure_start);
         let latency = self.report.latency.clone();
-        let (counts, open, scheduled) = (
+        let (counts, open, scheduled, first_error) = (
             self.report.counts,
             self.open_connections(),
             self.scheduled(now),
+            self.first_error,
         );
         let stored = self
             .shared
@@ -33,6 +34,7 @@ impl Worker {
                 s.latency = latency;
                 s.open_connections = open;
                 s.scheduled = scheduled;
+                s.first_error = first_error;
             });
         if stored {
             self.next_snapshot = self.measure_start + (at_ns / SNAPSHOT_NS + 1) * SNAPSHOT_NS;
@@ -43,6 +45,7 @@ impl Worker {
     pub(super) fn final_snapshot(&mut self, now: u64) {
         let at_ns = now.saturating_sub(self.measure_start);
         let scheduled = self.scheduled(now);
+        let first_error = self.first_error;
         let report = &self.report;
         self.shared
             .snapshots
@@ -52,7 +55,21 @@ impl Worker {
                 s.latency = report.latency.clone();
                 s.open_connections = 0;
                 s.scheduled = scheduled;
+                s.first_error = first_error;
             });
+    }
+
+    /// Keep the first fault of the measured part for the live view (see
+    /// `engine::snapshot::FirstError`); later ones are only counted.
+    #[cold]
+    pub(super) fn note_error(&mut self, kind: ErrorKind, cause: Cause, measured: bool) {
+        if self.first_error.is_none() && measured {
+            self.first_error = Some(FirstError {
+                at_ns: self.clock.now().saturating_sub(self.measure_start),
+                kind,
+                cause,
+            });
+        }
     }
 
     fn open_connections(&self) -> u64 {

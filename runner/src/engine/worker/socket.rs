@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use io_uring::{opcode, types};
 
-use super::Worker;
+use super::{Cause, ErrorKind, Worker};
 use crate::engine::config::{RETRY_MAX, RETRY_MIN};
 use crate::engine::conn::State;
 use crate::engine::user_data::{pack, Kind};
@@ -24,7 +24,8 @@ impl Worker {
         let fd =
             unsafe { libc::socket(self.addr.family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
-            self.connect_failed(i, now);
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            self.connect_failed(i, now, Cause::Os(errno));
             return;
         }
         let one: libc::c_int = 1;
@@ -85,10 +86,11 @@ impl Worker {
         self.open(i, now);
     }
 
-    pub(super) fn connect_failed(&mut self, i: usize, now: u64) {
+    pub(super) fn connect_failed(&mut self, i: usize, now: u64, cause: Cause) {
         if now >= self.measure_start {
             self.report.counts.errors.connect += 1;
         }
+        self.note_error(ErrorKind::Connect, cause, now >= self.measure_start);
         self.close(i);
         let c = &mut self.conns[i];
         c.failures = (c.failures + 1).min(16);
@@ -103,9 +105,14 @@ impl Worker {
             let c = &self.conns[i];
             match c.state {
                 State::Waiting if now >= c.retry_at => self.open(i, now),
-                State::Connecting | State::Upgrading if now.saturating_sub(c.last_rx) > timeout => {
-                    self.connect_failed(i, now)
+                State::Connecting if now.saturating_sub(c.last_rx) > timeout => {
+                    self.connect_failed(i, now, Cause::Text("not connected within the timeout"))
                 }
+                State::Upgrading if now.saturating_sub(c.last_rx) > timeout => self.connect_failed(
+                    i,
+                    now,
+                    Cause::Text("no WebSocket upgrade within the timeout"),
+                ),
                 State::Open => {
                     // The whole life of the oldest request, not the silence since
                     // the last byte: a server dripping a byte at a time (or
@@ -114,7 +121,13 @@ impl Worker {
                         .oldest_sent()
                         .is_some_and(|t| now.saturating_sub(t) > timeout);
                     if stalled {
-                        self.report.counts.errors.timeout += self.lost_in_flight(i);
+                        let lost = self.lost_in_flight(i);
+                        self.report.counts.errors.timeout += lost;
+                        self.note_error(
+                            ErrorKind::Timeout,
+                            Cause::Text("no response within the timeout"),
+                            lost > 0,
+                        );
                         self.reconnect(i, now);
                     }
                 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use api::report::{Report, Second};
 use hdrhistogram::Histogram;
 
-use super::{Consumed, Worker};
+use super::{Cause, Consumed, ErrorKind, Worker};
 use crate::http::parse::Response;
 
 impl Worker {
@@ -43,23 +43,31 @@ impl Worker {
 
     /// A socket failed (read or write error, or closed mid-response): each
     /// request in flight is a read error, or the fault itself when none was.
-    pub(super) fn count_socket_fault(&mut self, i: usize, now: u64) {
-        self.report.counts.errors.read += if self.conns[i].inflight == 0 {
+    pub(super) fn count_socket_fault(&mut self, i: usize, now: u64, cause: Cause) {
+        let n = if self.conns[i].inflight == 0 {
             u64::from(now >= self.measure_start)
         } else {
             self.lost_in_flight(i)
         };
+        self.report.counts.errors.read += n;
+        self.note_error(ErrorKind::Read, cause, n > 0);
     }
 
     /// A response (or frame) that breaks the protocol: one parse error, and the
     /// socket goes. The broken answer stands for the oldest request in flight;
     /// those behind it are lost (read errors), not dropped from the counts.
-    pub(super) fn protocol_error(&mut self, i: usize, measuring: bool) -> Consumed {
+    pub(super) fn protocol_error(
+        &mut self,
+        i: usize,
+        measuring: bool,
+        why: &'static str,
+    ) -> Consumed {
         let measured = match self.conns[i].inflight {
             0 => measuring,
             _ => self.oldest_measured(i),
         };
         self.report.counts.errors.parse += u64::from(measured);
+        self.note_error(ErrorKind::Parse, Cause::Text(why), measured);
         self.conns[i].complete();
         self.report.counts.errors.read += self.lost_in_flight(i);
         Consumed::Reconnect

@@ -2,7 +2,7 @@
 //! pipelined masked frames go out as pre-built bytes and echoed messages come
 //! back through the frame parser. Pings are answered before the next frames.
 
-use super::{Consumed, Worker};
+use super::{Cause, Consumed, ErrorKind, Worker};
 use crate::engine::conn::State;
 use crate::engine::user_data::{pack, Kind};
 use crate::ws::frame::{pong_frame, Opcode, WsEvent};
@@ -54,7 +54,9 @@ impl Worker {
         let head_len = match parse_upgrade_response(&c.upgrade_head) {
             Ok(None) => return Consumed::Fine,
             Ok(Some(n)) => n,
-            Err(_) => return self.protocol_error(i, measuring),
+            Err(_) => {
+                return self.protocol_error(i, measuring, "malformed WebSocket upgrade response")
+            }
         };
         match check_upgrade_response(&c.upgrade_head[..head_len], accept) {
             Ok(()) => {}
@@ -67,11 +69,11 @@ impl Worker {
                 }
                 return Consumed::Reconnect;
             }
-            Err(_) => return self.protocol_error(i, measuring),
+            Err(_) => return self.protocol_error(i, measuring, "bad WebSocket upgrade response"),
         }
         if head_len < c.upgrade_head.len() {
             // The server talked before we sent a frame: nothing asked for it.
-            return self.protocol_error(i, measuring);
+            return self.protocol_error(i, measuring, "data before the first frame");
         }
         c.upgrade_head.clear();
         c.state = State::Open;
@@ -126,13 +128,21 @@ impl Worker {
                 // A wrong echo answers its request but is no good response.
                 self.conns[i].complete();
                 self.report.counts.errors.parse += u64::from(measured);
+                self.note_error(
+                    ErrorKind::Parse,
+                    Cause::Text("the echo differs from the message sent"),
+                    measured,
+                );
             } else {
                 self.record_latencies(i, 1, now);
                 self.report.counts.ws_frames += u64::from(measured);
             }
         }
-        if result.is_err() || unexpected {
-            return self.protocol_error(i, measuring);
+        if result.is_err() {
+            return self.protocol_error(i, measuring, "malformed WebSocket frame");
+        }
+        if unexpected {
+            return self.protocol_error(i, measuring, "a frame nobody asked for");
         }
         // Frames still in flight at a close frame are counted as lost there.
         self.after_responses(i, close, now)

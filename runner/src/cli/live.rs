@@ -1,0 +1,123 @@
+//! Following a run while it lasts: the `--tui` live view fed once a second
+//! from the workers' merged snapshots, or a plain progress line on stderr
+//! when there is no terminal to draw on.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use api::plan::LoadPlan;
+use api::report::{LatencySummary, Report};
+
+use super::signals;
+use super::INTERRUPTED;
+use crate::engine::snapshot::Snapshots;
+use crate::engine::Run;
+use crate::output::format;
+use crate::progress::Progress;
+use crate::tui::{LiveFrame, LiveState, LiveView};
+
+/// Turns the engine's progress reports into live frames.
+pub struct FrameSource {
+    snapshots: Arc<Snapshots>,
+    rate_mode: bool,
+}
+
+impl FrameSource {
+    /// Frames of `run` (call before executing it).
+    pub fn new(run: &Run, plan: &LoadPlan) -> Self {
+        FrameSource {
+            snapshots: run.snapshots(),
+            rate_mode: crate::output::is_rate_mode(plan),
+        }
+    }
+
+    /// The run so far: the workers' latest snapshots merged (off the hot
+    /// path: each worker copied its own numbers at the second's boundary),
+    /// timed by when they were taken so rates and counts agree.
+    pub fn frame(&self, p: &Progress) -> LiveFrame {
+        let m = self.snapshots.merged();
+        let elapsed = match m.at_ns {
+            0 => p.elapsed,
+            ns => std::time::Duration::from_nanos(ns).min(p.total),
+        };
+        LiveFrame {
+            elapsed,
+            total: p.total,
+            counts: m.counts,
+            latency: Some(m.latency),
+            open_connections: Some(m.open_connections),
+            scheduled: self.rate_mode.then_some(m.scheduled),
+            first_error: m.first_error.map(|e| e.to_string()),
+            ..LiveFrame::default()
+        }
+    }
+}
+
+/// Run with the live view; without a terminal, with a plain progress line
+/// on stderr instead (returns `None` as the second value then, so the caller
+/// prints text results).
+pub fn execute_live(run: Run, plan: &LoadPlan) -> Result<(Report, bool), String> {
+    let source = FrameSource::new(&run, plan);
+    let state = LiveState::new(&plan.target, run.duration(), plan.warmup.get());
+    let view = LiveView::start(state, signals::stop_by_key).map_err(|e| e.to_string())?;
+    let Some(view) = view else {
+        return execute_plain(run, plan, &source).map(|r| (r, false));
+    };
+    let result = run.execute(&INTERRUPTED, |p| view.update(source.frame(p)));
+    // Back to the normal screen before anything is printed.
+    view.finish()
+        .map_err(|e| format!("the live view failed: {e}"))?;
+    result.map(|r| (r, true)).map_err(|e| e.to_string())
+}
+
+/// `--tui` without a terminal: the text banner, then one progress line a
+/// second on stderr (rewritten in place on a terminal, one per line otherwise).
+fn execute_plain(run: Run, plan: &LoadPlan, source: &FrameSource) -> Result<Report, String> {
+    super::emit(&crate::output::text::render_banner(plan))?;
+    let tty = std::io::stderr().is_terminal();
+    let mut last = (0u64, 0f64);
+    let r = run.execute(&INTERRUPTED, |p| {
+        let f = source.frame(p);
+        let now = p.elapsed.as_secs_f64();
+        let rps = (f.counts.responses.saturating_sub(last.0)) as f64 / (now - last.1).max(1e-9);
+        last = (f.counts.responses, now);
+        let line = progress_line(&f, rps);
+        let _ = if tty {
+            write!(std::io::stderr(), "\r\x1b[2K{line}")
+        } else {
+            writeln!(std::io::stderr(), "{line}")
+        };
+    });
+    if tty {
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+    if INTERRUPTED.load(Ordering::Relaxed) && !tty {
+        let _ = writeln!(
+            std::io::stderr(),
+            "  stopping: {}",
+            signals::interrupted_by().unwrap_or("interrupted")
+        );
+    }
+    r.map_err(|e| e.to_string())
+}
+
+/// `  50%  3.0s/6.0s  12.30K req/s  p99 1.20ms  2xx 1234  errors 0`.
+pub fn progress_line(f: &LiveFrame, rps: f64) -> String {
+    let pct = 100.0 * f.elapsed.as_secs_f64() / f.total.as_secs_f64().max(1e-9);
+    let p99 = f
+        .latency
+        .as_ref()
+        .map(LatencySummary::of)
+        .filter(|l| l.samples > 0)
+        .map_or("-".into(), |l| format::latency_us(l.p99 as f64));
+    let c = &f.counts;
+    format!(
+        "  {pct:>3.0}%  {}/{}  {} req/s  p99 {p99}  2xx {}  errors {}",
+        format::seconds(f.elapsed.as_secs_f64()),
+        format::seconds(f.total.as_secs_f64()),
+        format::si(rps),
+        c.status.s2xx,
+        c.errors.total()
+    )
+}
