@@ -189,3 +189,78 @@ fn p_pauses_the_display_and_q_stops_early_with_the_results() {
         "partial results kept:\n{done}"
     );
 }
+
+fn manifest(url: &str, runners: u32, duration: &str) -> String {
+    format!(
+        "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata:\n  name: live\nspec:\n  target: {url}\n  connections: 4\n  duration: {duration}\n  warmup: 0s\n  runners: {runners}\n  thresholds:\n  - \"p99 < 5s\"\n"
+    )
+}
+
+#[test]
+fn gcannon_run_tui_merges_the_runners_and_lists_each() {
+    let srv = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lt.yaml");
+    let url = format!("http://{}/", srv.local_addr());
+    std::fs::write(&path, manifest(&url, 2, "3s")).unwrap();
+    let args = format!("run '{}' --tui", path.display());
+    let history = dir.path().join("history.json");
+    let Some(tmux) = Tmux::start("live-run", 120, 40, &command(&args, &history)) else {
+        return;
+    };
+    let both_running = |s: &str| {
+        ["runner 0", "runner 1"].iter().all(|r| {
+            s.lines().any(|l| {
+                l.contains(r) && l.contains("running") && l.contains("p99 ") && !l.contains("p99 -")
+            })
+        })
+    };
+    let live = tmux
+        .capture_until(|s| both_running(s) && live_numbers_drawn(s) || s.contains("GCANNON-EXIT"));
+    assert!(both_running(&live), "one line per runner:\n{live}");
+    assert!(live_numbers_drawn(&live), "merged numbers:\n{live}");
+    // The merged count is the sum of the runners' counts.
+    let per_runner: u64 = live
+        .lines()
+        .filter(|l| l.contains("runner ") && l.contains("running"))
+        .filter_map(|l| number_after(l, "responses"))
+        .sum();
+    assert_eq!(number_after(&live, "responses"), Some(per_runner), "{live}");
+    let done = tmux.capture_until(|s| s.contains("GCANNON-EXIT"));
+    srv.shutdown();
+    assert!(done.contains("GCANNON-EXIT=0"), "{done}");
+    assert!(
+        done.contains("gcannon results") && done.contains("p99 < 5s"),
+        "{done}"
+    );
+}
+
+#[test]
+fn gcannon_run_tui_without_a_terminal_prints_progress_lines_and_text() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let out = common::gcannon_run(&manifest(&url, 2, "2s"), &["--tui"]);
+    srv.shutdown();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Runners:") && stdout.contains("2xx="),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\x1b'),
+        "no escapes into a pipe: {stdout:?}"
+    );
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.contains("req/s")).collect();
+    assert!(
+        !progress.is_empty(),
+        "a progress line each second:\n{stderr}"
+    );
+    assert!(
+        progress
+            .iter()
+            .all(|l| l.contains("/2.0s") && l.contains("p99 ")),
+        "{stderr}"
+    );
+}

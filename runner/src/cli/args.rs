@@ -162,6 +162,9 @@ pub struct RunArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Live view of the merged runners (one line per runner), then rich results.
+    #[arg(long, conflicts_with = "json")]
+    pub tui: bool,
     /// A previous --json result that `baseline` in the manifest's thresholds refers to.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
@@ -183,6 +186,9 @@ pub struct ShardArgs {
     /// Runners in total.
     #[arg(long)]
     pub runners: u32,
+    /// Print a live line (JSON) each second before the report.
+    #[arg(long)]
+    pub live: bool,
     /// The LoadTest's name, for metric labels.
     #[arg(long, default_value = "")]
     pub loadtest: String,

@@ -71,35 +71,51 @@ pub fn execute_live(run: Run, plan: &LoadPlan) -> Result<(Report, bool), String>
     result.map(|r| (r, true)).map_err(|e| e.to_string())
 }
 
-/// `--tui` without a terminal: the text banner, then one progress line a
-/// second on stderr (rewritten in place on a terminal, one per line otherwise).
+/// `--tui` without a terminal: the text banner, then the progress line.
 fn execute_plain(run: Run, plan: &LoadPlan, source: &FrameSource) -> Result<Report, String> {
     super::emit(&crate::output::text::render_banner(plan))?;
-    let tty = std::io::stderr().is_terminal();
-    let mut last = (0u64, 0f64);
-    let r = run.execute(&INTERRUPTED, |p| {
-        let f = source.frame(p);
-        let now = p.elapsed.as_secs_f64();
-        let rps = (f.counts.responses.saturating_sub(last.0)) as f64 / (now - last.1).max(1e-9);
-        last = (f.counts.responses, now);
-        let line = progress_line(&f, rps);
-        let _ = if tty {
+    let mut plain = PlainProgress::default();
+    let r = run.execute(&INTERRUPTED, |p| plain.show(&source.frame(p)));
+    plain.end();
+    r.map_err(|e| e.to_string())
+}
+
+/// One progress line a second on stderr: rewritten in place on a terminal,
+/// one line each otherwise (a CI log reads them in order).
+#[derive(Default)]
+pub struct PlainProgress {
+    last: Option<(f64, u64)>,
+    shown: bool,
+}
+
+impl PlainProgress {
+    /// Print the line for frame `f`.
+    pub fn show(&mut self, f: &LiveFrame) {
+        let now = f.elapsed.as_secs_f64();
+        let (t0, n0) = self.last.unwrap_or((0.0, 0));
+        let rps = f.counts.responses.saturating_sub(n0) as f64 / (now - t0).max(1e-9);
+        self.last = Some((now, f.counts.responses));
+        let line = progress_line(f, rps);
+        let _ = if std::io::stderr().is_terminal() {
             write!(std::io::stderr(), "\r\x1b[2K{line}")
         } else {
             writeln!(std::io::stderr(), "{line}")
         };
-    });
-    if tty {
-        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        self.shown = true;
     }
-    if INTERRUPTED.load(Ordering::Relaxed) && !tty {
-        let _ = writeln!(
-            std::io::stderr(),
-            "  stopping: {}",
-            signals::interrupted_by().unwrap_or("interrupted")
-        );
+
+    /// Clear the line on a terminal; say why the run stops early otherwise.
+    pub fn end(&mut self) {
+        if !self.shown {
+            return;
+        }
+        if std::io::stderr().is_terminal() {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        } else if INTERRUPTED.load(Ordering::Relaxed) {
+            let why = signals::interrupted_by().unwrap_or("interrupted");
+            let _ = writeln!(std::io::stderr(), "  stopping: {why}");
+        }
     }
-    r.map_err(|e| e.to_string())
 }
 
 /// `  50%  3.0s/6.0s  12.30K req/s  p99 1.20ms  2xx 1234  errors 0`.

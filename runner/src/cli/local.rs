@@ -1,7 +1,7 @@
 //! `gcannon run loadtest.yaml`: the manifest a cluster would run, run here by
 //! N runner processes whose reports merge exactly as the operator merges pods'.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -13,12 +13,15 @@ use api::report::Report;
 use api::report::WireReport;
 
 use super::args::{RunArgs, ShardArgs};
+use super::live::PlainProgress;
+use super::local_live::{LiveLine, LiveMerge};
 use super::observe::ObserveArgs;
 use super::{finish, gate::Gate, Mode, EXIT_INTERRUPTED, INTERRUPTED};
 use crate::engine::{Run, RunOptions};
 use crate::observe::metrics::Labels;
 use crate::output::hlog;
 use crate::output::Ending;
+use crate::tui::{LiveFrame, LiveState, LiveView};
 
 /// Read a LoadTest manifest, run it with `--runners` processes, print, and
 /// return 0 (all thresholds passed), 1 (a threshold failed, a runner died), 3
@@ -54,11 +57,21 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
         ..ObserveArgs::default()
     }
     .prepare(&Default::default())?;
-    let mode = if a.json { Mode::Json } else { Mode::Text };
     // What is printed describes the whole test: every runner's threads.
     let whole = LoadPlan {
         threads: plan.threads * runners,
         ..plan.clone()
+    };
+    let view = if a.tui {
+        let state = LiveState::new(&whole.target, plan.measured_duration(), plan.warmup.get());
+        LiveView::start(state, super::signals::stop_by_key).map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    let mode = match (a.json, &view) {
+        (true, _) => Mode::Json,
+        (false, Some(_)) => Mode::Tui,
+        (false, None) => Mode::Text,
     };
     if mode == Mode::Text {
         let mut banner = crate::output::text::render_banner(&whole);
@@ -68,14 +81,42 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
         ));
         super::emit(&banner)?;
     }
-    let (report, ending) = run_processes(&plan, runners, &children)?;
+    // --tui: the live view, or without a terminal a progress line on stderr.
+    let mut merge = a
+        .tui
+        .then(|| LiveMerge::new(runners as usize, crate::output::is_rate_mode(&plan)));
+    let mut plain = PlainProgress::default();
+    let result = run_processes(
+        &plan,
+        runners,
+        &children,
+        merge.as_mut(),
+        |frame| match &view {
+            Some(v) => v.update(frame),
+            None => plain.show(&frame),
+        },
+    );
+    plain.end();
+    if let Some(v) = view {
+        v.finish()
+            .map_err(|e| format!("the live view failed: {e}"))?;
+    }
+    let (report, ending) = result?;
     let verdicts = gate.verdicts(&report);
     if let Err(e) = children.merge_hlogs(runners) {
         // A dead runner leaves no log; the results still count.
         super::warn(&format!("warning: --hlog: {e}"));
     }
     outputs.complete(&name, &report, &verdicts)?;
-    Ok(finish(&whole, &report, &verdicts, &ending, mode, 10, &[]))
+    Ok(finish(
+        &whole,
+        &report,
+        &verdicts,
+        &ending,
+        mode,
+        crate::tui::DEFAULT_BUCKETS,
+        &[],
+    ))
 }
 
 /// What each runner process is asked to write or serve besides its report.
@@ -159,25 +200,36 @@ struct Runner {
     stdout: std::thread::JoinHandle<String>,
 }
 
+/// A live line from runner `.0`.
+type Heard = (usize, LiveLine);
+
 /// Start one `gcannon shard` child per runner, feed each the plan, merge the
 /// reports of every runner that produced one. A runner that died or was
 /// interrupted is named in the returned [`Ending`]; the survivors' results
 /// are kept. A stop signal to this process is passed on to every runner, and
 /// each runner dies with this process (`PR_SET_PDEATHSIG`), so none is left
-/// loading the target.
+/// loading the target. With `live`, runners print a line a second and
+/// `on_frame` gets their merge.
 fn run_processes(
     plan: &LoadPlan,
     runners: u32,
     outputs: &ChildOutputs,
+    mut live: Option<&mut LiveMerge>,
+    mut on_frame: impl FnMut(LiveFrame),
 ) -> Result<(Report, Ending), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the gcannon executable: {e}"))?;
     let plan_json = serde_json::to_vec(plan).map_err(|e| e.to_string())?;
+    let (heard_tx, heard) = std::sync::mpsc::channel::<Heard>();
     let mut started: Vec<Runner> = Vec::with_capacity(runners as usize);
     for index in 0..runners {
-        let spawned = outputs
-            .args(index)
-            .and_then(|extra| spawn_runner(&exe, index, runners, &extra, &plan_json));
+        let tx = live.is_some().then(|| heard_tx.clone());
+        let spawned = outputs.args(index).and_then(|mut extra| {
+            if tx.is_some() {
+                extra.push("--live".into());
+            }
+            spawn_runner(&exe, index, runners, &extra, &plan_json, tx)
+        });
         match spawned {
             Ok(r) => started.push(r),
             Err(e) => {
@@ -189,10 +241,23 @@ fn run_processes(
             }
         }
     }
+    drop(heard_tx);
     // Wait for every runner, passing a stop signal on once.
     let mut forwarded = false;
     let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; started.len()];
+    let mut last_frame = std::time::Instant::now();
     while statuses.iter().any(Option::is_none) {
+        if let Some(merge) = live.as_deref_mut() {
+            for (i, line) in heard.try_iter() {
+                merge.take(i, line);
+            }
+            // A runner lagging more than a second and a half is not waited for.
+            let force = last_frame.elapsed() > std::time::Duration::from_millis(1500);
+            if let Some(frame) = merge.frame(force) {
+                on_frame(frame);
+                last_frame = std::time::Instant::now();
+            }
+        }
         if !forwarded && INTERRUPTED.load(Ordering::Relaxed) {
             forwarded = true;
             for (r, s) in started.iter().zip(&statuses) {
@@ -208,6 +273,14 @@ fn run_processes(
                     .child
                     .try_wait()
                     .map_err(|e| format!("runner {}: {e}", r.index))?;
+                if let (Some(status), Some(merge)) = (s, live.as_deref_mut()) {
+                    let how = match status.code() {
+                        Some(0) => "done".to_string(),
+                        Some(EXIT_INTERRUPTED) => "interrupted".to_string(),
+                        _ => describe(*status),
+                    };
+                    merge.ended(r.index as usize, how);
+                }
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -262,6 +335,7 @@ fn spawn_runner(
     runners: u32,
     extra: &[String],
     plan_json: &[u8],
+    live: Option<std::sync::mpsc::Sender<Heard>>,
 ) -> Result<Runner, String> {
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -305,7 +379,23 @@ fn spawn_runner(
     }
     let stdout = std::thread::spawn(move || {
         let mut out = String::new();
-        let _ = stdout.read_to_string(&mut out);
+        let Some(tx) = live else {
+            let _ = stdout.read_to_string(&mut out);
+            return out;
+        };
+        // Live lines go to the parent's view; everything else is the report.
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match LiveLine::parse(&line) {
+                Some(l) => {
+                    let _ = tx.send((index as usize, l));
+                }
+                None => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+        }
         out
     });
     Ok(Runner {
@@ -349,8 +439,15 @@ pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
     };
     let mut outputs = a.observe.prepare(&labels)?;
     outputs.watch(&run, crate::output::is_rate_mode(share));
+    let snapshots = run.snapshots();
     let report = run
-        .execute(&INTERRUPTED, |_| {})
+        .execute(&INTERRUPTED, |p| {
+            if a.live {
+                let line = LiveLine::from_engine(p, &snapshots.merged()).to_line();
+                // A parent gone away ends the run through PR_SET_PDEATHSIG.
+                let _ = super::emit(&format!("{line}\n"));
+            }
+        })
         .map_err(|e| e.to_string())?;
     outputs.complete(&a.loadtest, &report, &[])?;
     let wire = serde_json::to_string(&report.to_wire()).map_err(|e| e.to_string())?;

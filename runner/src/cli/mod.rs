@@ -10,6 +10,7 @@ mod demo;
 pub mod gate;
 mod live;
 pub mod local;
+mod local_live;
 mod manifest;
 pub mod observe;
 pub mod signals;
