@@ -5,8 +5,13 @@
 # and user CPU µs per response of each, and the median of the pairwise on/off
 # ratios. Server (gcannon serve, one thread) on CPU 0, client on CPU 1, 127.0.0.1.
 #
+# Loopback req/s varies 10-20% run to run, so the same pair is also counted in
+# instructions per response under callgrind (repeatable; the metrics thread and
+# its scrapes included), when valgrind is installed.
+#
 #   bench/metrics.sh                 # 6 rounds of 5 s, 64 connections, pipeline 16
 #   ROUNDS=4 DUR=3 bench/metrics.sh
+#   ROUNDS=0 bench/metrics.sh        # callgrind only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +51,29 @@ one() { # mode round -> "mode,round,responses,seconds,user_s"
   echo "$mode,$round,$(jq -r '.responses' "$work/out.json"),$(jq -r '.elapsed_sec' "$work/out.json"),$(tail -1 "$work/time")"
 }
 
+# ir MODE: instructions per response of the whole client process (all threads).
+ir() {
+  local mode=$1 extra=() cg="$work/cg.$1"
+  [ "$mode" = on ] && extra=(--metrics-listen "127.0.0.1:$MPORT")
+  taskset -c "$CLIENT_CPU" valgrind --tool=callgrind --callgrind-out-file="$cg" "$GCANNON" \
+    "http://127.0.0.1:$PORT/" -c "$CONNS" -p "$DEPTH" -d "${IR_DUR:-4}s" --json "${extra[@]}" \
+    > "$work/ir.json" 2>/dev/null &
+  local pid=$!
+  if [ "$mode" = on ]; then
+    while kill -0 "$pid" 2>/dev/null; do
+      taskset -c "$SERVER_CPU" curl -s -o /dev/null "http://127.0.0.1:$MPORT/metrics" || true
+      sleep 1
+    done
+  fi
+  wait "$pid" || true
+  awk '/^summary:/ {s += $2} END {print s}' "$cg"* | python3 -c \
+    'import json,sys; n=json.load(open(sys.argv[1]))["responses"]; print(int(sys.stdin.read()) / max(n, 1))' "$work/ir.json"
+}
+if command -v valgrind >/dev/null; then
+  off=$(ir off); on=$(ir on)
+  python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(f"callgrind instructions per response: metrics off {a:.0f}, on {b:.0f} (on/off {b / a:.3f}x)")' "$off" "$on"
+fi
+
 echo "mode,round,responses,seconds,user_s" > "$work/raw.csv"
 for r in $(seq 1 "$ROUNDS"); do
   # Alternate which goes first so drift does not favour one side.
@@ -53,6 +81,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for m in $order; do one "$m" "$r" | tee -a "$work/raw.csv"; done
 done
 
+[ "$ROUNDS" -gt 0 ] || exit 0
 python3 - "$work/raw.csv" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
