@@ -491,6 +491,7 @@ def cannot_start(c: Cluster) -> None:
     c.kubelet.inject("ImagePullBackOff", of("nopull"))
     c.kubelet.inject("Unschedulable", of("nosched"))
     c.kubelet.inject("CreateContainerConfigError", of("noconfig"), 'secret "creds" not found')
+    c.kubelet.inject("CrashLoopBackOff", of("crashloop"))
 
     def quota(req):  # a ResourceQuota the runner pods of `quota` do not fit in
         if req.verb == "create" and req.res.plural == "pods" and of("quota")(req.body):
@@ -499,6 +500,7 @@ def cannot_start(c: Cluster) -> None:
     expect = {"nopull": ("ImagePullBackOff", "Back-off pulling image"),
               "nosched": ("Unschedulable", "0/1 nodes are available"),
               "noconfig": ("CreateContainerConfigError", 'secret "creds" not found'),
+              "crashloop": ("CrashLoopBackOff", "back-off 10s restarting failed container"),
               "quota": ("FailedCreate", QUOTA)}
     for name in expect:
         c.client.create("loadtests", c.namespace, loadtest(name, target.url, runners=2, connections=4))

@@ -33,7 +33,7 @@ KUBELET = "kubelet"
 
 # What `Kubelet.inject` can make happen to a pod, and how it shows in its status.
 FAULTS = ("Unschedulable", "ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError",
-          "CreateContainerError", "NeverReady")
+          "CreateContainerError", "CrashLoopBackOff", "NeverReady")
 
 
 @dataclass
@@ -363,6 +363,10 @@ class Kubelet:
             waiting = (fault.reason, fault.message or f'Back-off pulling image "{cspec.get("image")}"')
         elif fault and fault.reason in ("CreateContainerConfigError", "CreateContainerError"):
             waiting = (fault.reason, fault.message or "container could not be created")
+        elif fault and fault.reason == "CrashLoopBackOff":
+            # What the kubelet shows between restarts of a container that keeps exiting.
+            waiting = (fault.reason, fault.message or
+                       f"back-off 10s restarting failed container={cspec['name']} pod={name}_{ns}")
         env = None
         if waiting is None:
             try:
