@@ -264,3 +264,51 @@ fn gcannon_run_tui_without_a_terminal_prints_progress_lines_and_text() {
         "{stderr}"
     );
 }
+
+/// Closing the terminal mid-run (the window, or tmux itself) stops the run
+/// like SIGHUP does: gcannon exits, as interrupted, and its results are kept
+/// in the history. It must not be left spinning on a terminal that is gone.
+#[test]
+fn a_closed_terminal_ends_the_run_and_keeps_its_results() {
+    let srv = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.json");
+    let exit = dir.path().join("exit");
+    // The shell outlives the hang-up to write gcannon's exit code.
+    let cmd = format!(
+        "sh -c \"trap '' HUP; env GCANNON_HISTORY='{}' '{}' http://{}/ -c 2 -d 60s --tui; echo \\$? > '{}'\"",
+        history.display(),
+        env!("CARGO_BIN_EXE_gcannon"),
+        srv.local_addr(),
+        exit.display(),
+    );
+    let Some(tmux) = Tmux::start("hangup", 100, 30, &cmd) else {
+        return;
+    };
+    let live = tmux.capture_until(live_numbers_drawn);
+    assert!(live_numbers_drawn(&live), "{live}");
+    drop(tmux); // kills the tmux server: the terminal is gone
+
+    let mut code = None;
+    for _ in 0..600 {
+        code = std::fs::read_to_string(&exit)
+            .ok()
+            .filter(|c| !c.is_empty());
+        if code.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    srv.shutdown();
+    assert_eq!(
+        code.as_deref().map(str::trim),
+        Some("3"),
+        "gcannon did not end as interrupted"
+    );
+    let saved = std::fs::read_to_string(&history).expect("the run is in the history");
+    let runs: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let run = &runs[0];
+    assert!(run["responses"].as_u64().unwrap() > 0, "{saved}");
+    // Stopped when the terminal went, not at the end of the 60 s.
+    assert!(run["duration_sec"].as_f64().unwrap() < 60.0, "{saved}");
+}

@@ -214,7 +214,12 @@ pub fn finish(
     }
     if let Err(e) = print_result(plan, report, verdicts, ending, mode, buckets, history) {
         warn(&e);
-        return EXIT_FAILED;
+        // A closed terminal both stops the run and swallows its output: the
+        // stop is the cause to report.
+        return match ending.interrupted {
+            Some(_) => EXIT_INTERRUPTED,
+            None => EXIT_FAILED,
+        };
     }
     let code = exit_code(report, verdicts, ending);
     if code == EXIT_FAILED {

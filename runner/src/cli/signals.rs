@@ -47,6 +47,7 @@ pub fn stop_by_key(key: StopKey) {
         StopKey::Q => KEY_Q,
         StopKey::Esc => KEY_ESC,
         StopKey::CtrlC => libc::SIGINT,
+        StopKey::HangUp => libc::SIGHUP,
     };
     // The first reason stays, as with signals.
     let _ = SIGNAL.compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);

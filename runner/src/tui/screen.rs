@@ -24,6 +24,8 @@ pub enum StopKey {
     Esc,
     /// Ctrl-C (raw mode delivers it as a key): reported as SIGINT would be.
     CtrlC,
+    /// The terminal went away: reported as the SIGHUP it stands for.
+    HangUp,
 }
 
 /// How often the view redraws between frames (the warm-up countdown, keys).
@@ -56,10 +58,13 @@ impl LiveView {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("gcannon-tui".into())
-            .spawn(move || {
-                let result = draw_loop(terminal, state, rx, on_stop);
-                ratatui::restore();
-                result
+            .spawn(move || match draw_loop(terminal, state, rx, on_stop) {
+                // Nothing to restore on a terminal that is gone.
+                Ok((state, Ended::HungUp)) => Ok(state),
+                other => {
+                    ratatui::restore();
+                    other.map(|(state, _)| state)
+                }
             })
             .inspect_err(|_| ratatui::restore())?;
         Ok(Some(LiveView {
@@ -93,12 +98,20 @@ impl Drop for LiveView {
     }
 }
 
+/// How the view ended.
+enum Ended {
+    /// Finished, or its channel closed: the terminal is to be restored.
+    Closed,
+    /// The terminal went away.
+    HungUp,
+}
+
 fn draw_loop(
     mut terminal: DefaultTerminal,
     mut state: LiveState,
     rx: Receiver<Msg>,
     on_stop: impl Fn(StopKey),
-) -> std::io::Result<LiveState> {
+) -> std::io::Result<(LiveState, Ended)> {
     let started = Instant::now();
     // What is on screen: the live state, or a copy frozen by `p`.
     let mut frozen: Option<LiveState> = None;
@@ -107,7 +120,16 @@ fn draw_loop(
         let shown = frozen.as_ref().unwrap_or(&state);
         terminal.draw(|f| f.render_widget(shown, f.area()))?;
         // Keys and resizes first, then frames, so a redraw follows either at once.
-        if event::poll(TICK)? {
+        // The wait is ours, not crossterm's: on a closed terminal stdin reads
+        // as endless end-of-file, on which crossterm's reader spins forever.
+        if wait_stdin(TICK) == Stdin::HungUp {
+            on_stop(StopKey::HangUp);
+            // Its drop would write to the closed terminal and panic on the error.
+            std::mem::forget(terminal);
+            return Ok((state, Ended::HungUp));
+        }
+        // Resizes arrive through crossterm's own signal pipe, so ask it each tick.
+        while event::poll(Duration::ZERO)? {
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => match stop_key(&k) {
                     Some(key) => on_stop(key),
@@ -129,10 +151,36 @@ fn draw_loop(
         loop {
             match rx.recv_timeout(Duration::ZERO) {
                 Ok(Msg::Frame(f)) => state.update(*f),
-                Ok(Msg::Finish) | Err(RecvTimeoutError::Disconnected) => return Ok(state),
+                Ok(Msg::Finish) | Err(RecvTimeoutError::Disconnected) => {
+                    return Ok((state, Ended::Closed))
+                }
                 Err(RecvTimeoutError::Timeout) => break,
             }
         }
+    }
+}
+
+#[derive(PartialEq)]
+enum Stdin {
+    /// A key (or nothing within the wait).
+    Ready,
+    /// The terminal has gone: its window closed, tmux killed.
+    HungUp,
+}
+
+/// Wait up to `timeout` for input on the terminal.
+fn wait_stdin(timeout: Duration) -> Stdin {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut fd, 1, timeout.as_millis() as libc::c_int) };
+    if ready > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Stdin::HungUp
+    } else {
+        Stdin::Ready
     }
 }
 
