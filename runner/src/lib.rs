@@ -11,4 +11,5 @@ pub mod output;
 pub mod progress;
 pub mod serve;
 pub mod tui;
+pub mod watch;
 pub mod ws;

@@ -28,6 +28,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run a LoadTest manifest on this machine with one or more runner processes.
     Run(RunArgs),
+    /// Follow a LoadTest in the cluster live, then print its result; exits with its verdict.
+    Watch(WatchArgs),
     /// In-cluster runner: run this pod's shard of a LoadTest (used by the operator).
     Agent,
     /// Internal: run one shard of a plan read from stdin, print its wire report.
@@ -175,6 +177,13 @@ pub struct RunArgs {
     /// metrics on the --metrics-listen port + i).
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
+}
+
+/// `gcannon watch` flags.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// NAMESPACE/LOADTEST, or LOADTEST in the kubeconfig's current namespace.
+    pub loadtest: String,
 }
 
 /// `gcannon shard` flags (internal).

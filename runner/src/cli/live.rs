@@ -118,7 +118,8 @@ impl PlainProgress {
     }
 }
 
-/// `  50%  3.0s/6.0s  12.30K req/s  p99 1.20ms  2xx 1234  errors 0`.
+/// `  50%  3.0s/6.0s  12.30K req/s  responses 6150  p99 1.20ms  2xx 6150
+/// errors 0`, after the LoadTest's phase when watching one.
 pub fn progress_line(f: &LiveFrame, rps: f64) -> String {
     let pct = 100.0 * f.elapsed.as_secs_f64() / f.total.as_secs_f64().max(1e-9);
     let p99 = f
@@ -128,12 +129,17 @@ pub fn progress_line(f: &LiveFrame, rps: f64) -> String {
         .filter(|l| l.samples > 0)
         .map_or("-".into(), |l| format::latency_us(l.p99 as f64));
     let c = &f.counts;
+    let phase = f
+        .phase
+        .as_deref()
+        .map_or(String::new(), |p| format!("  {p}"));
     format!(
-        "  {pct:>3.0}%  {}/{}  {} req/s  p99 {p99}  2xx {}  errors {}",
+        "{phase}  {pct:>3.0}%  {}/{}  {} req/s  responses {}  p99 {p99}  2xx {}  errors {}",
         format::seconds(f.elapsed.as_secs_f64()),
         format::seconds(f.total.as_secs_f64()),
         format::si(rps),
+        c.responses,
         c.status.s2xx,
-        c.errors.total()
+        c.errors.total() + f.errors_of_unknown_kind
     )
 }

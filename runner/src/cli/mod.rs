@@ -8,7 +8,7 @@
 pub mod args;
 mod demo;
 pub mod gate;
-mod live;
+pub mod live;
 pub mod local;
 mod local_live;
 mod manifest;
@@ -60,6 +60,7 @@ pub fn main() -> i32 {
         Some(Command::Serve(a)) => serve(&a),
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::Run(a)) => local::run_manifest(&a),
+        Some(Command::Watch(a)) => crate::watch::main(&a),
         Some(Command::Shard(a)) => local::run_shard(&a),
         Some(Command::Agent) => crate::agent::main(),
     };

@@ -19,6 +19,9 @@ const MAX_SAMPLES: usize = 3600;
 pub struct LiveFrame {
     /// Measured time so far.
     pub elapsed: Duration,
+    /// Responses per second as the source knows it, when differences of
+    /// `counts` would mislead (a LoadTest's runners report at their own times).
+    pub rate: Option<f64>,
     /// Planned length of the measured part (zero when unknown).
     pub total: Duration,
     /// Counters so far.
@@ -31,6 +34,8 @@ pub struct LiveFrame {
     pub scheduled: Option<u64>,
     /// The first fault of the run, in words.
     pub first_error: Option<String>,
+    /// Faults counted but not by kind (a LoadTest's runners report a total).
+    pub errors_of_unknown_kind: u64,
     /// `gcannon run` and `gcannon watch`: one line per runner.
     pub runners: Vec<RunnerLine>,
     /// `gcannon watch`: the LoadTest's phase and what it says about it.
@@ -81,6 +86,8 @@ pub struct LiveState {
     pub(super) rps_now: f64,
     pub(super) bandwidth_now: f64,
     pub(super) per_second: Vec<u64>,
+    /// Measured seconds at which each sample was taken.
+    pub(super) sample_at: Vec<f64>,
     pub(super) peak: u64,
     pub(super) latency: Option<LatencySummary>,
     /// p99 of the responses of the last update interval.
@@ -88,6 +95,7 @@ pub struct LiveState {
     pub(super) histogram: Option<Histogram<u64>>,
     pub(super) frame: LiveFrame,
     pub(super) paused: bool,
+    /// Time, responses and bytes of the last frame that gave a rate.
     seen: Option<(Duration, u64, u64)>,
 }
 
@@ -103,6 +111,7 @@ impl LiveState {
             rps_now: 0.0,
             bandwidth_now: 0.0,
             per_second: Vec::new(),
+            sample_at: Vec::new(),
             peak: 0,
             latency: None,
             p99_last: None,
@@ -117,18 +126,23 @@ impl LiveState {
     pub fn update(&mut self, f: LiveFrame) {
         let (prev_t, prev_r, prev_b) = self.seen.unwrap_or((Duration::ZERO, 0, 0));
         let c = &f.counts;
+        let at = f.elapsed;
         // A frame that does not move time forward (or goes back) carries no rate.
-        if let Some(dt) = f.elapsed.checked_sub(prev_t).filter(|d| !d.is_zero()) {
+        if let Some(dt) = at.checked_sub(prev_t).filter(|d| !d.is_zero()) {
             let secs = dt.as_secs_f64();
-            self.rps_now = c.responses.saturating_sub(prev_r) as f64 / secs;
+            self.rps_now = f
+                .rate
+                .unwrap_or(c.responses.saturating_sub(prev_r) as f64 / secs);
             self.bandwidth_now = c.bytes_read.saturating_sub(prev_b) as f64 / secs;
             let sample = self.rps_now.round() as u64;
             self.peak = self.peak.max(sample);
             self.per_second.push(sample);
+            self.sample_at.push(at.as_secs_f64());
             if self.per_second.len() > MAX_SAMPLES {
                 self.per_second.remove(0);
+                self.sample_at.remove(0);
             }
-            self.seen = Some((f.elapsed, c.responses, c.bytes_read));
+            self.seen = Some((at, c.responses, c.bytes_read));
         }
         if let Some(h) = &f.latency {
             self.p99_last = self.histogram.as_ref().and_then(|prev| {

@@ -235,7 +235,10 @@ impl LiveState {
             ("  4xx ", s.s4xx),
             ("  5xx ", s.s5xx),
             ("  other ", s.other),
-            ("  errors ", c.errors.total()),
+            (
+                "  errors ",
+                c.errors.total() + self.frame.errors_of_unknown_kind,
+            ),
         ] {
             status.push(Span::styled(name, key()));
             status.push(Span::raw(v.to_string()));
@@ -295,19 +298,25 @@ impl LiveState {
             row("read", e.read),
             row("timeout", e.timeout),
             row("parse", e.parse),
-            row("total", e.total()),
+            row("total", e.total() + self.frame.errors_of_unknown_kind),
         ])
         .block(boxed(" Errors "))
     }
 
     fn runners_panel(&self, rows: u16) -> Paragraph<'_> {
         let runners = &self.frame.runners;
+        let name_w = runners
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 2;
         let mut lines: Vec<Line> = runners
             .iter()
             .take(rows as usize)
             .map(|r| {
                 Line::from(vec![
-                    Span::styled(format!("{:<12}", r.name), bold()),
+                    Span::styled(format!("{:<name_w$}", r.name), bold()),
                     Span::raw(format!("{:<10}", r.state)),
                     Span::styled("req/s ", key()),
                     Span::styled(
@@ -336,14 +345,13 @@ impl LiveState {
 
     fn render_chart(&self, area: Rect, buf: &mut Buffer) {
         let points: Vec<(f64, f64)> = self
-            .per_second
+            .sample_at
             .iter()
-            .enumerate()
-            .map(|(i, v)| ((i + 1) as f64, *v as f64))
+            .zip(&self.per_second)
+            .map(|(t, v)| (*t, *v as f64))
             .collect();
-        let span = (self.total.as_secs_f64().ceil())
-            .max(points.len() as f64)
-            .max(1.0);
+        let last = points.last().map_or(0.0, |p| p.0);
+        let span = self.total.as_secs_f64().max(last).ceil().max(1.0);
         let top = (self.peak as f64 * 1.1).max(1.0);
         let title = format!(
             " Req/s  now {}  peak {} ",

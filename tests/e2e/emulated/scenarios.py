@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -522,6 +524,114 @@ def cannot_start(c: Cluster) -> None:
         assert_cleaned_up(c, name)
     assert target.served() == 0, "no load was sent"
     assert not c.kubelet.running()
+
+
+def gcannon_watch(c: Cluster, what: str) -> subprocess.CompletedProcess:
+    """`gcannon watch` with the kubeconfig as kubectl finds it ($KUBECONFIG), output piped."""
+    env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": c.kubeconfig, "HOME": c.dir}
+    return subprocess.run([c.gcannon, "watch", what], env=env, capture_output=True, text=True, timeout=120)
+
+
+class Tmux:
+    """A private tmux server with one 120x40 pane, killed on exit; None without tmux (required in CI)."""
+
+    def __init__(self, command: str):
+        self.name = f"gcannon-watch-{os.getpid()}"
+        subprocess.run(["tmux", "-L", self.name, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40",
+                        command], check=True, env={k: v for k, v in os.environ.items() if k != "TMUX"})
+
+    def capture(self) -> str:
+        return subprocess.run(["tmux", "-L", self.name, "capture-pane", "-p", "-J", "-S", "-300"],
+                              capture_output=True, text=True).stdout
+
+    def until(self, pred, what: str) -> str:
+        screen = [""]
+
+        def check():
+            screen[0] = self.capture()
+            return pred(screen[0])
+        try:
+            wait_until(check, 90, what, every=0.2)
+        except TimeoutError as e:
+            raise AssertionError(f"{e}:\n{screen[0]}") from None
+        return screen[0]
+
+    def __enter__(self) -> "Tmux":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
+
+
+def have_tmux() -> bool:
+    if shutil.which("tmux"):
+        return True
+    assert os.environ.get("CI") != "true", "tmux is required when CI=true (apt-get install tmux)"
+    print("notice: tmux is not installed; skipping the live view part", file=sys.stderr)
+    return False
+
+
+@scenario("14", "gcannon watch: phase, runners and live req/s from the status, then result and verdict's exit code")
+def watch(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+    c.client.create("loadtests", c.namespace, loadtest(
+        "watched", target.url, runners=2, connections=4, duration="3s", thresholds=["errors == 0"]))
+    p = gcannon_watch(c, f"{c.namespace}/watched")
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    # Without a terminal: one progress line a second on stderr, the phase first.
+    lines = p.stderr.splitlines()
+    running = [ln for ln in lines if "Running · runners 2/2 ready" in ln]
+    assert running, p.stderr
+    assert any(int(re.search(r"responses (\d+)", ln).group(1)) > 0 for ln in running), p.stderr
+    assert all("req/s" in ln for ln in running), p.stderr
+    # Then the merged result as text, the verdict, and the exit code it implies.
+    o = c.get("loadtests", "watched")
+    summary = o["status"]["summary"]
+    assert f"{summary['requests']} requests" in p.stdout or str(summary["responses"]) in p.stdout, p.stdout
+    assert "✓ errors == 0" in p.stdout, p.stdout
+    assert f"LoadTest {c.namespace}/watched: Succeeded, verdict Passed" in p.stdout, p.stdout
+
+    # A missed threshold: verdict Failed, exit 1, the threshold and its measured value.
+    c.client.create("loadtests", c.namespace, loadtest(
+        "gated", target.url, runners=1, connections=2, thresholds=["rps > 1000000000"]))
+    p = gcannon_watch(c, "gated")  # the kubeconfig's namespace
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "✗ rps > 1000000000" in p.stdout and "verdict Failed" in p.stdout, p.stdout
+
+    # Bad input: one line, exit 2.
+    p = gcannon_watch(c, f"{c.namespace}/nope")
+    assert p.returncode == 2 and f"loadtest {c.namespace}/nope not found" in p.stderr, (p.returncode, p.stderr)
+
+    # On a terminal: the live view, one line per runner, then the rich results.
+    if not have_tmux():
+        return
+    c.client.create("loadtests", c.namespace, loadtest(
+        "onscreen", target.url, runners=2, connections=4, duration="7s", thresholds=["errors == 0"]))
+    cmd = (f"env KUBECONFIG='{c.kubeconfig}' HOME='{c.dir}' '{c.gcannon}' watch {c.namespace}/onscreen; "
+           "echo WATCH-EXIT=$?; sleep 120")
+    with Tmux(cmd) as t:
+        wait_until(lambda: len(c.pods(f"{LT_LABEL}=onscreen")) == 2, 60, "the runner pods")
+        pods = [p["metadata"]["name"] for p in c.pods(f"{LT_LABEL}=onscreen")]
+
+        def runners_running(s: str) -> bool:
+            """Each runner's line says running, with the responses it reported (every 5 s)."""
+            return all(any(pod in ln and "running" in ln and int(re.search(r"responses\s+(\d+)", ln).group(1)) > 0
+                           for ln in s.splitlines()) for pod in pods)
+        live = t.until(lambda s: "Running · runners 2/2 ready" in s and runners_running(s) or "WATCH-EXIT" in s,
+                       "the live view of a running LoadTest")
+        assert "Runners" in live and runners_running(live) and "req/s" in live, live
+        merged = int(re.search(r"responses (\d+)", live).group(1))
+        assert merged > 0, live
+        if os.environ.get("STANDIN_WATCH_SAMPLE"):
+            with open(os.environ["STANDIN_WATCH_SAMPLE"], "w") as f:
+                f.write(live)
+        done = t.until(lambda s: "WATCH-EXIT" in s, "the watch to end")
+        assert "WATCH-EXIT=0" in done and "gcannon results" in done, done
+        assert f"LoadTest {c.namespace}/onscreen: Succeeded, verdict Passed" in done, done
+        if os.environ.get("STANDIN_WATCH_SAMPLE"):
+            with open(os.environ["STANDIN_WATCH_SAMPLE"] + ".done", "w") as f:
+                f.write(done)
 
 
 # ----- runner -------------------------------------------------------------------------------------------------
