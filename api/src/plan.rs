@@ -48,6 +48,27 @@ pub struct LoadPlan {
     pub cqe_latency: bool,
     /// Keep one latency histogram per template.
     pub per_template_latency: bool,
+    /// TLS settings, used when the target is `https://` or `wss://`.
+    pub tls: TlsPlan,
+}
+
+/// TLS client settings for `https://` and `wss://` targets. File paths are
+/// read by the runner that uses them (in a pod: files of a mounted Secret).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TlsPlan {
+    /// Skip server certificate verification.
+    pub insecure: bool,
+    /// PEM file of CA certificates to trust instead of the system roots.
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain (mTLS); needs `key_file`.
+    pub cert_file: Option<String>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<String>,
+    /// Server name sent in SNI and verified; the URL's host when unset.
+    pub sni: Option<String>,
+    /// Resume TLS sessions on reconnect instead of full handshakes.
+    pub resume: bool,
 }
 
 /// One raw HTTP/1.1 request as given by the user, before validation.
@@ -126,6 +147,7 @@ impl Default for LoadPlan {
             stages: Vec::new(),
             cqe_latency: false,
             per_template_latency: false,
+            tls: TlsPlan::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod observe;
 pub mod output;
 pub mod progress;
 pub mod serve;
+pub mod tls;
 pub mod tui;
 pub mod watch;
 pub mod ws;

@@ -11,7 +11,12 @@ use common::{gcannon, json_of, serve};
 fn bad_input_exits_2_with_one_clear_line() {
     let cases: &[(&[&str], &str)] = &[
         (&["not a url"], "invalid URL"),
-        (&["https://127.0.0.1/"], "TLS"),
+        (&["ftp://127.0.0.1/"], "https://"),
+        (
+            &["https://127.0.0.1:1/", "--cacert", "/nonexistent/ca.pem"],
+            "/nonexistent/ca.pem",
+        ),
+        (&["https://127.0.0.1:1/", "--cert", "/dev/null"], "--key"),
         (&["http://127.0.0.1:1/", "--bogus"], "--bogus"),
         (&["http://127.0.0.1:1/", "-c", "0"], "connections"),
         (&["http://127.0.0.1:1/", "-p", "65"], "pipeline"),

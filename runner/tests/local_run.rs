@@ -81,7 +81,7 @@ fn bad_manifests_exit_2_before_any_load() {
             &*manifest("http://127.0.0.1:9/", 1, &["p99 <<< 5ms"]),
             "threshold",
         ),
-        (&*manifest("https://127.0.0.1:9/", 1, &[]), "TLS"),
+        (&*manifest("ftp://127.0.0.1:9/", 1, &[]), "https://"),
         (&*manifest("http://127.0.0.1:9/", 7, &[]), "runner"),
     ];
     for (text, needle) in cases {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use api::plan::LoadPlan;
+use common::pki::Pki;
 use common::{plan, run};
 
 struct Nginx {
@@ -30,6 +32,11 @@ fn nginx_binary() -> Option<PathBuf> {
 }
 
 fn start_nginx() -> Option<Nginx> {
+    start_nginx_with("", "")
+}
+
+/// nginx with `listen_opts` after the listen address and `extra` in the server block.
+fn start_nginx_with(listen_opts: &str, extra: &str) -> Option<Nginx> {
     let Some(bin) = nginx_binary() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -59,7 +66,8 @@ http {{
     uwsgi_temp_path {d}; scgi_temp_path {d};
     keepalive_requests 50;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen_opts};
+        {extra}
         location = / {{ return 200 "hello from nginx\n"; }}
         location = /missing {{ return 404; }}
         location = /big {{ root {d}; }}
@@ -141,4 +149,59 @@ fn assert_pipelined_losses_add_up(c: &api::report::Counts, conns: u64, pipeline:
     assert!(c.errors.read <= c.reconnects * (pipeline - 1), "{c:?}");
     let in_flight = c.requests - c.responses - c.errors.read;
     assert!(in_flight <= conns * pipeline, "{c:?}");
+}
+
+#[test]
+fn nginx_tls_1_2_and_1_3_pipelined_reconnects_and_mtls() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let extra = format!(
+        "ssl_certificate {}; ssl_certificate_key {}; ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_client_certificate {}; ssl_verify_client optional;
+        location = /mtls {{ if ($ssl_client_verify != SUCCESS) {{ return 403; }} return 200 \"client ok\\n\"; }}",
+        pki.path("cert.pem"),
+        pki.path("key.pem"),
+        pki.path("ca.pem"),
+    );
+    let Some(n) = start_nginx_with(" ssl", &extra) else {
+        return;
+    };
+    let base = format!("https://127.0.0.1:{}", n.port);
+    // Pipelined: requests sent behind keepalive_requests' close are lost, as in plaintext.
+    let c = run(&pki.trusting(&format!("{base}/"), 4, 8)).counts;
+    assert!(c.responses > 100 && c.errors.tls == 0, "{c:?}");
+    assert_pipelined_losses_add_up(&c, 4, 8);
+    assert_eq!(c.status.s2xx, c.responses);
+
+    // keepalive_requests 50 closes every 50 responses: each reconnect is a new handshake.
+    let mut p = pki.trusting(&format!("{base}/"), 1, 1);
+    p.duration = api::duration::HumanDuration(Duration::from_millis(1500));
+    let c = run(&p).counts;
+    assert!(c.responses > 50, "{c:?}");
+    assert!(
+        c.reconnects > 0 && c.tls_handshakes >= c.reconnects,
+        "{c:?}"
+    );
+    assert_eq!(c.errors.total(), 0, "{c:?}");
+
+    // Without a client certificate nginx refuses /mtls; with one it answers.
+    let c = run(&pki.trusting(&format!("{base}/mtls"), 1, 1)).counts;
+    assert!(c.responses > 0 && c.status.s4xx == c.responses, "{c:?}");
+    let mut p: LoadPlan = pki.trusting(&format!("{base}/mtls"), 1, 1);
+    p.tls.cert_file = Some(pki.path("client.pem"));
+    p.tls.key_file = Some(pki.path("client-key.pem"));
+    let c = run(&p).counts;
+    assert!(c.responses > 0 && c.status.s2xx == c.responses, "{c:?}");
+    drop(n);
+
+    // An nginx that speaks only TLS 1.2.
+    let tls12 = format!(
+        "ssl_certificate {}; ssl_certificate_key {}; ssl_protocols TLSv1.2;",
+        pki.path("cert.pem"),
+        pki.path("key.pem"),
+    );
+    let n = start_nginx_with(" ssl", &tls12).expect("nginx started above");
+    let url = format!("https://127.0.0.1:{}/", n.port);
+    let c = run(&pki.trusting(&url, 2, 4)).counts;
+    assert!(c.responses > 10 && c.errors.tls == 0, "{c:?}");
+    assert_pipelined_losses_add_up(&c, 2, 4);
 }

@@ -28,6 +28,9 @@ pub struct WireReport {
     /// Per-template latency histograms, same encoding, by template index.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_template: Vec<String>,
+    /// TLS handshake latency histogram, same encoding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<String>,
     /// Per-second samples.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Second>,
@@ -131,6 +134,7 @@ impl Report {
             histogram: encode_histogram(&self.latency),
             uncorrected: self.uncorrected.as_ref().map(encode_histogram),
             per_template: self.per_template.iter().map(encode_histogram).collect(),
+            handshake: self.handshake.as_ref().map(encode_histogram),
             timeline: self.timeline.clone(),
         }
     }
@@ -150,6 +154,11 @@ impl Report {
             .as_deref()
             .map(|t| decode_histogram("uncorrected", t))
             .transpose()?;
+        let handshake = w
+            .handshake
+            .as_deref()
+            .map(|t| decode_histogram("handshake", t))
+            .transpose()?;
         let per_template = w
             .per_template
             .iter()
@@ -162,6 +171,7 @@ impl Report {
             latency,
             uncorrected,
             per_template,
+            handshake,
             timeline: w.timeline.clone(),
         })
     }
@@ -182,11 +192,14 @@ mod tests {
         r.counts.status.s5xx = 10;
         r.counts.errors.read = 3;
         r.counts.late = 2;
+        r.counts.errors.tls = 4;
+        r.counts.tls_handshakes = 12;
         r.elapsed_sec = 5.01;
         let mut u = new_histogram();
         u.record(77).unwrap();
         r.uncorrected = Some(u.clone());
-        r.per_template = vec![u, new_histogram()];
+        r.per_template = vec![u.clone(), new_histogram()];
+        r.handshake = Some(u);
         r.timeline = vec![Second {
             responses: 400,
             p99_us: 900,
@@ -200,6 +213,7 @@ mod tests {
         assert_eq!(a.latency, b.latency);
         assert_eq!(a.uncorrected, b.uncorrected);
         assert_eq!(a.per_template, b.per_template);
+        assert_eq!(a.handshake, b.handshake);
         assert_eq!(a.timeline, b.timeline);
     }
 

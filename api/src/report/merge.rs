@@ -16,6 +16,8 @@ impl Counts {
         self.reconnects += o.reconnects;
         self.ws_upgrades += o.ws_upgrades;
         self.ws_frames += o.ws_frames;
+        self.tls_handshakes += o.tls_handshakes;
+        self.tls_resumed += o.tls_resumed;
         self.late += o.late;
         self.unsent += o.unsent;
         self.seq_repeats += o.seq_repeats;
@@ -45,6 +47,7 @@ impl Errors {
         self.read += o.read;
         self.timeout += o.timeout;
         self.parse += o.parse;
+        self.tls += o.tls;
     }
 }
 
@@ -79,6 +82,11 @@ impl Report {
         match (&mut self.uncorrected, &other.uncorrected) {
             (Some(mine), Some(theirs)) => add_histogram(mine, theirs),
             (None, Some(theirs)) => self.uncorrected = Some(theirs.clone()),
+            _ => {}
+        }
+        match (&mut self.handshake, &other.handshake) {
+            (Some(mine), Some(theirs)) => add_histogram(mine, theirs),
+            (None, Some(theirs)) => self.handshake = Some(theirs.clone()),
             _ => {}
         }
         for (i, theirs) in other.per_template.iter().enumerate() {

@@ -48,6 +48,10 @@ pub struct Counts {
     pub ws_upgrades: u64,
     /// WebSocket frames echoed.
     pub ws_frames: u64,
+    /// TLS handshakes completed (warm-up included, like upgrades).
+    pub tls_handshakes: u64,
+    /// Of those, handshakes that resumed a session (`--tls-resume`).
+    pub tls_resumed: u64,
     /// Open model: requests sent after their intended time had passed by more than a tick.
     pub late: u64,
     /// Open model: requests scheduled but never sent before the end.
@@ -98,6 +102,8 @@ pub struct Errors {
     pub timeout: u64,
     /// Responses that were not valid HTTP/1.1 (or WebSocket).
     pub parse: u64,
+    /// TLS handshakes or records that failed (bad certificate, alert, not TLS).
+    pub tls: u64,
 }
 
 impl StatusClasses {
@@ -117,7 +123,7 @@ impl StatusClasses {
 impl Errors {
     /// All faults together.
     pub fn total(&self) -> u64 {
-        self.connect + self.read + self.timeout + self.parse
+        self.connect + self.read + self.timeout + self.parse + self.tls
     }
 }
 
@@ -134,6 +140,8 @@ pub struct Report {
     pub uncorrected: Option<Histogram<u64>>,
     /// Per-template latency, when asked for; index = template index.
     pub per_template: Vec<Histogram<u64>>,
+    /// TLS only: handshake latency (TCP connected to handshake done), microseconds.
+    pub handshake: Option<Histogram<u64>>,
     /// Per-second samples of the run (req/s, p99) for ramps and the TUI.
     pub timeline: Vec<Second>,
 }
@@ -155,6 +163,7 @@ impl Default for Report {
             latency: new_histogram(),
             uncorrected: None,
             per_template: Vec::new(),
+            handshake: None,
             timeline: Vec::new(),
         }
     }

@@ -97,6 +97,12 @@ pub struct Summary {
     pub ws_upgrades: u64,
     /// WebSocket frames echoed.
     pub ws_frames: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// Of those, resumed sessions.
+    pub tls_resumed: u64,
+    /// TLS handshake latency, when the target is TLS.
+    pub handshake: Option<LatencySummary>,
     /// Open model: requests sent late.
     pub late: u64,
     /// Open model: requests never sent.
@@ -138,6 +144,9 @@ impl Summary {
             reconnects: c.reconnects,
             ws_upgrades: c.ws_upgrades,
             ws_frames: c.ws_frames,
+            tls_handshakes: c.tls_handshakes,
+            tls_resumed: c.tls_resumed,
+            handshake: r.handshake.as_ref().map(LatencySummary::of),
             late: c.late,
             unsent: c.unsent,
         }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use api::duration::HumanDuration;
-use api::plan::{LoadPlan, Stage, WebSocketPlan};
+use api::plan::{LoadPlan, Stage, TlsPlan, WebSocketPlan};
 use clap::{Args, Parser, Subcommand};
 
 /// io_uring HTTP/1.1 and WebSocket load generator.
@@ -40,7 +40,7 @@ pub enum Command {
 /// Flags of a load test (the original's, plus ours).
 #[derive(Debug, Args, Clone)]
 pub struct LoadArgs {
-    /// Target URL, http://host[:port]/path (may be omitted when --raw templates carry Host).
+    /// Target URL, http[s]://host[:port]/path (may be omitted when --raw templates carry Host).
     pub url: Option<String>,
     /// Total connections, split evenly over threads.
     #[arg(short = 'c', long = "connections", default_value_t = 100, value_parser = whole::<u32>, allow_hyphen_values = true)]
@@ -123,6 +123,46 @@ pub struct LoadArgs {
     /// JUnit, interval-log and live-metrics outputs.
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
+    /// TLS settings for https:// and wss:// targets.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS client flags (https:// and wss:// targets).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TlsArgs {
+    /// TLS: skip server certificate verification (shown in the banner).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// TLS: trust the CA certificates in this PEM file instead of the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<String>,
+    /// TLS: client certificate chain (PEM) for mTLS; needs --key.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<String>,
+    /// TLS: private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<String>,
+    /// TLS: server name to send (SNI) and verify, instead of the URL's host.
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// TLS: resume sessions on reconnect (-r) instead of a full handshake each time.
+    #[arg(long = "tls-resume")]
+    pub tls_resume: bool,
+}
+
+impl TlsArgs {
+    /// The plan's TLS settings.
+    pub fn to_plan(&self) -> TlsPlan {
+        TlsPlan {
+            insecure: self.insecure,
+            ca_file: self.cacert.clone(),
+            cert_file: self.cert.clone(),
+            key_file: self.key.clone(),
+            sni: self.sni.clone(),
+            resume: self.tls_resume,
+        }
+    }
 }
 
 /// `gcannon serve` flags.
@@ -134,6 +174,16 @@ pub struct ServeArgs {
     /// Server threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Serve HTTPS: a self-signed certificate for localhost, 127.0.0.1 and ::1
+    /// generated at start, unless --cert and --key are given.
+    #[arg(long)]
+    pub tls: bool,
+    /// Certificate chain (PEM) for --tls.
+    #[arg(long, value_name = "FILE", requires = "tls", requires = "key")]
+    pub cert: Option<String>,
+    /// Private key (PEM) for --tls.
+    #[arg(long, value_name = "FILE", requires = "tls", requires = "cert")]
+    pub key: Option<String>,
 }
 
 /// `gcannon demo` flags.
@@ -151,6 +201,9 @@ pub struct DemoArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Serve and load over TLS (self-signed certificate, verification skipped).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// `gcannon run` flags.
@@ -251,6 +304,7 @@ impl LoadArgs {
             stages: self.stages.clone(),
             cqe_latency: self.cqe_latency,
             per_template_latency: self.per_tpl_latency,
+            tls: self.tls.to_plan(),
         })
     }
 

@@ -7,17 +7,30 @@ use super::args::DemoArgs;
 use super::{emit, execute, finish, signals, warn, Mode, EXIT_FAILED};
 use crate::engine::{Run, RunOptions};
 use crate::output::Ending;
-use crate::serve::{start, ServeConfig};
+use crate::serve::{start, start_tls, ServeConfig};
 
 /// Run the demo and return the exit code.
 pub fn run(a: &DemoArgs) -> Result<i32, String> {
-    let server = start(&ServeConfig {
+    let cfg = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("static address"),
         threads: 1,
-    })
+    };
+    let server = if a.tls {
+        let tls = crate::tls::server_config(&crate::tls::ServerCert::SelfSigned)
+            .map_err(|e| e.to_string())?;
+        start_tls(&cfg, tls)
+    } else {
+        start(&cfg)
+    }
     .map_err(|e| format!("cannot start the built-in server: {e}"))?;
+    let scheme = if a.tls { "https" } else { "http" };
     let plan = LoadPlan {
-        target: format!("http://{}/", server.local_addr()),
+        target: format!("{scheme}://{}/", server.local_addr()),
+        // The demo's own certificate is self-signed and made a moment ago.
+        tls: api::plan::TlsPlan {
+            insecure: a.tls,
+            ..Default::default()
+        },
         connections: a.connections,
         pipeline: a.pipeline,
         duration: a.duration,

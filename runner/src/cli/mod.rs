@@ -112,12 +112,23 @@ fn serve(a: &args::ServeArgs) -> Result<i32, String> {
         listen: a.listen,
         threads: a.threads.max(1),
     };
-    let server =
-        crate::serve::start(&cfg).map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
+    let server = match tls_cert(a) {
+        None => crate::serve::start(&cfg),
+        Some(cert) => {
+            let tls = crate::tls::server_config(&cert).map_err(|e| e.to_string())?;
+            crate::serve::start_tls(&cfg, tls)
+        }
+    }
+    .map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
     eprintln!(
-        "gcannon serve: listening on http://{} with {} thread(s); Ctrl-C stops",
+        "gcannon serve: listening on {}://{} with {} thread(s){}; Ctrl-C stops",
+        if a.tls { "https" } else { "http" },
         server.local_addr(),
-        cfg.threads
+        cfg.threads,
+        match (a.tls, &a.cert) {
+            (true, None) => " (self-signed certificate for localhost, 127.0.0.1, ::1)",
+            _ => "",
+        }
     );
     while !INTERRUPTED.load(Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -125,6 +136,20 @@ fn serve(a: &args::ServeArgs) -> Result<i32, String> {
     eprintln!("gcannon serve: {} requests served", server.requests());
     server.shutdown();
     Ok(0)
+}
+
+/// The certificate `serve --tls` uses, if TLS is on.
+fn tls_cert(a: &args::ServeArgs) -> Option<crate::tls::ServerCert> {
+    if !a.tls {
+        return None;
+    }
+    Some(match (&a.cert, &a.key) {
+        (Some(cert), Some(key)) => crate::tls::ServerCert::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => crate::tls::ServerCert::SelfSigned,
+    })
 }
 
 /// A plain `gcannon URL …` run.

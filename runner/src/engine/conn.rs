@@ -13,6 +13,8 @@ pub enum State {
     Waiting,
     /// `connect` submitted.
     Connecting,
+    /// TLS handshake under way (TLS targets only).
+    Handshaking,
     /// WebSocket upgrade sent, waiting for `101`.
     Upgrading,
     /// Connected and exchanging requests (or frames).

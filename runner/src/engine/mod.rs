@@ -113,6 +113,11 @@ pub struct WorkerPlan {
     seq_stride: u64,
     seq_offset: u64,
     ws: Option<WsSetup>,
+    /// TLS targets: this worker's client configuration and the server name.
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 /// WebSocket mode: the upgrade request, the accept value it must get back,
@@ -187,6 +192,7 @@ impl Run {
             }
             (None, None) => return Err(plan_err("no target URL and no request templates".into())),
         };
+        let tls = tls_setup(plan, target.as_ref(), addr)?;
         let ws = plan
             .websocket
             .as_ref()
@@ -240,6 +246,7 @@ impl Run {
                     seq_stride: (threads * opts.runners.max(1)) as u64,
                     seq_offset: (opts.runner_index * threads + w) as u64,
                     ws: ws.clone(),
+                    tls: tls.as_ref().map(|t| (t.for_worker(), t.name.clone())),
                 };
                 first_conn += connections;
                 wp
@@ -415,6 +422,32 @@ fn ws_setup(target: Option<&Target>, message: &[u8]) -> Result<WsSetup, EngineEr
         accept,
         message: message.to_vec(),
     })
+}
+
+/// The TLS client for an `https://`/`wss://` target, checked by one handshake
+/// before any load; TLS settings on a plaintext target are an error.
+fn tls_setup(
+    plan: &LoadPlan,
+    target: Option<&Target>,
+    addr: SocketAddr,
+) -> Result<Option<crate::tls::ClientSetup>, EngineError> {
+    let Some(t) = target.filter(|t| t.tls) else {
+        if plan.tls != api::plan::TlsPlan::default() {
+            return Err(EngineError::Plan(
+                "TLS settings (--insecure, --cacert, --cert, --key, --sni, --tls-resume) need an https:// or wss:// URL".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let plan_err = |e: crate::tls::TlsError| EngineError::Plan(e.to_string());
+    let setup = crate::tls::ClientSetup::new(&plan.tls, &t.host).map_err(plan_err)?;
+    crate::tls::probe(&setup, addr).map_err(plan_err)?;
+    Ok(Some(setup))
+}
+
+/// The reason of the first TLS failure counted during the run, if any.
+pub fn first_tls_error() -> Option<&'static str> {
+    worker::first_error()
 }
 
 fn resolve_host_header(host: &str) -> Result<SocketAddr, EngineError> {

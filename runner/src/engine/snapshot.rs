@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Timeout,
     /// `errors.parse`.
     Parse,
+    /// `errors.tls`.
+    Tls,
 }
 
 /// Why a fault happened: the kernel's error number or a fixed description.
@@ -56,6 +58,7 @@ impl std::fmt::Display for FirstError {
             ErrorKind::Read => "read",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Parse => "parse",
+            ErrorKind::Tls => "tls",
         };
         match self.cause {
             Cause::Os(errno) => write!(f, "{kind}: {}", std::io::Error::from_raw_os_error(errno)),

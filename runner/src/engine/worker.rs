@@ -27,7 +27,10 @@ use crate::http::request::{placeholder_value, Prepared};
 mod snapshot;
 mod socket;
 mod stats;
+mod tls;
 mod ws;
+
+pub(super) use self::tls::{first_error, TlsSide};
 
 use self::socket::SockAddr;
 
@@ -58,6 +61,27 @@ pub struct Worker {
     next_snapshot: u64,
     /// The first fault of the measured part, published with the snapshots.
     first_error: Option<FirstError>,
+    /// TLS targets only; kept out of `Conn` so the plaintext path stays as it was.
+    tls: Option<Box<TlsSide>>,
+}
+
+/// Where the bytes to parse are: a provided receive buffer, or (TLS) the
+/// plaintext just decrypted from one.
+#[derive(Clone, Copy)]
+enum Src {
+    Ring(u16, usize),
+    Tls,
+}
+
+/// The bytes `src` names; a function of two fields so the rest of the worker
+/// stays borrowable while they are read.
+#[inline]
+fn bytes<'a>(bufs: &'a BufRing, tls: &'a Option<Box<TlsSide>>, src: Src) -> &'a [u8] {
+    match (src, tls) {
+        (Src::Ring(bid, len), _) => bufs.get(bid, len),
+        (Src::Tls, Some(t)) => &t.plain,
+        (Src::Tls, None) => &[],
+    }
 }
 
 impl Worker {
@@ -108,7 +132,16 @@ impl Worker {
         let sec_hist = Some(
             Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2).expect("static bounds"),
         );
+        let tls = plan.tls.as_ref().map(|(config, name)| {
+            Box::new(TlsSide::new(
+                config.clone(),
+                name.clone(),
+                plan.connections as usize,
+                plan.recv_buf,
+            ))
+        });
         Ok(Self {
+            tls,
             addr: SockAddr::new(plan.addr),
             ring,
             bufs,
@@ -262,9 +295,21 @@ impl Worker {
             self.report.counts.late += (open_model && now > t + LATE_NS) as u64;
         }
         c.mark_sent(now);
+        self.start_send(i, ptr, k * len);
+    }
+
+    /// Send `len` bytes at `ptr`: pre-built requests, scratch, upgrade or pong.
+    fn start_send(&mut self, i: usize, ptr: *const u8, len: usize) {
+        if self.tls.is_some() {
+            // SAFETY: ptr/len name the plan's pre-built bytes or this slot's scratch or
+            // pong buffer; all are alive and left unchanged while rustls copies them.
+            let plain = unsafe { std::slice::from_raw_parts(ptr, len) };
+            return self.tls_send(i, plain);
+        }
+        let c = &mut self.conns[i];
         c.send_pending = true;
         c.send_ptr = ptr as usize;
-        c.send_len = k * len;
+        c.send_len = len;
         c.send_off = 0;
         let (fd, gen) = (c.fd, c.generation);
         self.push_send(i, fd, gen);
@@ -373,6 +418,10 @@ impl Worker {
         c.last_rx = now;
         let (fd, gen) = (c.fd, c.generation);
         self.arm_recv(i, fd, gen);
+        if self.tls.is_some() {
+            self.tls_start(i, now);
+            return;
+        }
         if self.plan.ws.is_some() {
             self.send_upgrade(i);
             return;
@@ -405,6 +454,9 @@ impl Worker {
         if std::mem::take(&mut c.pong_in_flight) {
             c.pong.clear();
         }
+        if self.tls.is_some() {
+            self.tls_pump(i);
+        }
         self.refill(i, now);
         self.flush(i, now);
     }
@@ -436,6 +488,16 @@ impl Worker {
             self.arm_recv(i, fd, gen);
             return;
         }
+        if self.conns[i].state == State::Handshaking {
+            let why = if res == 0 {
+                "the server closed the connection during the TLS handshake".to_string()
+            } else {
+                let e = std::io::Error::from_raw_os_error(-res);
+                format!("the connection failed during the TLS handshake: {e}")
+            };
+            self.tls_failed(i, now, why);
+            return;
+        }
         if res == 0 {
             // The server closed. A close-delimited body ends here; anything else
             // outstanding was lost.
@@ -463,17 +525,25 @@ impl Worker {
         if cqe_now >= self.measure_start {
             self.report.counts.bytes_read += len as u64;
         }
+        if self.tls.is_some() {
+            return self.consume_tls(i, bid, len, cqe_now);
+        }
+        self.consume_src(i, Src::Ring(bid, len), cqe_now)
+    }
+
+    /// Hand plaintext to the connection's protocol.
+    fn consume_src(&mut self, i: usize, src: Src, cqe_now: u64) -> Consumed {
         match (self.plan.ws.is_some(), self.conns[i].state) {
-            (true, State::Upgrading) => self.consume_upgrade(i, bid, len, cqe_now),
-            (true, _) => self.consume_frames(i, bid, len, cqe_now),
-            (false, _) => self.consume_http(i, bid, len, cqe_now),
+            (true, State::Upgrading) => self.consume_upgrade(i, src, cqe_now),
+            (true, _) => self.consume_frames(i, src, cqe_now),
+            (false, _) => self.consume_http(i, src, cqe_now),
         }
     }
 
     /// Frame HTTP responses and account each one.
-    fn consume_http(&mut self, i: usize, bid: u16, len: usize, cqe_now: u64) -> Consumed {
+    fn consume_http(&mut self, i: usize, src: Src, cqe_now: u64) -> Consumed {
         let measuring = cqe_now >= self.measure_start;
-        let data = self.bufs.get(bid, len);
+        let data = bytes(&self.bufs, &self.tls, src);
         let c = &mut self.conns[i];
         let mut done = 0u32;
         let mut close = false;
@@ -557,6 +627,9 @@ impl Worker {
             self.close(i);
         }
         self.count_seq_repeats();
+        if let Some(t) = self.tls.take() {
+            self.report.handshake = Some(t.handshake);
+        }
         let len = self.report.timeline.len();
         if len > 0 {
             self.roll_second(len - 1);

@@ -1,16 +1,19 @@
-//! Target URLs: `http://host[:port][/path][?query]`, resolved once at start.
+//! Target URLs: `http[s]://host[:port][/path][?query]` (and `ws[s]://`),
+//! resolved once at start.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
-/// A parsed `http://` target.
+/// A parsed `http://` or `https://` target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     /// Host as written (IPv6 without brackets).
     pub host: String,
-    /// TCP port (80 when absent).
+    /// TCP port (80, or 443 with TLS, when absent).
     pub port: u16,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// `https://` or `wss://`: talk TLS.
+    pub tls: bool,
 }
 
 /// Why a target URL was rejected.
@@ -19,9 +22,6 @@ pub enum UrlError {
     /// Not of the form `http://host[:port]/path`.
     #[error("invalid URL {0:?}: {1}")]
     Invalid(String, &'static str),
-    /// `https://` was given.
-    #[error("invalid URL {0:?}: TLS (https://) is not supported yet; use http://")]
-    Tls(String),
     /// The host did not resolve.
     #[error("cannot resolve host {0:?}: {1}")]
     Resolve(String, String),
@@ -32,13 +32,13 @@ impl Target {
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let bad = |why| UrlError::Invalid(url.to_string(), why);
         let lower = url.to_ascii_lowercase();
-        if lower.starts_with("https://") || lower.starts_with("wss://") {
-            return Err(UrlError::Tls(url.to_string()));
-        }
-        let rest = if lower.starts_with("http://") || lower.starts_with("ws://") {
+        let tls = lower.starts_with("https://") || lower.starts_with("wss://");
+        let rest = if tls || lower.starts_with("http://") || lower.starts_with("ws://") {
             &url[url.find("://").map(|i| i + 3).unwrap_or(0)..]
         } else if lower.contains("://") {
-            return Err(bad("only http:// (and ws://) is supported"));
+            return Err(bad(
+                "only http://, https://, ws:// and wss:// are supported",
+            ));
         } else {
             return Err(bad("expected http://host[:port]/path"));
         };
@@ -56,21 +56,28 @@ impl Target {
         if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(bad("the path contains spaces or control characters"));
         }
-        let (host, port) = split_host_port(authority).ok_or_else(|| bad("bad host or port"))?;
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) =
+            split_host_port(authority, default_port).ok_or_else(|| bad("bad host or port"))?;
         if host.is_empty() {
             return Err(bad("missing host"));
         }
-        Ok(Self { host, port, path })
+        Ok(Self {
+            host,
+            port,
+            path,
+            tls,
+        })
     }
 
-    /// The `Host` header value: port included unless it is 80.
+    /// The `Host` header value: port included unless it is the scheme's default.
     pub fn host_header(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -93,20 +100,20 @@ impl std::fmt::Display for Target {
     }
 }
 
-fn split_host_port(authority: &str) -> Option<(String, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
     if let Some(rest) = authority.strip_prefix('[') {
         let end = rest.find(']')?;
         let host = &rest[..end];
         host.parse::<std::net::Ipv6Addr>().ok()?;
         let port = match &rest[end + 1..] {
-            "" => 80,
+            "" => default_port,
             p => p.strip_prefix(':')?.parse().ok()?,
         };
         return Some((host.to_string(), port));
     }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) => (h, p.parse::<u16>().ok()?),
-        None => (authority, 80),
+        None => (authority, default_port),
     };
     if port == 0
         || host.contains(':')
@@ -145,8 +152,18 @@ mod tests {
     }
 
     #[test]
+    fn tls_schemes_default_to_443() {
+        let t = Target::parse("https://x/").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.port, t.host_header()), (443, "x".to_string()));
+        let t = Target::parse("wss://x:8443/chat").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.port, t.host_header()), (8443, "x:8443".to_string()));
+        assert!(!Target::parse("http://x/").unwrap().tls);
+    }
+
+    #[test]
     fn rejects_what_cannot_be_sent() {
-        assert!(matches!(Target::parse("https://x/"), Err(UrlError::Tls(_))));
         for bad in [
             "",
             "localhost:8080",

@@ -76,6 +76,7 @@ pub fn load(path: &std::path::Path) -> Result<Baseline, String> {
         uncorrected: None,
         per_template: Vec::new(),
         timeline: Vec::new(),
+        handshake: None,
     };
     let mut summary = Summary::from_report(&report);
     // The file's rate is what that run printed; elapsed was rounded on output.

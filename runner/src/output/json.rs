@@ -82,6 +82,14 @@ struct Output<'a> {
     ws_upgrades: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ws_frames: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_handshakes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_resumed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handshake_latency_us: Option<Latency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_tls_error: Option<&'static str>,
     expected_status: u16,
     unexpected_status: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,6 +176,10 @@ pub fn render_json_ended(
         reconnects: s.reconnects,
         ws_upgrades: ws.then_some(s.ws_upgrades),
         ws_frames: ws.then_some(s.ws_frames),
+        tls_handshakes: s.handshake.is_some().then_some(s.tls_handshakes),
+        tls_resumed: s.handshake.is_some().then_some(s.tls_resumed),
+        handshake_latency_us: s.handshake.as_ref().map(Latency::from),
+        first_tls_error: crate::engine::first_tls_error(),
         expected_status: plan.expected_status,
         unexpected_status: s.unexpected_status,
         rate: if rate_mode { plan.rate } else { None },

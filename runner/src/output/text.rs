@@ -53,11 +53,47 @@ pub fn render_banner(plan: &LoadPlan) -> String {
     } else if let Some(rate) = plan.rate {
         let _ = writeln!(s, "  Rate:      open model, {rate} req/s");
     }
+    if let Some(tls) = tls_line(plan) {
+        let _ = writeln!(s, "  TLS:       {tls}");
+    }
     if !plan.target.is_empty() && !plan.templates.is_empty() {
         let names: Vec<&str> = plan.templates.iter().map(|t| t.name.as_str()).collect();
         let _ = writeln!(s, "  Templates: {}", names.join(", "));
     }
     s
+}
+
+/// How the banner describes the TLS settings of an https:// or wss:// target.
+fn tls_line(plan: &LoadPlan) -> Option<String> {
+    let lower = plan.target.to_ascii_lowercase();
+    if !lower.starts_with("https://") && !lower.starts_with("wss://") {
+        return None;
+    }
+    let t = &plan.tls;
+    let mut parts = vec![if t.insecure {
+        "INSECURE: certificate not verified (--insecure)".to_string()
+    } else if let Some(ca) = &t.ca_file {
+        format!("verified against {ca}")
+    } else {
+        "verified against the system roots".to_string()
+    }];
+    if let Some(sni) = &t.sni {
+        parts.push(format!("SNI {sni}"));
+    }
+    if t.cert_file.is_some() {
+        parts.push("client certificate".into());
+    }
+    if plan.requests_per_connection.is_some() {
+        parts.push(
+            if t.resume {
+                "sessions resumed"
+            } else {
+                "full handshake per connection"
+            }
+            .into(),
+        );
+    }
+    Some(parts.join(", "))
 }
 
 /// One latency row: label, then avg/p50/p90/p99/p99.9/max right-aligned.
@@ -159,6 +195,10 @@ pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> 
             }
         }
     }
+    if let Some(h) = &s.handshake {
+        latency_row(&mut out, "Handshake", h);
+        out.push_str("    Handshake: TCP connected to TLS established, not part of latency\n");
+    }
     for (i, l) in s.per_template.iter().enumerate() {
         let name = plan
             .templates
@@ -197,9 +237,19 @@ pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> 
         let e = &s.errors;
         let _ = writeln!(
             out,
-            "  Errors: connect={}, read={}, timeout={}, parse={}",
-            e.connect, e.read, e.timeout, e.parse
+            "  Errors: connect={}, read={}, timeout={}, parse={}, tls={}",
+            e.connect, e.read, e.timeout, e.parse, e.tls
         );
+    }
+    if s.handshake.is_some() {
+        let _ = writeln!(
+            out,
+            "  TLS handshakes: {} ({} resumed)",
+            s.tls_handshakes, s.tls_resumed
+        );
+    }
+    if let Some(why) = crate::engine::first_tls_error() {
+        let _ = writeln!(out, "  First TLS error: {why}");
     }
     let _ = writeln!(out, "  Reconnects: {}", s.reconnects);
     if report.counts.seq_repeats > 0 {

@@ -53,10 +53,15 @@ pub struct Conn {
     pub interest: u32,
     /// Thread index and accept count: names the connection in recordings.
     pub id: u64,
+    /// TLS session (`serve --tls`); `inbuf` and `out` then hold plaintext.
+    pub tls: Option<Box<rustls::ServerConnection>>,
 }
 
 /// Write as much buffered output as the socket takes; false on a dead peer.
 pub fn flush(c: &mut Conn) -> bool {
+    if c.tls.is_some() {
+        return super::tls::flush(c);
+    }
     while c.wpos < c.out.len() {
         let rest = &c.out[c.wpos..];
         // SAFETY: sends from a live slice of the given length.

@@ -25,6 +25,10 @@
 //! Malformed requests get `400` (`413`/`431` for oversize) and the connection
 //! closes after a lingering half-close, so the answer is not lost to a reset.
 //!
+//! TLS (`serve --tls`): each connection gets a rustls server session; bytes
+//! read are decrypted into the same input buffer and responses encrypted on
+//! the way out, so routes and WebSocket echo work unchanged over TLS.
+//!
 //! WebSocket (`/ws`): fragmented messages are reassembled and echoed as one
 //! unfragmented frame; pings get pongs; a close is answered with a close and
 //! the TCP connection is then closed.
@@ -33,6 +37,7 @@ mod conn;
 mod request;
 mod routes;
 mod server;
+mod tls;
 mod ws;
 
 use std::net::SocketAddr;
@@ -107,6 +112,8 @@ struct Shared {
     wake: OwnedFd,
     /// Request recording, when started with [`start_recording`].
     recorder: Option<Recorder>,
+    /// Serve HTTPS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -133,7 +140,15 @@ pub struct ServerHandle {
 
 /// Bind and start serving on background threads; returns once listening.
 pub fn start(cfg: &ServeConfig) -> std::io::Result<ServerHandle> {
-    start_with(cfg, None)
+    start_with(cfg, None, None)
+}
+
+/// Like [`start`], serving HTTPS with `tls`.
+pub fn start_tls(
+    cfg: &ServeConfig,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<ServerHandle> {
+    start_with(cfg, None, Some(tls))
 }
 
 /// Like [`start`], and also keep the first `limit` requests (HTTP only, not
@@ -145,10 +160,14 @@ pub fn start_recording(cfg: &ServeConfig, limit: usize) -> std::io::Result<Serve
         full: AtomicBool::new(limit == 0),
         items: Mutex::new(Vec::new()),
     };
-    start_with(cfg, Some(recorder))
+    start_with(cfg, Some(recorder), None)
 }
 
-fn start_with(cfg: &ServeConfig, recorder: Option<Recorder>) -> std::io::Result<ServerHandle> {
+fn start_with(
+    cfg: &ServeConfig,
+    recorder: Option<Recorder>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<ServerHandle> {
     let n = cfg.threads.max(1);
     let first = bind(cfg.listen)?;
     let addr = first
@@ -172,6 +191,7 @@ fn start_with(cfg: &ServeConfig, recorder: Option<Recorder>) -> std::io::Result<
         base: Instant::now(),
         wake,
         recorder,
+        tls,
     });
     let mut handle = ServerHandle {
         addr,

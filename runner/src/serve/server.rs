@@ -230,7 +230,15 @@ impl Worker {
                 self.free.push(idx as u32);
                 continue;
             }
+            let tls = match &self.shared.tls {
+                Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
+                    Ok(s) => Some(Box::new(s)),
+                    Err(_) => continue,
+                },
+                None => None,
+            };
             slot.conn = Some(Conn {
+                tls,
                 fd,
                 inbuf: Vec::with_capacity(READ_BUF),
                 rpos: 0,
@@ -299,6 +307,13 @@ impl Worker {
             // SAFETY: reads at most scratch.len() bytes into a live stack buffer.
             let n = unsafe { libc::recv(c.fd.as_raw_fd(), scratch.as_mut_ptr().cast(), 4096, 0) };
             return n < 0 && would_block();
+        }
+        if c.tls.is_some() {
+            if !super::tls::read(c) {
+                return false;
+            }
+            self.serve_input(c);
+            return true;
         }
         if c.inbuf.capacity() - c.inbuf.len() < READ_BUF / 4 {
             c.inbuf.reserve(c.inbuf.capacity().max(READ_BUF));
@@ -435,7 +450,7 @@ impl Worker {
             if !flush(c) {
                 return false;
             }
-            if c.wpos != c.out.len() {
+            if c.wpos != c.out.len() || super::tls::wants_write(c) {
                 break;
             }
             match c.phase {
@@ -478,7 +493,7 @@ impl Worker {
         if reading {
             want |= libc::EPOLLIN as u32;
         }
-        if out_left > 0 {
+        if out_left > 0 || super::tls::wants_write(c) {
             want |= libc::EPOLLOUT as u32;
         }
         if want != c.interest {

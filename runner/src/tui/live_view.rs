@@ -298,6 +298,7 @@ impl LiveState {
             row("read", e.read),
             row("timeout", e.timeout),
             row("parse", e.parse),
+            row("tls", e.tls),
             row("total", e.total() + self.frame.errors_of_unknown_kind),
         ])
         .block(boxed(" Errors "))

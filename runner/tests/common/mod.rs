@@ -1,6 +1,7 @@
 //! Helpers shared by the engine's end-to-end tests.
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod tmux;
 
 use std::path::Path;

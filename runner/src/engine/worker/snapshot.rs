@@ -75,7 +75,7 @@ impl Worker {
     fn open_connections(&self) -> u64 {
         self.conns
             .iter()
-            .filter(|c| matches!(c.state, State::Open | State::Upgrading))
+            .filter(|c| matches!(c.state, State::Open | State::Handshaking | State::Upgrading))
             .count() as u64
     }
 

@@ -91,6 +91,11 @@ impl Worker {
             self.report.counts.errors.connect += 1;
         }
         self.note_error(ErrorKind::Connect, cause, now >= self.measure_start);
+        self.retry_later(i, now);
+    }
+
+    /// Close slot `i` and connect again after a back-off that grows with failures.
+    pub(super) fn retry_later(&mut self, i: usize, now: u64) {
         self.close(i);
         let c = &mut self.conns[i];
         c.failures = (c.failures + 1).min(16);
@@ -107,6 +112,9 @@ impl Worker {
                 State::Waiting if now >= c.retry_at => self.open(i, now),
                 State::Connecting if now.saturating_sub(c.last_rx) > timeout => {
                     self.connect_failed(i, now, Cause::Text("not connected within the timeout"))
+                }
+                State::Handshaking if now.saturating_sub(c.last_rx) > timeout => {
+                    self.connect_failed(i, now, Cause::Text("no TLS handshake within the timeout"))
                 }
                 State::Upgrading if now.saturating_sub(c.last_rx) > timeout => self.connect_failed(
                     i,

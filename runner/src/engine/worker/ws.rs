@@ -2,13 +2,11 @@
 //! pipelined masked frames go out as pre-built bytes and echoed messages come
 //! back through the frame parser. Pings are answered before the next frames.
 
-use super::{Cause, Consumed, ErrorKind, Worker};
+use super::{bytes, Cause, Consumed, ErrorKind, Src, Worker};
 use crate::engine::conn::State;
-use crate::engine::user_data::{pack, Kind};
 use crate::ws::frame::{pong_frame, Opcode, WsEvent};
 use crate::ws::handshake::{check_upgrade_response, parse_upgrade_response, MAX_HEAD};
 use crate::ws::WsError;
-use io_uring::{opcode, types};
 
 /// Mask for the client's control frames; data frames carry the pre-built mask.
 const PONG_MASK: [u8; 4] = [0x1d, 0x2c, 0x3b, 0x4a];
@@ -17,36 +15,24 @@ impl Worker {
     /// Send the pre-built upgrade request; the socket is `Upgrading` until `101`.
     pub(super) fn send_upgrade(&mut self, i: usize) {
         let ws = self.plan.ws.as_ref().expect("WebSocket mode");
-        let (ptr, len) = (ws.upgrade.as_ptr() as usize, ws.upgrade.len());
-        let c = &mut self.conns[i];
-        c.state = State::Upgrading;
-        c.send_pending = true;
-        c.send_ptr = ptr;
-        c.send_len = len;
-        c.send_off = 0;
-        let (fd, gen) = (c.fd, c.generation);
-        self.push_send(i, fd, gen);
+        let (ptr, len) = (ws.upgrade.as_ptr(), ws.upgrade.len());
+        self.conns[i].state = State::Upgrading;
+        self.start_send(i, ptr, len);
     }
 
     /// Send the owed pong on its own; frames follow when it completes.
     pub(super) fn send_pong(&mut self, i: usize) {
         let c = &mut self.conns[i];
-        c.send_pending = true;
         c.pong_in_flight = true;
-        c.send_ptr = c.pong.as_ptr() as usize;
-        c.send_len = c.pong.len();
-        c.send_off = 0;
-        let sqe = opcode::Send::new(types::Fd(c.fd), c.pong.as_ptr(), c.pong.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(pack(Kind::Send, c.generation, i as u32));
-        self.push(sqe);
+        let (ptr, len) = (c.pong.as_ptr(), c.pong.len());
+        self.start_send(i, ptr, len);
     }
 
     /// Gather the upgrade response head; on a valid `101` the socket is open.
-    pub(super) fn consume_upgrade(&mut self, i: usize, bid: u16, len: usize, now: u64) -> Consumed {
+    pub(super) fn consume_upgrade(&mut self, i: usize, src: Src, now: u64) -> Consumed {
         let measuring = now >= self.measure_start;
-        let data = self.bufs.get(bid, len);
+        let data = bytes(&self.bufs, &self.tls, src);
+        let len = data.len();
         let c = &mut self.conns[i];
         c.upgrade_head
             .extend_from_slice(&data[..len.min(MAX_HEAD + 4)]);
@@ -86,15 +72,9 @@ impl Worker {
     }
 
     /// Count echoed messages, answer pings, stop at a close frame.
-    pub(super) fn consume_frames(
-        &mut self,
-        i: usize,
-        bid: u16,
-        len: usize,
-        cqe_now: u64,
-    ) -> Consumed {
+    pub(super) fn consume_frames(&mut self, i: usize, src: Src, cqe_now: u64) -> Consumed {
         let measuring = cqe_now >= self.measure_start;
-        let data = self.bufs.get(bid, len);
+        let data = bytes(&self.bufs, &self.tls, src);
         let c = &mut self.conns[i];
         let inflight = c.inflight;
         let (mut done, mut close, mut unexpected) = (0u32, false, false);

@@ -1,0 +1,196 @@
+//! TLS targets end to end: the engine against `serve --tls` on loopback, with
+//! certificates made here by rcgen, and every bad TLS input as one clear line.
+
+mod common;
+
+use api::plan::{LoadPlan, RequestTemplate, TlsPlan, WebSocketPlan};
+use common::pki::Pki;
+use common::{gcannon, json_of, plan, run};
+use runner::engine::{Run, RunOptions};
+use runner::serve::{start, start_tls, ServeConfig, ServerHandle};
+use runner::tls::{server_config, ServerCert};
+
+/// The built-in server with the PKI's server certificate.
+fn tls_server(pki: &Pki) -> ServerHandle {
+    let cert = ServerCert::Files {
+        cert: pki.path("cert.pem"),
+        key: pki.path("key.pem"),
+    };
+    start_tls(&cfg(), server_config(&cert).unwrap()).unwrap()
+}
+
+fn cfg() -> ServeConfig {
+    ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+    }
+}
+
+fn plan_error(p: &LoadPlan) -> String {
+    match Run::new(p, &RunOptions::default()) {
+        Ok(_) => panic!("{p:?} should be refused before load"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn https_pipelined_with_a_trusted_ca() {
+    let pki = Pki::new(&["localhost", "127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let url = format!("https://{}/json", srv.local_addr());
+    let r = run(&pki.trusting(&url, 4, 16));
+    let c = &r.counts;
+    assert!(c.responses > 100, "{c:?}");
+    assert_eq!(c.status.s2xx, c.responses, "{c:?}");
+    assert_eq!(c.errors.total(), 0, "{c:?}");
+    assert_eq!(c.tls_handshakes, 4, "one handshake per connection: {c:?}");
+    let h = r.handshake.as_ref().expect("handshake histogram");
+    assert_eq!(h.len(), 4);
+    // The server saw every request the client counted, decrypted.
+    assert!(srv.requests() >= c.responses);
+}
+
+#[test]
+fn reconnects_do_full_handshakes_or_resume() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let url = format!("https://{}/", srv.local_addr());
+    let mut p = pki.trusting(&url, 2, 1);
+    p.requests_per_connection = Some(1);
+    let full = run(&p).counts;
+    assert!(full.tls_handshakes > 4 && full.reconnects > 2, "{full:?}");
+    assert_eq!(full.tls_resumed, 0, "{full:?}");
+    assert_eq!(full.errors.total(), 0, "{full:?}");
+    p.tls.resume = true;
+    let resumed = run(&p).counts;
+    assert!(resumed.tls_handshakes > 4, "{resumed:?}");
+    assert!(
+        resumed.tls_resumed * 2 > resumed.tls_handshakes,
+        "most handshakes resume: {resumed:?}"
+    );
+}
+
+#[test]
+fn wss_echo_and_templates_over_tls() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let mut p = pki.trusting(&format!("wss://{}/ws", srv.local_addr()), 2, 4);
+    p.websocket = Some(WebSocketPlan {
+        message: "over tls".into(),
+    });
+    let c = run(&p).counts;
+    assert_eq!(c.ws_upgrades, 2, "{c:?}");
+    assert!(c.ws_frames > 10 && c.errors.total() == 0, "{c:?}");
+
+    let mut p = pki.trusting(&format!("https://{}/", srv.local_addr()), 2, 8);
+    p.templates = vec![RequestTemplate {
+        name: "post.http".into(),
+        text: "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello".into(),
+    }];
+    let c = run(&p).counts;
+    assert!(c.responses > 10 && c.errors.total() == 0, "{c:?}");
+    assert_eq!(c.status.s2xx, c.responses);
+}
+
+#[test]
+fn bad_tls_input_is_one_line_before_load() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let url = format!("https://{}/", srv.local_addr());
+    // Not trusted: the CA is not in the system roots.
+    let e = plan_error(&plan(&url, 1, 1, 100));
+    assert!(e.contains("--cacert") && e.contains("--insecure"), "{e}");
+    // Trusted CA, wrong name.
+    let mut p = pki.trusting(&url, 1, 1);
+    p.tls.sni = Some("other.example".into());
+    let e = plan_error(&p);
+    assert!(e.contains("hostname mismatch"), "{e}");
+    // Skipping verification works against the same server.
+    let insecure = LoadPlan {
+        tls: TlsPlan {
+            insecure: true,
+            ..TlsPlan::default()
+        },
+        ..plan(&url, 1, 1, 200)
+    };
+    assert!(run(&insecure).counts.responses > 0);
+    // A plaintext server behind an https:// URL.
+    let plain = start(&cfg()).unwrap();
+    let e = plan_error(&LoadPlan {
+        tls: insecure.tls.clone(),
+        ..plan(&format!("https://{}/", plain.local_addr()), 1, 1, 100)
+    });
+    assert!(e.contains("did not answer with TLS"), "{e}");
+    // Files that are missing or not PEM.
+    let not_pem = pki.path("garbage.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    for (file, needle) in [("/nonexistent/ca.pem", "cannot read"), (&*not_pem, "PEM")] {
+        let mut p = pki.trusting(&url, 1, 1);
+        p.tls.ca_file = Some(file.to_string());
+        let e = plan_error(&p);
+        assert!(e.contains(file) && e.contains(needle), "{e}");
+    }
+    // TLS settings on a plaintext URL.
+    let mut p = pki.trusting(&format!("http://{}/", plain.local_addr()), 1, 1);
+    p.tls.insecure = true;
+    assert!(plan_error(&p).contains("https://"));
+}
+
+#[test]
+fn expired_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (cert_path, key_path) = (
+        write("c.pem", cert.pem()),
+        write("k.pem", key.serialize_pem()),
+    );
+    let files = ServerCert::Files {
+        cert: cert_path.clone(),
+        key: key_path,
+    };
+    let srv = start_tls(&cfg(), server_config(&files).unwrap()).unwrap();
+    let e = plan_error(&LoadPlan {
+        tls: TlsPlan {
+            ca_file: Some(cert_path),
+            ..TlsPlan::default()
+        },
+        ..plan(&format!("https://{}/", srv.local_addr()), 1, 1, 100)
+    });
+    assert!(e.to_lowercase().contains("expired"), "{e}");
+}
+
+#[test]
+fn cli_demo_tls_and_insecure_banner() {
+    let out = gcannon(&["demo", "--tls", "-d", "500ms", "-c", "4", "-p", "4"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("INSECURE"), "{text}");
+    assert!(text.contains("TLS handshakes: 4"), "{text}");
+    assert!(text.contains("Handshake"), "{text}");
+
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let url = format!("https://{}/", srv.local_addr());
+    let ca = pki.path("ca.pem");
+    let v = json_of(&gcannon(&[
+        &url, "-c", "2", "-d", "300ms", "--cacert", &ca, "--json",
+    ]));
+    assert_eq!(v["tls_handshakes"], 2);
+    assert_eq!(v["handshake_latency_us"]["samples"], 2);
+    assert_eq!(v["errors"]["tls"], 0);
+    assert!(v["responses"].as_u64().unwrap() > 0);
+    let bad = gcannon(&[&url, "-c", "1", "-d", "300ms"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--cacert"), "{err}");
+}
