@@ -191,6 +191,7 @@ impl Collector for LiveCollector {
                 ("read", e.read),
                 ("timeout", e.timeout),
                 ("parse", e.parse),
+                ("tls", e.tls),
             ],
         )?;
         counter(
