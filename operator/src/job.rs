@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use api::loadtest::{LoadTest, SeccompChoice};
+use api::loadtest::{LoadTest, LoadTestSpec, SeccompChoice, TLS_MOUNT};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
-    PodTemplateSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    PodTemplateSpec, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::{Resource, ResourceExt};
@@ -25,6 +25,8 @@ pub const CONTAINER_NAME: &str = "runner";
 pub const METRICS_PORT_NAME: &str = "metrics";
 /// The port the runners serve `/metrics` on.
 pub const METRICS_PORT: i32 = 9464;
+/// Volume of the TLS Secret (`spec.tls.secretName`).
+const TLS_VOLUME: &str = "tls";
 
 /// The Job's name for a LoadTest: its own name, so `kubectl get job` matches `kubectl get lt`.
 pub fn job_name(lt: &LoadTest) -> String {
@@ -104,12 +106,7 @@ fn pod_spec(lt: &LoadTest, cfg: &Config, labels: &BTreeMap<String, String>) -> P
             ..PodSecurityContext::default()
         }),
         containers: vec![container(lt, cfg)],
-        // Read-only root filesystem: the agent may still need a scratch /tmp.
-        volumes: Some(vec![Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        }]),
+        volumes: Some(volumes(spec)),
         node_selector: (!spec.runner.node_selector.is_empty())
             .then(|| spec.runner.node_selector.clone()),
         tolerations: (!spec.runner.tolerations.is_empty()).then(|| spec.runner.tolerations.clone()),
@@ -200,13 +197,51 @@ fn container(lt: &LoadTest, cfg: &Config) -> Container {
         }]),
         resources: spec.runner.resources.clone(),
         security_context: Some(container_security(spec.privileged)),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(volume_mounts(spec)),
         ..Container::default()
     }
+}
+
+/// Read-only root filesystem: the agent may still need a scratch /tmp. A TLS
+/// Secret is mounted by the kubelet, so the runner's account reads no Secret.
+fn volumes(spec: &LoadTestSpec) -> Vec<Volume> {
+    let mut v = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }];
+    if let Some(name) = tls_secret(spec) {
+        v.push(Volume {
+            name: TLS_VOLUME.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(name.into()),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    v
+}
+
+fn volume_mounts(spec: &LoadTestSpec) -> Vec<VolumeMount> {
+    let mut m = vec![VolumeMount {
+        name: "tmp".into(),
+        mount_path: "/tmp".into(),
+        ..VolumeMount::default()
+    }];
+    if tls_secret(spec).is_some() {
+        m.push(VolumeMount {
+            name: TLS_VOLUME.into(),
+            mount_path: TLS_MOUNT.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    m
+}
+
+fn tls_secret(spec: &LoadTestSpec) -> Option<&str> {
+    spec.tls.as_ref()?.secret_name.as_deref()
 }
 
 fn container_security(privileged: bool) -> SecurityContext {

@@ -214,3 +214,60 @@ fn runners_always_serve_metrics_on_the_named_port() {
         Some(format!("0.0.0.0:{METRICS_PORT}").as_str())
     );
 }
+
+#[test]
+fn tls_secret_is_mounted_read_only_where_the_plan_reads_it() {
+    let lt = sample(
+        "target: https://gw/\ntls: {secretName: gw-tls, ca: ca.crt, cert: tls.crt, key: tls.key}\n",
+    );
+    let job = build_job(&lt, &Config::default()).unwrap();
+    let p = pod(&job);
+    let vol = p
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "tls")
+        .unwrap();
+    assert_eq!(
+        vol.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("gw-tls")
+    );
+    let mount = p.containers[0]
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "tls")
+        .unwrap();
+    assert_eq!(mount.read_only, Some(true));
+    let plan = lt.spec.plan(|_| unreachable!()).unwrap();
+    for f in [plan.tls.ca_file, plan.tls.cert_file, plan.tls.key_file] {
+        let f = f.unwrap();
+        assert!(f.starts_with(&format!("{}/", mount.mount_path)), "{f}");
+    }
+
+    // No Secret, no volume: plaintext and `insecure` tests mount nothing new.
+    for spec in [
+        "target: http://t/\n",
+        "target: https://t/\ntls: {insecure: true}\n",
+    ] {
+        let job = build_job(&sample(spec), &Config::default()).unwrap();
+        let names: Vec<_> = pod(&job)
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| v.name.clone())
+            .collect();
+        assert_eq!(names, ["tmp"]);
+        assert_eq!(
+            pod(&job).containers[0]
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

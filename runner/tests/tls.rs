@@ -5,7 +5,7 @@ mod common;
 
 use api::plan::{LoadPlan, RequestTemplate, TlsPlan, WebSocketPlan};
 use common::pki::Pki;
-use common::{gcannon, json_of, plan, run};
+use common::{gcannon, gcannon_run, json_of, plan, run};
 use runner::engine::{Run, RunOptions};
 use runner::serve::{start, start_tls, ServeConfig, ServerHandle};
 use runner::tls::{server_config, ServerCert};
@@ -193,4 +193,35 @@ fn cli_demo_tls_and_insecure_banner() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("--cacert"), "{err}");
+}
+
+#[test]
+fn gcannon_run_reads_the_manifest_tls_fields_as_files() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let manifest = |tls: &str| {
+        format!(
+            "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata: {{name: t}}\nspec:\n  target: https://{}/\n  connections: 2\n  duration: 300ms\n  warmup: 0s\n  tls: {tls}\n",
+            srv.local_addr()
+        )
+    };
+    let v = json_of(&gcannon_run(
+        &manifest(&format!("{{ca: {}}}", pki.path("ca.pem"))),
+        &["--json"],
+    ));
+    assert_eq!(v["tls_handshakes"], 2, "{v}");
+    assert_eq!(v["errors"]["tls"], 0, "{v}");
+    assert!(v["responses"].as_u64().unwrap() > 0, "{v}");
+
+    // Without the CA the server is not trusted: one line, before load.
+    let out = gcannon_run(&manifest("{resume: true}"), &["--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A Secret exists only in a cluster.
+    let out = gcannon_run(&manifest("{secretName: gw, ca: ca.crt}"), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("tls.secretName gw needs a cluster"), "{err}");
 }

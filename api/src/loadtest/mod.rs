@@ -10,7 +10,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
-use crate::plan::{LoadPlan, RequestTemplate, Stage, WebSocketPlan};
+use crate::plan::{LoadPlan, RequestTemplate, Stage, TlsPlan, WebSocketPlan};
 
 pub use status::{
     LatencySummary, LoadTestStatus, Phase, Shard, ShardPhase, Summary, SummaryErrors,
@@ -51,6 +51,9 @@ pub struct LoadTestSpec {
     /// WebSocket echo mode when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<WebSocketPlan>,
+    /// TLS client settings of an `https://` or `wss://` target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
     /// Total TCP connections over all runners and threads.
     #[serde(default = "default_connections")]
     #[schemars(range(min = 1, max = 10_000_000))]
@@ -125,6 +128,67 @@ pub struct TemplateSource {
     /// A ConfigMap key holding the raw request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_ref: Option<ConfigMapKeyRef>,
+}
+
+/// Where runner pods find the files of `tls.secretName`.
+pub const TLS_MOUNT: &str = "/etc/gcannon/tls";
+
+/// TLS client settings. In a cluster `ca`, `cert` and `key` are keys of the
+/// Secret `secretName`, which the operator mounts read-only into runner pods
+/// (the kubelet reads it, so runners need no Secret permission); `gcannon run`
+/// reads them as file paths when `secretName` is unset.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new("has(self.cert) == has(self.key)").message("set both cert and key (mTLS), or neither"))]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSpec {
+    /// Skip verification of the server's certificate.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Server name sent in SNI and verified; the target's host when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// Resume TLS sessions on reconnect instead of a full handshake each time.
+    #[serde(default)]
+    pub resume: bool,
+    /// A Secret in the LoadTest's namespace holding `ca`, `cert` and `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// CA certificates (PEM) to trust instead of the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// Client certificate chain (PEM) for mTLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    /// Private key (PEM) of `cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl TlsSpec {
+    /// The engine's TLS settings: with `secretName`, files of its mount in the
+    /// runner pod; without, the fields are file paths as given.
+    pub fn plan(&self) -> Result<TlsPlan, SpecError> {
+        let file = |field: &'static str, v: &Option<String>| -> Result<Option<String>, SpecError> {
+            let (Some(v), Some(_)) = (v, &self.secret_name) else {
+                return Ok(v.clone());
+            };
+            if v.is_empty() || v.contains('/') || v == "." || v == ".." {
+                return Err(SpecError::TlsKey {
+                    field,
+                    key: v.clone(),
+                });
+            }
+            Ok(Some(format!("{TLS_MOUNT}/{v}")))
+        };
+        Ok(TlsPlan {
+            insecure: self.insecure,
+            ca_file: file("ca", &self.ca)?,
+            cert_file: file("cert", &self.cert)?,
+            key_file: file("key", &self.key)?,
+            sni: self.sni.clone(),
+            resume: self.resume,
+        })
+    }
 }
 
 /// A key of a ConfigMap in the LoadTest's namespace.
@@ -240,6 +304,14 @@ pub enum SpecError {
         /// Position in `spec.templates`.
         index: usize,
     },
+    /// A `tls` field names no plain key of the Secret.
+    #[error("tls.{field}: {key:?} is not a key of tls.secretName (a name without '/')")]
+    TlsKey {
+        /// `ca`, `cert` or `key`.
+        field: &'static str,
+        /// What was given.
+        key: String,
+    },
     /// A ConfigMap template could not be resolved.
     #[error("template {index}: {reason}")]
     Unresolved {
@@ -291,6 +363,12 @@ impl LoadTestSpec {
             websocket: self.websocket.clone(),
             rate: self.rate,
             stages: self.stages.clone(),
+            tls: self
+                .tls
+                .as_ref()
+                .map(TlsSpec::plan)
+                .transpose()?
+                .unwrap_or_default(),
             ..LoadPlan::default()
         })
     }

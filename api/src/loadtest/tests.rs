@@ -85,3 +85,44 @@ fn summary_comes_from_the_merged_histogram() {
     assert!(s.latency.p99_text.ends_with("us"), "{}", s.latency.p99_text);
     assert_eq!(s.histogram, "h");
 }
+
+#[test]
+fn tls_files_come_from_the_secret_mount_in_a_cluster_and_from_paths_otherwise() {
+    let spec = |tls: &str| -> LoadTestSpec {
+        serde_yaml::from_str(&format!("target: https://svc/\ntls: {tls}\n")).unwrap()
+    };
+    let p = spec(
+        "{secretName: gw, ca: ca.crt, cert: tls.crt, key: tls.key, sni: gw.example, resume: true}",
+    )
+    .plan(|_| unreachable!())
+    .unwrap()
+    .tls;
+    assert_eq!(p.ca_file.as_deref(), Some("/etc/gcannon/tls/ca.crt"));
+    assert_eq!(p.cert_file.as_deref(), Some("/etc/gcannon/tls/tls.crt"));
+    assert_eq!(p.key_file.as_deref(), Some("/etc/gcannon/tls/tls.key"));
+    assert_eq!(p.sni.as_deref(), Some("gw.example"));
+    assert!(p.resume && !p.insecure);
+
+    let p = spec("{ca: certs/ca.pem, insecure: false}")
+        .plan(|_| unreachable!())
+        .unwrap()
+        .tls;
+    assert_eq!(p.ca_file.as_deref(), Some("certs/ca.pem"));
+
+    let p = spec("{insecure: true}")
+        .plan(|_| unreachable!())
+        .unwrap()
+        .tls;
+    assert!(p.insecure && p.ca_file.is_none());
+
+    // A Secret key cannot climb out of the mount.
+    let e = spec("{secretName: gw, ca: ../etc/passwd}")
+        .plan(|_| unreachable!())
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"tls.ca: "../etc/passwd" is not a key of tls.secretName (a name without '/')"#
+    );
+    let crd = serde_json::to_string(&LoadTest::crd()).unwrap();
+    assert!(crd.contains("has(self.cert) == has(self.key)"), "{crd}");
+}

@@ -30,6 +30,12 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     let text = std::fs::read_to_string(&a.manifest)
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
     let lt = super::manifest::parse(&text).map_err(|e| format!("{}: {e}", a.manifest.display()))?;
+    if let Some(name) = lt.spec.tls.as_ref().and_then(|t| t.secret_name.as_ref()) {
+        return Err(format!(
+            "{}: tls.secretName {name} needs a cluster; give tls.ca, tls.cert and tls.key as file paths for gcannon run",
+            a.manifest.display()
+        ));
+    }
     let plan = lt
         .spec
         .plan(|r| {
