@@ -212,6 +212,21 @@ fn local_and_cluster_runs_list_each_runner() {
     ] {
         assert!(s.contains(part), "missing {part:?}:\n{s}");
     }
+
+    // A running LoadTest's status has responses and an error total, nothing finer.
+    let mut f = rich_frame(2, 2000);
+    f.partial = true;
+    st.update(f);
+    let s = screen(&st, 120, 40);
+    for part in [
+        "2xx     -",
+        "connect -",
+        "total   5",
+        "requests -",
+        "bandwidth -",
+    ] {
+        assert!(s.contains(part), "missing {part:?}:\n{s}");
+    }
 }
 
 fn report_with(values: &[(u64, u64)]) -> Report {

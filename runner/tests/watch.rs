@@ -40,6 +40,7 @@ fn a_running_test_shows_phase_runners_and_the_sum_of_their_rates() {
         Some("Running · runners 2/3 ready, 2 running, 0 done")
     );
     assert_eq!(f.counts.responses, 4000);
+    assert!(f.partial, "status classes are not known while running");
     assert_eq!(
         f.errors_of_unknown_kind, 1,
         "errors as reported, kind unknown"
@@ -106,6 +107,7 @@ fn a_finished_test_gives_its_result_verdicts_and_outcome() {
     // The frame of a finished test carries the exact merged numbers.
     let f = status::frame(&lt, Timestamp::now(), &mut Vec::new());
     assert_eq!(f.counts.status.s2xx, 3);
+    assert!(!f.partial);
     assert!(f.latency.is_some_and(|h| h.len() == 4));
     assert_eq!(
         f.phase.as_deref(),

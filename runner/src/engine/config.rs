@@ -38,6 +38,10 @@ pub const FDS_PER_WORKER: u64 = 1;
 pub const FDS_RESERVED: u64 = 32;
 /// Open model: a request written more than this (ns) after its intended time is late.
 pub const LATE_NS: u64 = 1_000_000;
+/// Environment variable that, set to `off`, stops workers keeping each
+/// second's p99 (the timeline then has none), so bench/second_p99.sh can
+/// measure what keeping it costs.
+pub const SECOND_P99_ENV: &str = "GCANNON_SECOND_P99";
 /// Environment variable that skips the first N ring set-ups (1: no
 /// `DEFER_TASKRUN`, 2: plain ring) so the fallbacks can be tested and compared.
 pub const RING_FALLBACK_ENV: &str = "GCANNON_RING_FALLBACK";

@@ -15,7 +15,9 @@ use api::report::{new_histogram, Report};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::config::{BUF_GROUP, CQE_BATCH, LATE_NS, MAX_WAIT, RECV_BUFFERS, SCAN_INTERVAL};
+use super::config::{
+    BUF_GROUP, CQE_BATCH, LATE_NS, MAX_WAIT, RECV_BUFFERS, SCAN_INTERVAL, SECOND_P99_ENV,
+};
 use super::conn::{Conn, State};
 use super::ring::{new_ring, BufRing};
 use super::snapshot::{Cause, ErrorKind, FirstError};
@@ -128,10 +130,13 @@ impl Worker {
             ..Report::default()
         };
         // Every mode keeps each second's p99: the TUI, the timeline and
-        // noise-aware baseline comparisons read it.
-        let sec_hist = Some(
-            Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2).expect("static bounds"),
-        );
+        // noise-aware baseline comparisons read it (bench/second_p99.sh turns
+        // it off to show what it costs).
+        let sec_hist =
+            (std::env::var_os(SECOND_P99_ENV).as_deref() != Some("off".as_ref())).then(|| {
+                Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2)
+                    .expect("static bounds")
+            });
         let tls = plan.tls.as_ref().map(|(config, name)| {
             Box::new(TlsSide::new(
                 config.clone(),

@@ -36,6 +36,9 @@ pub struct LiveFrame {
     pub first_error: Option<String>,
     /// Faults counted but not by kind (a LoadTest's runners report a total).
     pub errors_of_unknown_kind: u64,
+    /// Only `responses` and the error total are known so far (a running
+    /// LoadTest): requests, bytes, status classes and error kinds show `-`.
+    pub partial: bool,
     /// `gcannon run` and `gcannon watch`: one line per runner.
     pub runners: Vec<RunnerLine>,
     /// `gcannon watch`: the LoadTest's phase and what it says about it.

@@ -163,8 +163,22 @@ impl LiveState {
             .label(Span::styled(label, bold().fg(Color::White)))
     }
 
+    /// `v`, or `-` when the frame does not know it.
+    fn known(&self, v: u64) -> String {
+        if self.frame.partial {
+            "-".into()
+        } else {
+            v.to_string()
+        }
+    }
+
     fn rates_line(&self) -> Paragraph<'_> {
         let c = &self.frame.counts;
+        let bandwidth = if self.frame.partial {
+            "-".into()
+        } else {
+            format!("{}/s", format::bytes(self.bandwidth_now))
+        };
         Paragraph::new(Line::from(vec![
             Span::styled("req/s ", key()),
             Span::styled(format::si(self.rps_now), bold().fg(Color::Green)),
@@ -176,9 +190,9 @@ impl LiveState {
             Span::styled("  responses ", key()),
             Span::raw(c.responses.to_string()),
             Span::styled("  requests ", key()),
-            Span::raw(c.requests.to_string()),
+            Span::raw(self.known(c.requests)),
             Span::styled("  bandwidth ", key()),
-            Span::raw(format!("{}/s", format::bytes(self.bandwidth_now))),
+            Span::raw(bandwidth),
         ]))
     }
 
@@ -235,14 +249,13 @@ impl LiveState {
             ("  4xx ", s.s4xx),
             ("  5xx ", s.s5xx),
             ("  other ", s.other),
-            (
-                "  errors ",
-                c.errors.total() + self.frame.errors_of_unknown_kind,
-            ),
         ] {
             status.push(Span::styled(name, key()));
-            status.push(Span::raw(v.to_string()));
+            status.push(Span::raw(self.known(v)));
         }
+        let errors = c.errors.total() + self.frame.errors_of_unknown_kind;
+        status.push(Span::styled("  errors ", key()));
+        status.push(Span::raw(errors.to_string()));
         Paragraph::new(vec![Line::from(latency), Line::from(status)])
     }
 
@@ -272,7 +285,7 @@ impl LiveState {
         let row = |name: &'static str, v: u64, style: Style| {
             Line::from(vec![
                 Span::styled(format!("{name:<8}"), key()),
-                Span::styled(v.to_string(), style),
+                Span::styled(self.known(v), style),
             ])
         };
         Paragraph::new(vec![
@@ -287,19 +300,20 @@ impl LiveState {
 
     fn errors_panel(&self) -> Paragraph<'_> {
         let e = &self.frame.counts.errors;
-        let row = |name: &'static str, v: u64| {
+        let row = |name: &'static str, n: u64, v: String| {
             Line::from(vec![
                 Span::styled(format!("{name:<8}"), key()),
-                Span::styled(v.to_string(), warn(v, Color::Red)),
+                Span::styled(v, warn(n, Color::Red)),
             ])
         };
+        let total = e.total() + self.frame.errors_of_unknown_kind;
         Paragraph::new(vec![
-            row("connect", e.connect),
-            row("read", e.read),
-            row("timeout", e.timeout),
-            row("parse", e.parse),
-            row("tls", e.tls),
-            row("total", e.total() + self.frame.errors_of_unknown_kind),
+            row("connect", e.connect, self.known(e.connect)),
+            row("read", e.read, self.known(e.read)),
+            row("timeout", e.timeout, self.known(e.timeout)),
+            row("parse", e.parse, self.known(e.parse)),
+            row("tls", e.tls, self.known(e.tls)),
+            row("total", total, total.to_string()),
         ])
         .block(boxed(" Errors "))
     }

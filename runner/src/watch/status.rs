@@ -71,6 +71,7 @@ pub fn frame(lt: &LoadTest, now: Timestamp, previous: &mut Vec<(u64, f64, f64)>)
     let elapsed = by_clock.max(Duration::from_secs_f64(reported).min(total));
     let mut f = LiveFrame {
         elapsed,
+        partial: true,
         total,
         phase: Some(phase_text(lt)),
         ..LiveFrame::default()
@@ -120,6 +121,7 @@ pub fn frame(lt: &LoadTest, now: Timestamp, previous: &mut Vec<(u64, f64, f64)>)
         f.counts.status = s.status.classes;
         f.counts.errors = s.errors.by_kind;
         f.errors_of_unknown_kind = 0;
+        f.partial = false;
         f.latency = decode_histogram("summary.histogram", &s.histogram).ok();
     }
     f
