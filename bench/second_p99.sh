@@ -38,6 +38,7 @@ ir() {
     'import json,sys; n=json.load(open(sys.argv[1]))["responses"]; print(int(sys.stdin.read()) / max(n, 1))' "$work/ir.json"
 }
 
+{
 echo "config,round,off,on"
 for cfg in "64 16" "16 1"; do
   read -r conns depth <<<"$cfg"
@@ -47,7 +48,8 @@ for cfg in "64 16" "16 1"; do
     else b=$(ir on "$conns" "$depth"); a=$(ir off "$conns" "$depth"); fi
     echo "c${conns}p${depth},$r,$a,$b"
   done
-done | tee "$work/raw.csv"
+done
+} | tee "$work/raw.csv"
 
 python3 - "$work/raw.csv" <<'PY'
 import csv, statistics, sys
