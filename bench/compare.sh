@@ -7,7 +7,12 @@
 #
 #   bench/compare.sh                 # everything, 5 rounds of 5 s
 #   ROUNDS=3 DUR=3 bench/compare.sh  # quicker
-#   ONLY=regime2 bench/compare.sh    # one part: regime1 | regime2 | serve | rss
+#   ONLY=regime2 bench/compare.sh    # one part: regime1 | regime2 | serve | rss | tls
+#
+# tls: https against nginx (TLS 1.3, 1 worker) and `gcannon serve --tls`, 64
+# connections, pipeline 1 and 16; then handshakes: a new TLS connection per
+# request (gcannon -r 1, wrk with `Connection: close`), full handshakes. None of
+# the clients verifies the self-signed certificates (gcannon --insecure).
 #
 # Needs: nginx, wrk, h2load (nghttp2-client), GNU time, taskset; oha optional
 # (`cargo install oha`). Everything talks to 127.0.0.1 only.
@@ -54,13 +59,17 @@ source bench/servers.sh
 run_tool() {
   local part=$1 tool=$2 url=$3 c=$4 d=$5 round=$6 log="$work/out" n secs
   local timer=(/usr/bin/time -f "%U %S %M" -o "$work/time" taskset -c "$CLIENT_CPU")
+  local tls=() close=()
+  [[ $url == https://* ]] && tls=(--insecure)
+  # The handshake parts: a new connection for every request.
+  [[ $part == *-r1 ]] && { tls+=(-r 1); close=(-H "Connection: close"); }
   case $tool in
     gcannon)
-      "${timer[@]}" "$GCANNON" "$url" -c "$c" -t 1 -p "$d" -d "${DUR}s" --json > "$log" 2>/dev/null || true
+      "${timer[@]}" "$GCANNON" "$url" -c "$c" -t 1 -p "$d" -d "${DUR}s" --json "${tls[@]}" > "$log" 2>/dev/null || true
       n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["responses"])' "$log")
       secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["elapsed_sec"])' "$log") ;;
     wrk)
-      "${timer[@]}" wrk -t1 -c "$c" -d "${DUR}s" -s "$work/pipeline.lua" "$url" -- "$d" > "$log" 2>&1 || true
+      "${timer[@]}" wrk -t1 -c "$c" -d "${DUR}s" "${close[@]}" -s "$work/pipeline.lua" "$url" -- "$d" > "$log" 2>&1 || true
       n=$(awk '/requests in/ {print $1}' "$log")
       secs=$(awk '/requests in/ {gsub("s,","",$4); print $4}' "$log") ;;
     h2load)
@@ -76,15 +85,17 @@ run_tool() {
   echo "$part,$tool,$c,$d,$round,${n:-0},${secs:-0},$user,$sys,$rss" >> "$RAW"
 }
 
-tools_for() { # pipeline depth -> tools that can pipeline that deep
+tools_for() { # pipeline depth [part] -> tools that can pipeline that deep
   local t=(gcannon wrk h2load)
+  # h2load has no new-connection-per-request mode.
+  [[ ${2:-} == *-r1 ]] && t=(gcannon wrk)
   [ "$HAVE_OHA" = 1 ] && [ "$1" = 1 ] && t+=(oha)
   echo "${t[@]}"
 }
 
 interleave() { # PART URL CONNS DEPTH
   for r in $(seq "$ROUNDS"); do
-    for tool in $(tools_for "$4"); do run_tool "$1" "$tool" "$2" "$3" "$4" "$r"; done
+    for tool in $(tools_for "$4" "$1"); do run_tool "$1" "$tool" "$2" "$3" "$4" "$r"; done
   done
 }
 
@@ -106,6 +117,18 @@ if [[ $ONLY == all || $ONLY == serve ]]; then
     start_nginx; run_tool target-nginx gcannon http://127.0.0.1:18080/ 64 16 "$r"; stop_server
     start_serve; run_tool target-serve gcannon http://127.0.0.1:18081/ 64 16 "$r"; stop_server
   done
+fi
+if [[ $ONLY == all || $ONLY == tls ]]; then
+  start_nginx tls
+  interleave tls-nginx https://127.0.0.1:18443/ 64 1
+  interleave tls-nginx https://127.0.0.1:18443/ 64 16
+  interleave tls-nginx-r1 https://127.0.0.1:18443/ 64 1
+  stop_server
+  start_serve_tls
+  interleave tls-serve https://127.0.0.1:18444/ 64 1
+  interleave tls-serve https://127.0.0.1:18444/ 64 16
+  interleave tls-serve-r1 https://127.0.0.1:18444/ 64 1
+  stop_server
 fi
 if [[ $ONLY == all || $ONLY == rss ]]; then
   start_nginx

@@ -1,9 +1,19 @@
 # Targets shared by bench/compare.sh and bench/original.sh (sourced, not run):
-# nginx with one worker on 18080, `gcannon serve` with one thread on 18081, each
-# pinned to $SERVER_CPU. Expects $work (a scratch directory) and $GCANNON.
+# nginx with one worker on 18080 (TLS: 18443), `gcannon serve` with one thread
+# on 18081 (TLS: 18444), each pinned to $SERVER_CPU. Expects $work (a scratch
+# directory) and $GCANNON.
 
+# start_nginx [tls]: plaintext, or TLS 1.3 with a self-signed P-256 certificate.
 start_nginx() {
+  local listen="listen 127.0.0.1:18080 backlog=65535;" port=18080
   mkdir -p "$work/nginx"
+  if [ "${1:-}" = tls ]; then
+    [ -s "$work/nginx/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+      -nodes -days 2 -subj /CN=127.0.0.1 -keyout "$work/nginx/key.pem" -out "$work/nginx/cert.pem" 2>/dev/null
+    listen="listen 127.0.0.1:18443 ssl backlog=65535; ssl_certificate $work/nginx/cert.pem;
+    ssl_certificate_key $work/nginx/key.pem; ssl_protocols TLSv1.3; ssl_session_tickets on;"
+    port=18443
+  fi
   cat > "$work/nginx/nginx.conf" <<EOF
 daemon off; master_process off; worker_processes 1;
 pid $work/nginx/pid; error_log $work/nginx/error.log crit;
@@ -13,18 +23,24 @@ http {
   access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
   client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
   fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server { listen 127.0.0.1:18080 backlog=65535; location / { return 200 "hello\n"; } }
+  server { $listen location / { return 200 "hello\n"; } }
 }
 EOF
   taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
   SERVER_PID=$!
-  wait_port 18080
+  wait_port "$port"
 }
 
 start_serve() {
   taskset -c "$SERVER_CPU" "$GCANNON" serve --listen 127.0.0.1:18081 --threads 1 2>/dev/null &
   SERVER_PID=$!
   wait_port 18081
+}
+
+start_serve_tls() { # self-signed certificate made at start
+  taskset -c "$SERVER_CPU" "$GCANNON" serve --tls --listen 127.0.0.1:18444 --threads 1 2>/dev/null &
+  SERVER_PID=$!
+  wait_port 18444
 }
 
 stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }

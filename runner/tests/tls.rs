@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use api::plan::{LoadPlan, RequestTemplate, TlsPlan, WebSocketPlan};
 use common::pki::Pki;
 use common::{gcannon, gcannon_run, json_of, plan, run};
@@ -224,4 +226,59 @@ fn gcannon_run_reads_the_manifest_tls_fields_as_files() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("tls.secretName gw needs a cluster"), "{err}");
+}
+
+/// A loopback proxy to `upstream` that holds the server's first bytes (its
+/// ServerHello) back for `delay`, so every handshake takes at least that long.
+fn slow_handshake_proxy(upstream: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                return;
+            };
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut c_read, &mut s_write));
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut first = [0u8; 1];
+                if std::io::Read::read_exact(&mut s_read, &mut first).is_ok() {
+                    std::thread::sleep(delay);
+                    let _ = std::io::Write::write_all(&mut c_write, &first);
+                    let _ = std::io::copy(&mut s_read, &mut c_write);
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn handshake_time_is_not_request_latency() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let delay = Duration::from_millis(400);
+    let proxy = slow_handshake_proxy(srv.local_addr(), delay);
+    let mut p = pki.trusting(&format!("https://{proxy}/"), 1, 1);
+    p.duration = api::duration::HumanDuration(Duration::from_millis(1500));
+    p.warmup = api::duration::HumanDuration(Duration::ZERO);
+    p.requests_per_connection = Some(50);
+    let r = run(&p);
+    let c = &r.counts;
+    assert!(c.tls_handshakes >= 2 && c.responses >= 50, "{c:?}");
+    let h = r.handshake.as_ref().unwrap();
+    assert!(
+        h.min() >= delay.as_micros() as u64,
+        "every handshake waited: {}",
+        h.min()
+    );
+    // Each request is sent after its connection's handshake, so none waited for one.
+    assert!(
+        r.latency.max() < delay.as_micros() as u64,
+        "a request's latency included a handshake: max {} us",
+        r.latency.max()
+    );
 }

@@ -248,10 +248,12 @@ impl Worker {
     /// Closed model: top the connection up to the pipeline depth.
     #[inline]
     fn refill(&mut self, i: usize, now: u64) {
-        if self.plan.schedule.is_some() {
+        let c = &self.conns[i];
+        // Closed model: a request is due once the connection can carry it, so a
+        // TLS handshake or WebSocket upgrade is never part of its latency.
+        if self.plan.schedule.is_some() || c.state != State::Open {
             return;
         }
-        let c = &self.conns[i];
         let room = (self.plan.pipeline - c.inflight - c.ready) as u64;
         let k = room.min(self.budget_left(c)) as u32;
         self.conns[i].assign_now(k, now);
