@@ -1,6 +1,7 @@
 //! The Glass Cannon operator: reconciles each `LoadTest` into one Indexed Job of
 //! runner pods, starts them together, merges their shards and sets the verdict.
 
+pub mod baseline;
 pub mod config;
 pub mod controller;
 pub mod error;

@@ -129,6 +129,27 @@ fn gcannon_run_gates_a_manifest_against_a_baseline() {
     );
 }
 
+/// A manifest's `spec.baseline` names a LoadTest in a cluster, which a local
+/// run cannot read: it says what to pass instead, before any load.
+#[test]
+fn gcannon_run_asks_for_a_file_when_the_manifest_names_a_cluster_baseline() {
+    let srv = serve();
+    let manifest = format!(
+        "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata:\n  name: gate\nspec:\n  target: http://{}/\n  connections: 2\n  duration: 500ms\n  baseline:\n    name: v41\n  thresholds:\n    - \"p99 < baseline * 1.1\"\n",
+        srv.local_addr()
+    );
+    let out = common::gcannon_run(&manifest, &["--json"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("spec.baseline names a LoadTest in a cluster")
+            && err.contains("--baseline FILE"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(srv.requests(), 0);
+}
+
 #[test]
 fn baseline_mistakes_are_one_line_errors_before_any_load() {
     let srv = serve();

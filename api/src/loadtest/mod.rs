@@ -1,6 +1,7 @@
 //! The `LoadTest` custom resource (`glasscannon.dev/v1alpha1`): a load plan
 //! plus how to run it on a cluster. `gcannon run` reads the same manifest.
 
+pub mod baseline;
 mod status;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
 use crate::plan::{LoadPlan, RequestTemplate, Stage, TlsPlan, WebSocketPlan};
+
+use baseline::BaselineRef;
 
 pub use status::{
     LatencySummary, LoadTestStatus, Phase, Shard, ShardPhase, Summary, SummaryErrors,
@@ -100,6 +103,9 @@ pub struct LoadTestSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub thresholds: Vec<String>,
+    /// The earlier LoadTest that relative thresholds (`p99 < baseline * 1.10`) compare with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineRef>,
     /// Runner pod template.
     #[serde(default)]
     pub runner: RunnerTemplate,

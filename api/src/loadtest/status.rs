@@ -44,6 +44,9 @@ pub struct LoadTestStatus {
     /// The Indexed Job running the runners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
+    /// The LoadTest relative thresholds compare with, pinned before the Job (`spec.baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
 }
 
 /// Life cycle of a LoadTest.

@@ -1,6 +1,7 @@
 //! Finished: merge the shards, judge the thresholds, report, clean up; and
 //! afterwards, report (never act on) spec changes.
 
+use api::loadtest::baseline::MissingBaseline;
 use api::loadtest::{LoadTest, Phase, Shard, ShardPhase, Summary, ThresholdResult, Verdict};
 use api::report::{encode_histogram, Report, Summary as ReportSummary};
 use api::threshold::Threshold;
@@ -28,15 +29,43 @@ pub fn merge_shards(shards: &[Shard]) -> Result<Report, String> {
     Ok(merged)
 }
 
-/// The status fields written once every shard is done.
-pub fn outcome(lt: &LoadTest, merged: &Report) -> Value {
+/// The status fields written once every shard is done. `baseline` is what
+/// relative thresholds compare with (see [`load_baseline`]).
+pub fn outcome(lt: &LoadTest, merged: &Report, baseline: &Result<ReportSummary, String>) -> Value {
     let summary = ReportSummary::from_report(merged);
+    let warn_only = lt
+        .spec
+        .baseline
+        .as_ref()
+        .is_some_and(|b| b.on_missing == MissingBaseline::Warn);
     // Thresholds were validated before the Job was created; a bad one now fails the verdict.
     let results: Vec<ThresholdResult> = lt
         .spec
         .thresholds
         .iter()
         .map(|t| match Threshold::parse(t) {
+            Ok(th) if th.is_relative() => match baseline {
+                Ok(b) => {
+                    let v = th.evaluate(&summary, Some(b));
+                    let measured = match (&v.baseline, &v.change) {
+                        (Some(b), Some(change)) => {
+                            format!("{}, baseline {b}, {change}", v.measured)
+                        }
+                        _ => v.measured,
+                    };
+                    ThresholdResult {
+                        expr: t.clone(),
+                        measured: Some(measured),
+                        passed: v.passed,
+                    }
+                }
+                // Not judged: a pass only when the LoadTest said a missing baseline may pass.
+                Err(why) => ThresholdResult {
+                    expr: t.clone(),
+                    measured: Some(format!("not judged: {why}")),
+                    passed: warn_only,
+                },
+            },
             Ok(th) => {
                 let v = th.evaluate(&summary, None);
                 ThresholdResult {
@@ -137,7 +166,8 @@ pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
             return Ok(Action::await_change());
         }
     };
-    let status = outcome(lt, &merged);
+    let baseline = load_baseline(ctx, lt).await?;
+    let status = outcome(lt, &merged, &baseline);
     let message = status["message"].as_str().unwrap_or_default().to_string();
     let passed = status["verdict"] == json!("Passed");
     if let Err(e) = patch_status(ctx, lt, status).await {
@@ -166,6 +196,29 @@ pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     .await;
     cleanup(ctx, lt).await?;
     Ok(Action::await_change())
+}
+
+/// The merged result of the baseline pinned before the Job (`status.baseline`),
+/// or why there is none to compare with.
+pub async fn load_baseline(ctx: &Context, lt: &LoadTest) -> Result<Result<ReportSummary, String>> {
+    let Some(name) = lt.status.as_ref().and_then(|s| s.baseline.clone()) else {
+        return Ok(Err("no baseline was found before the test".into()));
+    };
+    let api: Api<LoadTest> =
+        Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
+    let Some(base) = api.get_opt(&name).await? else {
+        return Ok(Err(format!(
+            "baseline LoadTest {name} was deleted during the test"
+        )));
+    };
+    Ok(base
+        .status
+        .and_then(|s| s.summary)
+        .ok_or_else(|| format!("baseline LoadTest {name} keeps no merged result"))
+        .and_then(|s| {
+            api::loadtest::baseline::summary_of(&s)
+                .map_err(|e| format!("baseline LoadTest {name}: {e}"))
+        }))
 }
 
 /// The API server's reason when it refused a write for its size: a body over
@@ -317,7 +370,7 @@ mod tests {
         lt.metadata.generation = Some(1);
         lt.status = Some(LoadTestStatus::default());
         let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
-        let v = outcome(&lt, &merged);
+        let v = outcome(&lt, &merged, &Err("no baseline".into()));
         assert_eq!(v["verdict"], "Failed");
         assert_eq!(v["phase"], "Succeeded");
         assert_eq!(v["thresholdResults"][0]["passed"], false);
@@ -329,5 +382,49 @@ mod tests {
             (get("Complete"), get("ThresholdsPassed")),
             (json!("True"), json!("False"))
         );
+    }
+
+    /// Relative thresholds read the baseline's merged result; without one they
+    /// fail, or pass unjudged when `onMissing: Warn` allows it.
+    #[test]
+    fn relative_thresholds_compare_with_the_baseline_or_say_why_not() {
+        let manifest = |on_missing: &str| -> LoadTest {
+            let spec: LoadTestSpec = serde_yaml::from_str(&format!(
+                "target: http://t/\nbaseline: {{name: v41, onMissing: {on_missing}}}\n\
+                 thresholds: ['p99 < baseline * 1.10', 'responses >= baseline']\n"
+            ))
+            .unwrap();
+            LoadTest::new("v42", spec)
+        };
+        let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
+        // The baseline as its status stores it: p99 1ms, 3 responses.
+        let old = merge_shards(&[shard(0, &[1000, 900, 800], 3)]).unwrap();
+        let stored = Summary::from_summary(
+            &ReportSummary::from_report(&old),
+            encode_histogram(&old.latency),
+        );
+        let base = api::loadtest::baseline::summary_of(&stored).unwrap();
+        let v = outcome(&manifest("Fail"), &merged, &Ok(base));
+        let results = &v["thresholdResults"];
+        // p99 went from 1ms to 5ms: caught, with both values and the change.
+        assert_eq!(results[0]["passed"], false, "{results}");
+        let text = results[0]["measured"].as_str().unwrap();
+        assert!(
+            text.contains("baseline 1.00ms") && text.contains('+'),
+            "{text}"
+        );
+        assert_eq!(results[1]["passed"], true, "{results}");
+        assert_eq!(v["verdict"], "Failed");
+
+        let gone = Err("baseline LoadTest v41 was deleted during the test".to_string());
+        for (on_missing, verdict) in [("Fail", "Failed"), ("Warn", "Passed")] {
+            let v = outcome(&manifest(on_missing), &merged, &gone);
+            assert_eq!(v["verdict"], verdict, "{on_missing}");
+            let text = v["thresholdResults"][0]["measured"].as_str().unwrap();
+            assert!(
+                text.starts_with("not judged: baseline LoadTest v41 was deleted"),
+                "{text}"
+            );
+        }
     }
 }

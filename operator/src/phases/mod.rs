@@ -32,6 +32,9 @@ pub mod conditions {
     /// the API reports in the way (`Unschedulable`, `ImagePullBackOff`, `FailedCreate`, ...),
     /// and its `lastTransitionTime` is when the wait began (the start deadline counts from it).
     pub const RUNNERS_READY: &str = "RunnersReady";
+    /// `spec.baseline` was found (True, its name in the message) or not (False,
+    /// `BaselineMissing`, relative thresholds not judged: `onMissing: Warn`).
+    pub const BASELINE: &str = "Baseline";
 }
 
 /// A metav1 Condition stamped now.

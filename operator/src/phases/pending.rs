@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use std::fmt::Debug;
 
+use api::loadtest::baseline::MissingBaseline;
 use api::loadtest::{LoadTest, LoadTestSpec, Phase};
 use api::threshold::Threshold;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
@@ -16,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{event, fail, patch_status};
+use super::{condition, conditions, event, fail, patch_status};
 use crate::controller::Context;
 use crate::error::Result;
 use crate::job::{build_job, job_name};
@@ -29,11 +31,14 @@ pub const POLL: Duration = Duration::from_secs(2);
 pub fn validate(spec: &LoadTestSpec) -> Result<(), String> {
     for t in &spec.thresholds {
         let th = Threshold::parse(t).map_err(|e| format!("thresholds: {e}"))?;
-        if th.is_relative() {
+        if th.is_relative() && spec.baseline.is_none() {
             return Err(format!(
-                "thresholds: {t:?} compares with a baseline run, which a LoadTest cannot name yet; \
-                 use absolute limits here (gcannon and gcannon run take --baseline FILE)"
+                "thresholds: {t:?} compares with a baseline run; name one in spec.baseline \
+                 (a LoadTest, or a series label)"
             ));
+        }
+        if let Some(why) = api::loadtest::baseline::unsupported(&th) {
+            return Err(format!("thresholds: {why}"));
         }
     }
     let needed = u64::from(spec.runners) * u64::from(spec.threads);
@@ -62,6 +67,36 @@ pub fn validate(spec: &LoadTestSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// Find `spec.baseline` before any load: its name and the `Baseline` condition
+/// to record, or (`onMissing: Fail`) why the test fails.
+async fn pin_baseline(
+    ctx: &Context,
+    lt: &LoadTest,
+) -> Result<Result<(Option<String>, Option<Condition>), String>> {
+    let Some(r) = &lt.spec.baseline else {
+        return Ok(Ok((None, None)));
+    };
+    let gen = lt.meta().generation;
+    Ok(match crate::baseline::resolve(ctx, lt, r).await? {
+        Ok(name) => {
+            let msg = format!("relative thresholds compare with LoadTest {name}");
+            Ok((
+                Some(name),
+                Some(condition(conditions::BASELINE, true, "Found", &msg, gen)),
+            ))
+        }
+        Err(why) => match r.on_missing {
+            MissingBaseline::Fail => Err(format!("{why} (spec.baseline.onMissing: Fail)")),
+            MissingBaseline::Warn => {
+                let msg = format!("{why}; relative thresholds are not judged (onMissing: Warn)");
+                event(ctx, lt, true, "BaselineMissing", msg.clone()).await;
+                let missing = condition(conditions::BASELINE, false, "BaselineMissing", &msg, gen);
+                Ok((None, Some(missing)))
+            }
+        },
+    })
+}
+
 /// Validate, then create the Job, or adopt the one a previous operator run created.
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     if let Err(msg) = validate(&lt.spec) {
@@ -73,6 +108,13 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
         fail(ctx, lt, "InvalidSpec", format!("invalid spec: {msg}")).await?;
         return Ok(Action::await_change());
     }
+    let (baseline, baseline_cond) = match pin_baseline(ctx, lt).await? {
+        Ok(pinned) => pinned,
+        Err(msg) => {
+            fail(ctx, lt, "BaselineMissing", msg).await?;
+            return Ok(Action::await_change());
+        }
+    };
     if let Err(msg) = ensure_runner_rbac(ctx, lt, &ns).await? {
         fail(ctx, lt, "RunnerRBACFailed", msg).await?;
         return Ok(Action::await_change());
@@ -111,9 +153,10 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
             "jobName": name,
             "observedGeneration": lt.meta().generation,
             "message": format!("waiting for {} runner pod(s) to be ready", lt.spec.runners),
+            "baseline": baseline,
             "conditions": super::merge_conditions(
                 &lt.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(),
-                vec![super::starting::waiting_condition(lt)],
+                [super::starting::waiting_condition(lt)].into_iter().chain(baseline_cond).collect(),
             ),
         }),
     )
@@ -215,12 +258,21 @@ mod tests {
     }
 
     #[test]
-    fn relative_threshold_is_refused_until_a_loadtest_can_name_a_baseline() {
+    fn relative_thresholds_need_a_baseline_that_keeps_their_metric() {
         let e = validate(&spec(
             "target: http://t/\nthresholds: ['p99 < baseline * 1.1']\n",
         ))
         .unwrap_err();
-        assert!(e.contains("compares with a baseline run"), "{e}");
+        assert!(e.contains("name one in spec.baseline"), "{e}");
+        let named = "target: http://t/\nbaseline: {name: v41}\nthresholds: ";
+        assert_eq!(
+            validate(&spec(&format!(
+                "{named}['p99 < baseline * 1.1', 'rps >= baseline * 0.9']\n"
+            ))),
+            Ok(())
+        );
+        let e = validate(&spec(&format!("{named}['reconnects <= baseline']\n"))).unwrap_err();
+        assert!(e.contains("does not keep reconnects"), "{e}");
     }
 
     #[test]

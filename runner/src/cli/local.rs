@@ -45,6 +45,13 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
             ))
         })
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
+    if lt.spec.baseline.is_some() && a.baseline.is_none() {
+        return Err(format!(
+            "{}: spec.baseline names a LoadTest in a cluster; gcannon run compares with a saved \
+             result instead: pass --baseline FILE (a --json result of the baseline run)",
+            a.manifest.display()
+        ));
+    }
     let gate = Gate::new(&lt.spec.thresholds, a.baseline.as_deref(), a.noise_aware)?;
     let runners = a.runners.unwrap_or(lt.spec.runners);
     if runners == 0 {
