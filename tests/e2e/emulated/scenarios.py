@@ -485,6 +485,50 @@ def assert_cleaned_up_in(c: Cluster, name: str, ns: str) -> None:
 QUOTA = "exceeded quota: compute, requested: cpu=100m, used: cpu=4, limited: cpu=4"
 
 
+SERIES = "glasscannon.dev/series"
+
+
+@scenario("15", "spec.baseline: a series gates against its newest Passed run; a missing baseline fails or warns")
+def baseline(c: Cluster) -> None:
+    c.start_operator()
+    target = c.start_target()
+
+    def run(name: str, path: str, thresholds: list[str], **spec) -> dict:
+        lt = loadtest(name, target.url + path, connections=2, duration="1s", thresholds=thresholds, **spec)
+        lt["metadata"]["labels"] = {SERIES: "checkout"}
+        c.client.create("loadtests", c.namespace, lt)
+        o = c.wait_for("loadtests", name, finished, 60, f"{name} to finish")
+        return o["status"]
+
+    by_series = {"seriesLabel": SERIES}
+    st = run("v1", "", ["status_5xx == 0"])
+    assert st["verdict"] == "Passed" and "baseline" not in st, st
+    # The same server again: compared with v1, the only Passed run of the series.
+    st = run("v2", "", ["rps >= baseline * 0.1", "status_5xx <= baseline"], baseline=by_series)
+    assert st["verdict"] == "Passed", st.get("thresholdResults")
+    assert st["baseline"] == "v1", st
+    found = condition(c.get("loadtests", "v2"), "Baseline")
+    assert found["status"] == "True" and found["reason"] == "Found" and "LoadTest v1" in found["message"], found
+    assert "baseline" in st["thresholdResults"][0]["measured"], st["thresholdResults"]
+    # A regression: every answer now waits 30 ms. The newest Passed run (v2) is the baseline.
+    st = run("v3", "delay/30", ["p50 < baseline + 10ms"], baseline=by_series)
+    assert st["baseline"] == "v2", st
+    r = st["thresholdResults"][0]
+    assert st["verdict"] == "Failed" and not r["passed"], r
+    assert "baseline" in r["measured"] and "+" in r["measured"], r
+    # No such baseline: fails before any load, or (Warn) runs with the relative gate unjudged.
+    st = run("v4", "", ["p99 < baseline * 2"], baseline={"name": "v0"})
+    assert st["verdict"] == "Failed" and "jobName" not in st, st
+    failed = condition(c.get("loadtests", "v4"), "Failed")
+    assert failed["reason"] == "BaselineMissing" and "baseline LoadTest v0 not found" in failed["message"], failed
+    st = run("v5", "", ["p99 < baseline * 2", "status_5xx == 0"], baseline={"name": "v0", "onMissing": "Warn"})
+    assert st["phase"] == "Succeeded" and st["verdict"] == "Passed", st
+    missing = condition(c.get("loadtests", "v5"), "Baseline")
+    assert missing["status"] == "False" and missing["reason"] == "BaselineMissing", missing
+    assert st["thresholdResults"][0]["measured"].startswith("not judged"), st["thresholdResults"]
+    assert st["summary"]["responses"] > 0
+
+
 @scenario("13", "runners that cannot start: the API's reason on the LoadTest, Failed past the deadline")
 def cannot_start(c: Cluster) -> None:
     c.start_operator({"GC_START_TIMEOUT": "6s"})
