@@ -118,11 +118,13 @@ fn draw_loop(
     loop {
         state.tick(started.elapsed());
         let shown = frozen.as_ref().unwrap_or(&state);
-        terminal.draw(|f| f.render_widget(shown, f.area()))?;
+        // A terminal that cannot be drawn on has gone (the write failed before
+        // stdin reported the hang-up): the same as a hang-up.
+        let drawn = terminal.draw(|f| f.render_widget(shown, f.area())).is_ok();
         // Keys and resizes first, then frames, so a redraw follows either at once.
         // The wait is ours, not crossterm's: on a closed terminal stdin reads
         // as endless end-of-file, on which crossterm's reader spins forever.
-        if wait_stdin(TICK) == Stdin::HungUp {
+        if !drawn || wait_stdin(TICK) == Stdin::HungUp {
             on_stop(StopKey::HangUp);
             // Its drop would write to the closed terminal and panic on the error.
             std::mem::forget(terminal);
