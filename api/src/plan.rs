@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
 
+mod tls;
 mod validate;
+
+pub use tls::{TlsField, TlsOrigin, TlsPlan};
 
 pub use validate::{
     PlanError, MAX_CONNECTIONS_PER_THREAD, MAX_PIPELINE, MAX_RECV_BUF, MAX_TEMPLATES, MAX_THREADS,
@@ -50,25 +53,6 @@ pub struct LoadPlan {
     pub per_template_latency: bool,
     /// TLS settings, used when the target is `https://` or `wss://`.
     pub tls: TlsPlan,
-}
-
-/// TLS client settings for `https://` and `wss://` targets. File paths are
-/// read by the runner that uses them (in a pod: files of a mounted Secret).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct TlsPlan {
-    /// Skip server certificate verification.
-    pub insecure: bool,
-    /// PEM file of CA certificates to trust instead of the system roots.
-    pub ca_file: Option<String>,
-    /// PEM client certificate chain (mTLS); needs `key_file`.
-    pub cert_file: Option<String>,
-    /// PEM private key of `cert_file`.
-    pub key_file: Option<String>,
-    /// Server name sent in SNI and verified; the URL's host when unset.
-    pub sni: Option<String>,
-    /// Resume TLS sessions on reconnect instead of full handshakes.
-    pub resume: bool,
 }
 
 /// One raw HTTP/1.1 request as given by the user, before validation.

@@ -225,32 +225,40 @@ fn gcannon_run_reads_the_manifest_tls_fields_as_files() {
     let out = gcannon_run(&manifest("{secretName: gw, ca: ca.crt}"), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("tls.secretName gw needs a cluster"), "{err}");
+    assert!(
+        err.contains("spec.tls.secretName gw needs a cluster"),
+        "{err}"
+    );
 }
 
-/// A loopback proxy to `upstream` that holds the server's first bytes (its
-/// ServerHello) back for `delay`, so every handshake takes at least that long.
+/// Forward `client` to `upstream`, holding the server's first bytes (its
+/// ServerHello) back for `delay`.
+fn forward(client: std::net::TcpStream, upstream: std::net::SocketAddr, delay: Duration) {
+    let Ok(server) = std::net::TcpStream::connect(upstream) else {
+        return;
+    };
+    let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || std::io::copy(&mut c_read, &mut s_write));
+    let (mut s_read, mut c_write) = (server, client);
+    std::thread::spawn(move || {
+        let mut first = [0u8; 1];
+        if std::io::Read::read_exact(&mut s_read, &mut first).is_ok() {
+            std::thread::sleep(delay);
+            let _ = std::io::Write::write_all(&mut c_write, &first);
+            let _ = std::io::copy(&mut s_read, &mut c_write);
+        }
+    });
+}
+
+/// A loopback proxy to `upstream` that holds the server's first bytes back
+/// for `delay`, so every handshake takes at least that long.
 fn slow_handshake_proxy(upstream: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { return };
-            let Ok(server) = std::net::TcpStream::connect(upstream) else {
-                return;
-            };
-            let (mut c_read, mut s_write) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || std::io::copy(&mut c_read, &mut s_write));
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut first = [0u8; 1];
-                if std::io::Read::read_exact(&mut s_read, &mut first).is_ok() {
-                    std::thread::sleep(delay);
-                    let _ = std::io::Write::write_all(&mut c_write, &first);
-                    let _ = std::io::copy(&mut s_read, &mut c_write);
-                }
-            });
+            forward(client, upstream, delay);
         }
     });
     addr
@@ -281,4 +289,172 @@ fn handshake_time_is_not_request_latency() {
         "a request's latency included a handshake: max {} us",
         r.latency.max()
     );
+}
+
+/// A loopback listener that forwards its first connection to `upstream` (the
+/// probe before load) and holds every later one open without a byte: a server
+/// that accepts TCP and never answers the ClientHello.
+fn silent_after_first(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(client) = client else { return };
+            if n == 0 {
+                forward(client, upstream, Duration::ZERO);
+            } else {
+                held.push(client);
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_handshake_timeout_counts_as_tls_with_its_reason() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let url = format!("https://{}/", silent_after_first(srv.local_addr()));
+    let ca = pki.path("ca.pem");
+    let args = [
+        url.as_str(),
+        "-c",
+        "2",
+        "-d",
+        "1500ms",
+        "--timeout",
+        "300ms",
+        "--cacert",
+        &ca,
+    ];
+    // Nothing was answered, so the run fails, saying why and keeping its counts.
+    let out = gcannon(&[&args[..], &["--json"]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("TLS failures (first: handshake timeout: no TLS answer within 300ms"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = &v["errors"];
+    assert!(errors["tls"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(errors["connect"], 0, "TCP connected every time: {v}");
+    assert_eq!(v["tls_handshakes"], 0, "{v}");
+    let first = v["first_tls_error"].as_str().unwrap_or_default();
+    assert!(first.starts_with("handshake timeout"), "{v}");
+
+    // The proxy passes only its first connection: a new one for the next probe.
+    let url = format!("https://{}/", silent_after_first(srv.local_addr()));
+    let out = gcannon(&[&[url.as_str()], &args[1..]].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("First TLS error: handshake timeout: no TLS answer within 300ms"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_server_silent_from_the_start_is_one_line_before_load() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/", listener.local_addr().unwrap());
+    let mut p = plan(&url, 1, 1, 300);
+    p.tls.insecure = true;
+    let e = plan_error(&p);
+    assert!(
+        e.contains("handshake timeout: no TLS answer within 2s"),
+        "{e}"
+    );
+    drop(listener);
+}
+
+#[test]
+fn manifest_errors_name_the_spec_tls_fields() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |tls: &str| {
+        format!(
+            "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata: {{name: t}}\nspec:\n  target: https://{}/\n  connections: 1\n  duration: 300ms\n  warmup: 0s\n  tls: {tls}\n",
+            srv.local_addr()
+        )
+    };
+    let one_line = |tls: &str| {
+        let out = gcannon_run(&manifest(tls), &[]);
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!err.contains("--"), "a flag named for a manifest: {err}");
+        err
+    };
+    // Untrusted: the hint names the fields to set.
+    let err = one_line("{resume: true}");
+    assert!(
+        err.contains("spec.tls.ca to trust its CA, or spec.tls.insecure: true"),
+        "{err}"
+    );
+    // The wrong CA (another PKI's) is named with its file.
+    let other = Pki::new(&["127.0.0.1"]);
+    let err = one_line(&format!("{{ca: {}}}", other.path("ca.pem")));
+    assert!(
+        err.contains(&format!(
+            "not signed by a CA of spec.tls.ca {}",
+            other.path("ca.pem")
+        )),
+        "{err}"
+    );
+    // A hostname mismatch names spec.tls.sni.
+    let err = one_line(&format!(
+        "{{ca: {}, sni: other.example}}",
+        pki.path("ca.pem")
+    ));
+    assert!(err.contains("hostname mismatch: spec.tls.sni"), "{err}");
+    // A missing file.
+    let missing = dir.path().join("nope.pem").display().to_string();
+    let err = one_line(&format!("{{ca: {missing}}}"));
+    assert!(
+        err.contains(&format!("spec.tls.ca {missing}: cannot read")),
+        "{err}"
+    );
+    // TLS settings on a plaintext target.
+    let plain = manifest("{insecure: true}").replace("https://", "http://");
+    let out = gcannon_run(&plain, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.tls need an https:// or wss:// URL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gcannon_run_reads_certificate_paths_relative_to_the_manifest() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let srv = tls_server(&pki);
+    // The manifest and its CA in one directory, run from another.
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(pki.path("ca.pem"), certs.join("ca.pem")).unwrap();
+    let path = dir.path().join("lt.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata: {{name: t}}\nspec:\n  target: https://{}/\n  connections: 2\n  duration: 300ms\n  warmup: 0s\n  tls: {{ca: certs/ca.pem}}\n",
+            srv.local_addr()
+        ),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .arg("run")
+        .arg(&path)
+        .arg("--json")
+        .current_dir(elsewhere.path())
+        .env("GCANNON_HISTORY", elsewhere.path().join("h.json"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    assert_eq!(v["tls_handshakes"], 2, "{v}");
+    assert_eq!(v["errors"]["tls"], 0, "{v}");
 }

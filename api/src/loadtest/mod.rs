@@ -11,7 +11,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
-use crate::plan::{LoadPlan, RequestTemplate, Stage, TlsPlan, WebSocketPlan};
+use crate::plan::{LoadPlan, RequestTemplate, Stage, TlsOrigin, TlsPlan, WebSocketPlan};
 
 use baseline::BaselineRef;
 
@@ -193,6 +193,10 @@ impl TlsSpec {
             key_file: file("key", &self.key)?,
             sni: self.sni.clone(),
             resume: self.resume,
+            origin: match &self.secret_name {
+                Some(name) => TlsOrigin::Secret(name.clone()),
+                None => TlsOrigin::Manifest,
+            },
         })
     }
 }
@@ -311,7 +315,7 @@ pub enum SpecError {
         index: usize,
     },
     /// A `tls` field names no plain key of the Secret.
-    #[error("tls.{field}: {key:?} is not a key of tls.secretName (a name without '/')")]
+    #[error("spec.tls.{field}: {key:?} is not a key of spec.tls.secretName (a name without '/')")]
     TlsKey {
         /// `ca`, `cert` or `key`.
         field: &'static str,

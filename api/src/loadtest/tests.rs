@@ -121,7 +121,7 @@ fn tls_files_come_from_the_secret_mount_in_a_cluster_and_from_paths_otherwise() 
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        r#"tls.ca: "../etc/passwd" is not a key of tls.secretName (a name without '/')"#
+        r#"spec.tls.ca: "../etc/passwd" is not a key of spec.tls.secretName (a name without '/')"#
     );
     let crd = serde_json::to_string(&LoadTest::crd()).unwrap();
     assert!(crd.contains("has(self.cert) == has(self.key)"), "{crd}");

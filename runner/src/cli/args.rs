@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use api::duration::HumanDuration;
-use api::plan::{LoadPlan, Stage, TlsPlan, WebSocketPlan};
+use api::plan::{LoadPlan, Stage, TlsOrigin, TlsPlan, WebSocketPlan};
 use clap::{Args, Parser, Subcommand};
 
 /// io_uring HTTP/1.1 and WebSocket load generator.
@@ -161,6 +161,7 @@ impl TlsArgs {
             key_file: self.key.clone(),
             sni: self.sni.clone(),
             resume: self.tls_resume,
+            origin: TlsOrigin::Flags,
         }
     }
 }

@@ -32,11 +32,11 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     let lt = super::manifest::parse(&text).map_err(|e| format!("{}: {e}", a.manifest.display()))?;
     if let Some(name) = lt.spec.tls.as_ref().and_then(|t| t.secret_name.as_ref()) {
         return Err(format!(
-            "{}: tls.secretName {name} needs a cluster; give tls.ca, tls.cert and tls.key as file paths for gcannon run",
+            "{}: spec.tls.secretName {name} needs a cluster; give spec.tls.ca, spec.tls.cert and spec.tls.key as file paths for gcannon run",
             a.manifest.display()
         ));
     }
-    let plan = lt
+    let mut plan = lt
         .spec
         .plan(|r| {
             Err(format!(
@@ -45,6 +45,12 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
             ))
         })
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
+    // Certificate files are next to the manifest, wherever it is run from.
+    let manifest =
+        std::path::absolute(&a.manifest).map_err(|e| format!("{}: {e}", a.manifest.display()))?;
+    if let Some(dir) = manifest.parent() {
+        plan.tls.resolve_paths(dir);
+    }
     if lt.spec.baseline.is_some() && a.baseline.is_none() {
         return Err(format!(
             "{}: spec.baseline names a LoadTest in a cluster; gcannon run compares with a saved \

@@ -389,8 +389,13 @@ fn no_success_reason(report: &Report) -> String {
         "responses had an unexpected status (2xx={}, 3xx={}, 4xx={}, 5xx={}, other={}; a refused WebSocket upgrade counts here)",
         st.s2xx, st.s3xx, st.s4xx, st.s5xx, st.other
     );
+    let tls = format!(
+        "TLS failures (first: {})",
+        crate::engine::first_tls_error().unwrap_or("not kept")
+    );
     let faults = [
         (c.unexpected_status, unexpected.as_str()),
+        (e.tls, tls.as_str()),
         (e.connect, "connect errors (is the target up?)"),
         (e.timeout, "timeouts"),
         (

@@ -113,11 +113,8 @@ pub struct WorkerPlan {
     seq_stride: u64,
     seq_offset: u64,
     ws: Option<WsSetup>,
-    /// TLS targets: this worker's client configuration and the server name.
-    tls: Option<(
-        Arc<rustls::ClientConfig>,
-        rustls::pki_types::ServerName<'static>,
-    )>,
+    /// TLS targets: this worker's client (own session cache).
+    tls: Option<crate::tls::ClientSetup>,
 }
 
 /// WebSocket mode: the upgrade request, the accept value it must get back,
@@ -246,7 +243,7 @@ impl Run {
                     seq_stride: (threads * opts.runners.max(1)) as u64,
                     seq_offset: (opts.runner_index * threads + w) as u64,
                     ws: ws.clone(),
-                    tls: tls.as_ref().map(|t| (t.for_worker(), t.name.clone())),
+                    tls: tls.as_ref().map(crate::tls::ClientSetup::for_worker),
                 };
                 first_conn += connections;
                 wp
@@ -432,10 +429,16 @@ fn tls_setup(
     addr: SocketAddr,
 ) -> Result<Option<crate::tls::ClientSetup>, EngineError> {
     let Some(t) = target.filter(|t| t.tls) else {
-        if plan.tls != api::plan::TlsPlan::default() {
-            return Err(EngineError::Plan(
-                "TLS settings (--insecure, --cacert, --cert, --key, --sni, --tls-resume) need an https:// or wss:// URL".into(),
-            ));
+        if plan.tls.is_set() {
+            let what = match plan.tls.origin {
+                api::plan::TlsOrigin::Flags => {
+                    "TLS settings (--insecure, --cacert, --cert, --key, --sni, --tls-resume)"
+                }
+                _ => "spec.tls",
+            };
+            return Err(EngineError::Plan(format!(
+                "{what} need an https:// or wss:// URL"
+            )));
         }
         return Ok(None);
     };

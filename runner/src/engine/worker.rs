@@ -137,10 +137,9 @@ impl Worker {
                 Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2)
                     .expect("static bounds")
             });
-        let tls = plan.tls.as_ref().map(|(config, name)| {
+        let tls = plan.tls.as_ref().map(|setup| {
             Box::new(TlsSide::new(
-                config.clone(),
-                name.clone(),
+                setup.clone(),
                 plan.connections as usize,
                 plan.recv_buf,
             ))

@@ -12,7 +12,7 @@ mod verify;
 
 use std::sync::Arc;
 
-use api::plan::TlsPlan;
+use api::plan::{TlsField as Field, TlsPlan};
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -29,12 +29,10 @@ const RESUME_SESSIONS: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A certificate or key file could not be read or parsed.
-    #[error("{what} {path}: {why}")]
+    #[error("{what}: {why}")]
     File {
-        /// Which setting named the file.
-        what: &'static str,
-        /// The path as given.
-        path: String,
+        /// The setting and its file, as the user wrote them.
+        what: String,
         /// What went wrong.
         why: String,
     },
@@ -53,8 +51,8 @@ pub struct ClientSetup {
     pub config: Arc<ClientConfig>,
     /// Sent in SNI (unless an IP address) and verified against the certificate.
     pub name: ServerName<'static>,
-    /// Sessions are resumed on reconnect.
-    pub resume: bool,
+    /// The settings as given, to name them in errors the way they were written.
+    pub plan: TlsPlan,
 }
 
 impl ClientSetup {
@@ -71,55 +69,65 @@ impl ClientSetup {
         } else {
             builder.with_root_certificates(roots(plan)?)
         };
+        let (cert_name, key_name) = (plan.name(Field::Cert), plan.name(Field::Key));
         let mut config = match (&plan.cert_file, &plan.key_file) {
             (None, None) => builder.with_no_client_auth(),
             (Some(cert), Some(key)) => builder
-                .with_client_auth_cert(read_certs("client certificate", cert)?, read_key(key)?)
+                .with_client_auth_cert(read_certs(plan, Field::Cert, cert)?, read_key(plan, key)?)
                 .map_err(|e| TlsError::File {
-                    what: "client key",
-                    path: key.clone(),
+                    what: plan.file_label(Field::Key, key),
                     why: e.to_string(),
                 })?,
-            (Some(_), None) => return Err(TlsError::Config(
-                "a client certificate (--cert, tls.certFile) needs its key (--key, tls.keyFile)"
-                    .into(),
-            )),
-            (None, Some(_)) => return Err(TlsError::Config(
-                "a client key (--key, tls.keyFile) needs its certificate (--cert, tls.certFile)"
-                    .into(),
-            )),
+            (Some(_), None) => {
+                return Err(TlsError::Config(format!(
+                    "a client certificate ({cert_name}) needs its key ({key_name})"
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(TlsError::Config(format!(
+                    "a client key ({key_name}) needs its certificate ({cert_name})"
+                )))
+            }
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.resumption = Resumption::disabled();
         let sni = plan.sni.as_deref().unwrap_or(host);
-        let name = ServerName::try_from(sni.to_string())
-            .map_err(|_| TlsError::Config(format!("{sni:?} is not a valid server name")))?;
+        let name = ServerName::try_from(sni.to_string()).map_err(|_| {
+            let field = if plan.sni.is_some() {
+                plan.name(Field::Sni)
+            } else {
+                "the URL's host"
+            };
+            TlsError::Config(format!("{field}: {sni:?} is not a valid server name"))
+        })?;
         Ok(Self {
             config: Arc::new(config),
             name,
-            resume: plan.resume,
+            plan: plan.clone(),
         })
     }
 
-    /// One worker's configuration: its own session cache, so workers share
-    /// nothing while the run lasts.
-    pub fn for_worker(&self) -> Arc<ClientConfig> {
-        if !self.resume {
-            return self.config.clone();
+    /// One worker's client: its own session cache, so workers share nothing
+    /// while the run lasts.
+    pub fn for_worker(&self) -> Self {
+        if !self.plan.resume {
+            return self.clone();
         }
         let mut c = (*self.config).clone();
         c.resumption = Resumption::in_memory_sessions(RESUME_SESSIONS);
-        Arc::new(c)
+        Self {
+            config: Arc::new(c),
+            ..self.clone()
+        }
     }
 }
 
 fn roots(plan: &TlsPlan) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     if let Some(path) = &plan.ca_file {
-        for cert in read_certs("CA file", path)? {
+        for cert in read_certs(plan, Field::Ca, path)? {
             roots.add(cert).map_err(|e| TlsError::File {
-                what: "CA file",
-                path: path.clone(),
+                what: plan.file_label(Field::Ca, path),
                 why: e.to_string(),
             })?;
         }
@@ -128,17 +136,22 @@ fn roots(plan: &TlsPlan) -> Result<RootCertStore, TlsError> {
     let found = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(found.certs);
     if roots.is_empty() {
-        return Err(TlsError::Config(
-            "no system root certificates found (install ca-certificates, or use --cacert FILE or --insecure)".into(),
-        ));
+        return Err(TlsError::Config(format!(
+            "no system root certificates found (install ca-certificates, or use {} or {})",
+            plan.usage(Field::Ca),
+            plan.usage(Field::Insecure)
+        )));
     }
     Ok(roots)
 }
 
-fn read_certs(what: &'static str, path: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn read_certs(
+    plan: &TlsPlan,
+    field: Field,
+    path: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let err = |why: String| TlsError::File {
-        what,
-        path: path.to_string(),
+        what: plan.file_label(field, path),
         why,
     };
     std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
@@ -153,10 +166,9 @@ fn read_certs(what: &'static str, path: &str) -> Result<Vec<CertificateDer<'stat
     Ok(certs)
 }
 
-fn read_key(path: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+fn read_key(plan: &TlsPlan, path: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
     let err = |why: String| TlsError::File {
-        what: "key file",
-        path: path.to_string(),
+        what: plan.file_label(Field::Key, path),
         why,
     };
     std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
@@ -168,24 +180,45 @@ pub(crate) fn read_cert_and_key(
     cert: &str,
     key: &str,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    Ok((read_certs("certificate", cert)?, read_key(key)?))
+    // The server's files are always flags (`serve --tls --cert --key`).
+    let flags = TlsPlan::default();
+    Ok((
+        read_certs(&flags, Field::Cert, cert)?,
+        read_key(&flags, key)?,
+    ))
 }
 
-/// A TLS failure in one line, with what to do about it where that is known.
-pub fn describe(e: &rustls::Error) -> String {
+/// A TLS failure in one line, with what to do about it where that is known,
+/// naming the settings as `plan` was written (flags or `spec.tls` fields).
+pub fn describe(e: &rustls::Error, plan: &TlsPlan) -> String {
     use rustls::Error as E;
+    let insecure = plan.usage(Field::Insecure);
     match e {
         E::InvalidCertificate(CertificateError::NotValidForName)
         | E::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => format!(
-            "{e} (hostname mismatch: --sni NAME to verify another name, or --insecure)"
+            "{e} (hostname mismatch: {} to verify another name, or {insecure})",
+            plan.usage(Field::Sni)
         ),
         E::InvalidCertificate(CertificateError::Expired)
         | E::InvalidCertificate(CertificateError::ExpiredContext { .. }) => {
-            format!("{e} (--insecure to skip verification)")
+            format!("{e} ({insecure} to skip verification)")
         }
-        E::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
-            "{e}: not signed by a trusted CA (self-signed? --cacert FILE to trust its CA, or --insecure)"
-        ),
+        // Another CA of the same name: the issuer matches, its signature does not.
+        E::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+            match &plan.ca_file {
+                Some(ca) => format!(
+                    "{e}: not signed by a CA of {} (the wrong CA? or {insecure})",
+                    plan.file_label(Field::Ca, ca)
+                ),
+                None if matches!(e, E::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+                    format!(
+                "{e}: not signed by a trusted CA (self-signed? {} to trust its CA, or {insecure})",
+                plan.usage(Field::Ca)
+            )
+                }
+                None => e.to_string(),
+            }
+        }
         E::InvalidMessage(_) => format!(
             "the server did not answer with TLS ({e}); a plaintext server on an https:// URL?"
         ),

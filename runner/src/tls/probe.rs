@@ -24,7 +24,7 @@ pub fn probe(setup: &ClientSetup, addr: SocketAddr) -> Result<(), TlsError> {
     let fail = |why: String| Err(TlsError::Handshake(addr.to_string(), why));
     let mut conn = match ClientConnection::new(setup.config.clone(), setup.name.clone()) {
         Ok(c) => c,
-        Err(e) => return fail(describe(&e)),
+        Err(e) => return fail(describe(&e, &setup.plan)),
     };
     while conn.is_handshaking() {
         match conn.complete_io(&mut sock) {
@@ -34,9 +34,18 @@ pub fn probe(setup: &ClientSetup, addr: SocketAddr) -> Result<(), TlsError> {
             Ok(_) => {}
             Err(e) => {
                 let why = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                    Some(tls) => describe(tls),
+                    Some(tls) => describe(tls, &setup.plan),
                     None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                         "the server closed the connection during the handshake".into()
+                    }
+                    None if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                    {
+                        format!(
+                            "handshake timeout: no TLS answer within {PROBE_TIMEOUT:?} (a server that accepts TCP but does not speak TLS?)"
+                        )
                     }
                     None => e.to_string(),
                 };

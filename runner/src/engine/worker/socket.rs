@@ -114,7 +114,12 @@ impl Worker {
                     self.connect_failed(i, now, Cause::Text("not connected within the timeout"))
                 }
                 State::Handshaking if now.saturating_sub(c.last_rx) > timeout => {
-                    self.connect_failed(i, now, Cause::Text("no TLS handshake within the timeout"))
+                    // TCP is up, so this is the TLS server's silence, not a connect error.
+                    let why = format!(
+                        "handshake timeout: no TLS answer within {:?} (a server that accepts TCP but does not speak TLS?)",
+                        self.plan.timeout
+                    );
+                    self.tls_failed(i, now, why)
                 }
                 State::Upgrading if now.saturating_sub(c.last_rx) > timeout => self.connect_failed(
                     i,

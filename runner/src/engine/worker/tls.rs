@@ -9,16 +9,15 @@
 
 use std::io::{Read, Write};
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use api::report::new_histogram;
 use hdrhistogram::Histogram;
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection};
+use rustls::ClientConnection;
 
 use super::{Cause, Consumed, ErrorKind, Src, Worker};
 use crate::engine::conn::State;
-use crate::tls::describe;
+use crate::tls::{describe, ClientSetup};
 
 /// The first TLS failure of the process, printed after the run.
 static FIRST_ERROR: OnceLock<String> = OnceLock::new();
@@ -30,8 +29,7 @@ pub fn first_error() -> Option<&'static str> {
 
 /// A worker's TLS state, one entry per connection slot.
 pub(in crate::engine) struct TlsSide {
-    config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    setup: ClientSetup,
     conns: Vec<Option<ClientConnection>>,
     /// Ciphertext being sent, per slot.
     out: Vec<Vec<u8>>,
@@ -44,15 +42,9 @@ pub(in crate::engine) struct TlsSide {
 
 impl TlsSide {
     /// TLS state for `slots` connections.
-    pub(in crate::engine) fn new(
-        config: Arc<ClientConfig>,
-        name: ServerName<'static>,
-        slots: usize,
-        recv_buf: usize,
-    ) -> Self {
+    pub(in crate::engine) fn new(setup: ClientSetup, slots: usize, recv_buf: usize) -> Self {
         Self {
-            config,
-            name,
+            setup,
             conns: (0..slots).map(|_| None).collect(),
             out: (0..slots).map(|_| Vec::new()).collect(),
             started: vec![0; slots],
@@ -66,9 +58,12 @@ impl Worker {
     /// TCP is up: start the handshake by sending the ClientHello.
     pub(super) fn tls_start(&mut self, i: usize, now: u64) {
         let t = self.tls.as_mut().expect("TLS mode");
-        match ClientConnection::new(t.config.clone(), t.name.clone()) {
+        match ClientConnection::new(t.setup.config.clone(), t.setup.name.clone()) {
             Ok(c) => t.conns[i] = Some(c),
-            Err(e) => return self.tls_failed(i, now, describe(&e)),
+            Err(e) => {
+                let why = describe(&e, &t.setup.plan);
+                return self.tls_failed(i, now, why);
+            }
         }
         t.started[i] = now;
         self.conns[i].state = State::Handshaking;
@@ -126,7 +121,7 @@ impl Worker {
                 break;
             }
             if let Err(e) = conn.process_new_packets() {
-                failure = Some(describe(&e));
+                failure = Some(describe(&e, &t.setup.plan));
                 break;
             }
             if let Err(e) = conn.reader().read_to_end(&mut t.plain) {
