@@ -4,6 +4,7 @@ use api::loadtest::SeccompChoice;
 
 use crate::error::Error;
 use crate::leader::LeaseConfig;
+use crate::policy::Policy;
 
 /// Default runner image: the release of this very build (the tag the release workflow pushes).
 pub const DEFAULT_RUNNER_IMAGE: &str = concat!(
@@ -39,6 +40,9 @@ pub struct Config {
     /// `GC_LEADER_ELECTION=true` with `GC_LEADER_ELECTION_NAMESPACE`, `GC_LEADER_ELECTION_LEASE`
     /// and `GC_POD_NAME`: hold this Lease before reconciling.
     pub leader_election: Option<LeaseConfig>,
+    /// `GC_POLICY` (JSON, the chart's `policy` values): what LoadTests may request;
+    /// `KUBERNETES_SERVICE_HOST` joins its denied targets unless `denyAPIServer` is off.
+    pub policy: Policy,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
                 .expect("static address is valid"),
             leader_election: None,
             report_grace: DEFAULT_REPORT_GRACE,
+            policy: Policy::default(),
         }
     }
 }
@@ -113,7 +118,15 @@ impl Config {
                 )))
             }
         };
+        let mut policy = match non_empty("GC_POLICY") {
+            Some(v) => {
+                Policy::from_json(&v, None).map_err(|e| Error::Config(format!("GC_POLICY: {e}")))?
+            }
+            None => d.policy,
+        };
+        policy.deny_api_server(non_empty("KUBERNETES_SERVICE_HOST").as_deref());
         Ok(Self {
+            policy,
             leader_election,
             report_grace,
             runner_image: non_empty("GC_RUNNER_IMAGE").unwrap_or(d.runner_image),
@@ -167,6 +180,26 @@ mod tests {
             e.to_string().contains("GC_LEADER_ELECTION_NAMESPACE"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn policy_comes_from_gc_policy_and_denies_the_api_server() {
+        let c = Config::from_lookup(|k| match k {
+            "GC_POLICY" => Some(r#"{"allowPrivileged": true}"#.into()),
+            "KUBERNETES_SERVICE_HOST" => Some("10.96.0.1".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(c.policy.allow_privileged);
+        assert_eq!(
+            c.policy.targets.deny_cidrs.last().unwrap().to_string(),
+            "10.96.0.1/32"
+        );
+        let e = Config::from_lookup(|k| (k == "GC_POLICY").then(|| "{\"max\": 3}".into()));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .starts_with("configuration: GC_POLICY: "));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod phases;
+pub mod policy;
 pub mod rbac;
 
 /// The LoadTest CRD as YAML, exactly as checked in at `crds/loadtest.yaml`.

@@ -25,8 +25,11 @@ KNOWN = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
 }
-CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "Namespace"}
+CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "Namespace", "ValidatingAdmissionPolicy",
+                  "ValidatingAdmissionPolicyBinding"}
 
 VARIANTS = {
     "default": None,
@@ -81,7 +84,7 @@ def test_default_objects(chart):
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-        "ConfigMap", "DaemonSet", "Namespace",
+        "ConfigMap", "DaemonSet", "Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ])
     assert not find(objects, "ServiceMonitor")
 

@@ -37,6 +37,12 @@ BAD = [
     ({"operator": {"replica": 2}}, "replica"),
     ({"seccompMode": "Unconfined"}, "seccompMode"),
     ({"imagePullSecrets": ["regcred"]}, "/imagePullSecrets/0"),
+    ({"policy": {"seccomp": ["Off"]}}, "/policy/seccomp/0"),
+    ({"policy": {"allowPrivilege": True}}, "allowPrivilege"),
+    ({"policy": {"targets": {"denyCIDRs": ["link-local"]}}}, "/policy/targets/denyCIDRs/0"),
+    ({"policy": {"images": ["it's"]}}, "/policy/images/0"),
+    ({"policy": {"max": {"duration": "1 day"}}}, "/policy/max/duration"),
+    ({"policy": {"max": {"runners": -1}}}, "/policy/max/runners"),
 ]
 
 

@@ -83,3 +83,13 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/* A CEL test that `.var` matches one of the glob patterns `.patterns` (`*`: any
+run of characters; a trailing dot of a host name is ignored), or `false` for none. */}}
+{{- define "glass-cannon.globCel" -}}
+{{- if .patterns }}
+{{- $parts := list }}
+{{- range .patterns }}{{ $parts = append $parts (regexQuoteMeta . | replace "\\*" ".*") }}{{ end }}
+{{- printf "%s.matches(r'^(?:%s)%s$')" .var (join "|" $parts) (ternary "\\.?" "" (default false .dot)) }}
+{{- else }}false{{ end }}
+{{- end }}

@@ -35,6 +35,9 @@ pub mod conditions {
     /// `spec.baseline` was found (True, its name in the message) or not (False,
     /// `BaselineMissing`, relative thresholds not judged: `onMissing: Warn`).
     pub const BASELINE: &str = "Baseline";
+    /// The admin policy refused the LoadTest: its reason names the first broken
+    /// rule, its message every one (`policy.<chart value>: ...`). No pod was made.
+    pub const REJECTED: &str = "Rejected";
 }
 
 /// A metav1 Condition stamped now.
@@ -241,15 +244,25 @@ pub fn truncate(mut s: String, max: usize) -> String {
 
 /// Mark the test Failed with a message; partial shards stay in status.
 pub async fn fail(ctx: &Context, lt: &LoadTest, reason: &str, message: String) -> Result<()> {
+    fail_with(ctx, lt, reason, message, Vec::new()).await
+}
+
+/// [`fail`], setting `extra` conditions as well.
+pub async fn fail_with(
+    ctx: &Context,
+    lt: &LoadTest,
+    reason: &str,
+    message: String,
+    extra: Vec<Condition>,
+) -> Result<()> {
     let status = lt.status.clone().unwrap_or_default();
     let gen = lt.meta().generation;
-    let conds = merge_conditions(
-        &status.conditions,
-        vec![
-            condition(conditions::FAILED, true, reason, &message, gen),
-            condition(conditions::COMPLETE, false, reason, &message, gen),
-        ],
-    );
+    let mut new = vec![
+        condition(conditions::FAILED, true, reason, &message, gen),
+        condition(conditions::COMPLETE, false, reason, &message, gen),
+    ];
+    new.extend(extra);
+    let conds = merge_conditions(&status.conditions, new);
     patch_status(
         ctx,
         lt,

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{condition, conditions, event, fail, patch_status};
+use super::{condition, conditions, event, fail, fail_with, patch_status};
 use crate::controller::Context;
 use crate::error::Result;
 use crate::job::{build_job, job_name};
@@ -101,6 +101,15 @@ async fn pin_baseline(
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     if let Err(msg) = validate(&lt.spec) {
         fail(ctx, lt, "InvalidSpec", format!("invalid spec: {msg}")).await?;
+        return Ok(Action::await_change());
+    }
+    let broken = crate::policy::check(&lt.spec, &ctx.config.policy, &ctx.config.runner_image);
+    if let Some(first) = broken.first() {
+        let all: Vec<String> = broken.iter().map(ToString::to_string).collect();
+        let msg = format!("rejected by the admin policy: {}", all.join("; "));
+        let gen = lt.meta().generation;
+        let rejected = condition(conditions::REJECTED, true, first.rule.reason(), &msg, gen);
+        fail_with(ctx, lt, "Rejected", msg, vec![rejected]).await?;
         return Ok(Action::await_change());
     }
     let ns = lt.namespace().unwrap_or_default();

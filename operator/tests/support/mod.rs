@@ -144,10 +144,15 @@ pub fn already_exists() -> Value {
 
 /// A context whose client talks to the returned mock server.
 pub fn context() -> (Arc<Context>, ApiServer) {
+    context_with(Config::default())
+}
+
+/// [`context`] with these operator settings.
+pub fn context_with(config: Config) -> (Arc<Context>, ApiServer) {
     let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(svc, "perf");
     (
-        Arc::new(Context::new(client, Config::default(), Metrics::default())),
+        Arc::new(Context::new(client, config, Metrics::default())),
         ApiServer(handle),
     )
 }

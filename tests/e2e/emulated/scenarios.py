@@ -5,6 +5,7 @@ asserts on the final objects. Run all with `python scenarios.py`, or some with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -676,6 +677,62 @@ def watch(c: Cluster) -> None:
         if os.environ.get("STANDIN_WATCH_SAMPLE"):
             with open(os.environ["STANDIN_WATCH_SAMPLE"] + ".done", "w") as f:
                 f.write(done)
+
+
+@scenario("18", "the admin policy: a LoadTest breaking each rule is Rejected naming it, with no runner objects or pods")
+def admin_policy(c: Cluster) -> None:
+    with open(os.path.join(REPO, "charts", "glass-cannon", "values.yaml")) as f:
+        policy = yaml.safe_load(f)["policy"]  # what the chart hands the operator (GC_POLICY)
+    del policy["admission"]
+    policy["max"]["runners"] = 3
+    # The API server as the operator finds it in a pod: KUBERNETES_SERVICE_HOST.
+    c.start_operator({"GC_POLICY": json.dumps(policy), "KUBERNETES_SERVICE_HOST": "127.0.0.2"})
+    target = c.start_target()
+    port = target.url.split(":")[2].split("/")[0]
+    bad = {
+        "privileged": ({"privileged": True}, "PrivilegedForbidden", "policy.allowPrivileged"),
+        "unconfined": ({"seccomp": "Unconfined"}, "SeccompNotAllowed", "policy.seccomp"),
+        "image": ({"runner": {"image": "docker.io/evil/steal:1"}}, "ImageNotAllowed", "policy.images"),
+        "secret-env": ({"runner": {"env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}},
+                       "SecretEnvForbidden", "policy.allowSecretEnv"),
+        "tolerate-all": ({"runner": {"tolerations": [{"operator": "Exists"}]}}, "TolerationNotAllowed",
+                         "policy.tolerationKeys"),
+        "apparmor-off": ({"runner": {"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/runner":
+                                                        "unconfined"}}}, "PodAnnotationNotAllowed", "policy.podAnnotationKeys"),
+        "metadata": ({"target": "http://169.254.169.254/latest/meta-data/"}, "TargetNotAllowed", "policy.targets"),
+        "apiserver": ({"target": f"http://127.0.0.2:{port}/"}, "TargetNotAllowed", "policy.targets"),
+        "runners": ({"runners": 4, "connections": 4}, "TooManyRunners", "policy.max.runners"),
+        "rate": ({"rate": 10000001}, "RateTooHigh", "policy.max.rate"),
+        "long": ({"duration": "2h"}, "DurationTooLong", "policy.max.duration"),
+    }
+    for name, (spec, _, _) in bad.items():
+        spec = {"target": target.url, **spec}
+        c.client.create("loadtests", c.namespace, loadtest(name, **spec))
+    c.client.create("loadtests", c.namespace, loadtest("allowed", target.url, runners=3, connections=3,
+                                                       seccomp="Localhost", thresholds=["status_2xx > 0"]))
+    for name, (_, reason, rule) in bad.items():
+        o = c.wait_for("loadtests", name, finished, 30, f"{name} to be rejected")
+        st = o["status"]
+        assert phase(o) == "Failed" and st["verdict"] == "Failed", st
+        assert st["message"].startswith(f"rejected by the admin policy: {rule}: "), st["message"]
+        assert "\n" not in st["message"]
+        rejected = condition(o, "Rejected")
+        assert (rejected["status"], rejected["reason"]) == ("True", reason), rejected
+        assert condition(o, "Failed")["reason"] == "Rejected"
+        assert printer_columns(c, o)["Phase"] == "Failed"
+    o = c.wait_for("loadtests", "allowed", finished, 90, "the allowed LoadTest to finish")
+    assert phase(o) == "Succeeded" and o["status"]["verdict"] == "Passed", o["status"].get("message")
+    assert not [x for x in o["status"].get("conditions", []) if x["type"] == "Rejected"]
+    # Nothing was made for a rejected test: no Job, pod or runner ServiceAccount, ever.
+    for name in bad:
+        made = [(e.res[1], e.obj["metadata"].get("name")) for e in c.store.history
+                if e.res[1] not in ("loadtests", "events")
+                and (e.obj["metadata"].get("name") in (name, f"{name}-runner")
+                     or (e.obj["metadata"].get("labels") or {}).get(LT_LABEL) == name)]
+        assert not made, (name, made)
+    events = c.client.request("GET", f"/apis/events.k8s.io/v1/namespaces/{c.namespace}/events")["items"]
+    rejected_events = {e["regarding"]["name"] for e in events if e.get("reason") == "Rejected" and e["type"] == "Warning"}
+    assert rejected_events == set(bad), rejected_events
 
 
 # ----- runner -------------------------------------------------------------------------------------------------
