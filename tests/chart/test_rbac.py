@@ -43,7 +43,7 @@ def grants(role):
 
 
 def test_operator_cluster_role_is_exact(chart):
-    assert grants(one(render(chart), "ClusterRole")) == OPERATOR
+    assert grants(one(render(chart), "ClusterRole", "-operator")) == OPERATOR
 
 
 def test_operator_binding(chart):
@@ -52,7 +52,7 @@ def test_operator_binding(chart):
     assert crb["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "ClusterRole",
-        "name": one(objects, "ClusterRole")["metadata"]["name"],
+        "name": one(objects, "ClusterRole", "-operator")["metadata"]["name"],
     }
     sa = one(objects, "ServiceAccount", "gc-glass-cannon")
     assert crb["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
@@ -63,7 +63,7 @@ def test_leases_only_with_leader_election(chart, replicas):
     objects = render(chart, {"operator": {"replicas": replicas}})
     roles = find(objects, "Role", "-leader-election")
     # Leases never leak into the cluster-wide role.
-    assert grants(one(objects, "ClusterRole")) == OPERATOR
+    assert grants(one(objects, "ClusterRole", "-operator")) == OPERATOR
     if replicas == 1:
         assert roles == [] and find(objects, "RoleBinding", "-leader-election") == []
         return
@@ -75,7 +75,7 @@ def test_leases_only_with_leader_election(chart, replicas):
 
 
 def test_operator_holds_what_it_grants_runners_and_no_escalation(chart):
-    held = grants(one(render(chart), "ClusterRole"))
+    held = grants(one(render(chart), "ClusterRole", "-operator"))
     for key, verbs in RUNNER.items():
         assert verbs <= held.get(key, set()), f"operator cannot grant {key} {verbs}"
     for verbs in held.values():
@@ -92,5 +92,25 @@ def test_chart_makes_no_runner_rbac(chart):
 def test_no_other_rbac_objects(chart):
     objects = render(chart, {"operator": {"replicas": 2}})
     rbac = [o for o in objects if o["apiVersion"].startswith("rbac.")]
-    # 1 ClusterRole + 1 binding, leader election Role + binding.
-    assert len(rbac) == 2 + 2
+    # 1 ClusterRole + 1 binding, leader election Role + binding, the edit and view roles.
+    assert len(rbac) == 2 + 2 + 2
+
+
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def test_users_edit_and_view_loadtests_through_the_built_in_roles(chart):
+    objects = render(chart)
+    edit, view = one(objects, "ClusterRole", "-edit"), one(objects, "ClusterRole", "-view")
+    assert {k for k in edit["metadata"]["labels"] if k.startswith(AGGREGATE)} == {AGGREGATE + "edit", AGGREGATE + "admin"}
+    assert {k for k in view["metadata"]["labels"] if k.startswith(AGGREGATE)} == {AGGREGATE + "view"}
+    assert grants(edit) == {
+        ("glasscannon.dev", "loadtests"): {"get", "list", "watch", "create", "update", "patch", "delete",
+                                           "deletecollection"},
+        ("glasscannon.dev", "loadtests/status"): {"get"},  # the verdict is the operator's to write
+    }
+    assert grants(view) == {("glasscannon.dev", r): {"get", "list", "watch"} for r in ("loadtests", "loadtests/status")}
+    # Bound to nobody by the chart: the built-in roles carry them.
+    bound = {b["roleRef"]["name"] for b in objects if b["kind"] in ("RoleBinding", "ClusterRoleBinding")}
+    assert not bound & {edit["metadata"]["name"], view["metadata"]["name"]}
+    assert not find(render(chart, {"userRoles": {"aggregate": False}}), "ClusterRole", "-view")

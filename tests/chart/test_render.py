@@ -83,7 +83,7 @@ def test_default_objects(chart):
     objects = render(chart)
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted([
-        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
+        "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
         "ConfigMap", "DaemonSet", "Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ])
     assert not find(objects, "ServiceMonitor")
