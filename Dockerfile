@@ -3,8 +3,11 @@
 # glass-cannon-operator and crdgen. The operator Deployment and the runner pods
 # both use it, so a release pins one digest for everything it runs.
 
-ARG RUST_IMAGE=rust:1-bookworm
-ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+# Base images pinned by digest (the tag says which line it follows): a rebuild
+# gets the bytes that were reviewed, never a moved tag. Bump both deliberately
+# (Dependabot proposes it: .github/dependabot.yml).
+ARG RUST_IMAGE=rust:1-bookworm@sha256:93ce27a88655056a51dbdd8f5f2d7ddc071c7b0070fb288a37b5a285fc83971e
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
 # Where the binaries come from: the `build` stage below, or an image that holds
 # prebuilt ones in /out (tests/runtime/run.sh builds the runtime stage that way,
 # from local images only).

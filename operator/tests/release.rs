@@ -120,3 +120,37 @@ fn release_workflow_pushes_the_chart_image_on_version_tags() {
     let push = str_at(&wf["jobs"]["manifest"]["steps"][3], &["run"]);
     assert!(push.contains(r#"-t "$IMAGE:$VERSION""#), "{push}");
 }
+
+#[test]
+fn release_signs_the_pushed_digest_keylessly_and_attaches_an_sbom() {
+    let wf = yaml(".github/workflows/release.yml");
+    let job = &wf["jobs"]["manifest"];
+    assert_eq!(
+        str_at(job, &["permissions", "id-token"]),
+        "write",
+        "keyless signing needs the job's OIDC token"
+    );
+    let steps = job["steps"].as_sequence().unwrap();
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
+    let position = |needle: &str| {
+        runs.iter()
+            .position(|r| r.contains(needle))
+            .unwrap_or_else(|| panic!("no step runs {needle:?}"))
+    };
+    // Signed and attested by digest (a tag could move between push and sign), after the push.
+    assert!(position("imagetools create") < position("cosign sign --yes \"$IMAGE@$DIGEST\""));
+    assert!(
+        position(
+            "cosign attest --yes --type spdxjson --predicate sbom.spdx.json \"$IMAGE@$DIGEST\""
+        ) > position("cosign sign")
+    );
+    assert!(uses
+        .iter()
+        .any(|u| u.starts_with("sigstore/cosign-installer@")));
+    assert!(uses.iter().any(|u| u.starts_with("anchore/sbom-action@")));
+    assert!(
+        !runs.iter().any(|r| r.contains("--key")),
+        "keyless: no key material"
+    );
+}

@@ -91,8 +91,9 @@ def test_dockerfile_contract():
     assert froms == ["${RUST_IMAGE}", "${BINARIES}", "${RUNTIME_IMAGE}"]
     assert "ARG BINARIES=build" in text
     assert "COPY --from=binaries /out/" in text
-    assert "ARG RUST_IMAGE=rust:1-bookworm" in text
-    assert "ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot" in text
+    # Pinned by digest by default: a moved tag never changes what a release ships.
+    assert re.search(r"^ARG RUST_IMAGE=rust:1-bookworm@sha256:[0-9a-f]{64}$", text, re.M)
+    assert re.search(r"^ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:[0-9a-f]{64}$", text, re.M)
     assert "cargo build --release --locked -p runner -p operator" in text
     for binary in ("gcannon", "glass-cannon-operator", "crdgen"):
         assert f"/out/{binary}" in text

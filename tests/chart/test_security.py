@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -174,3 +175,29 @@ def test_profile_is_plain_oci_without_capability_grants():
     clone = [r for r in profile["syscalls"] if "clone" in r["names"] and r["action"] == "SCMP_ACT_ALLOW"]
     # clone only without namespace flags (CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWCGROUP).
     assert clone and all(r["args"][0]["op"] == "SCMP_CMP_MASKED_EQ" for r in clone)
+
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def test_helper_images_are_pinned_by_digest_and_nothing_floats(chart):
+    specs = pod_specs(render(chart))
+    images = {c["name"]: c["image"] for _, spec in specs for _, c in containers(spec)}
+    # The installer's busybox and pause run as root / on every node: pinned by default.
+    assert DIGEST.search(images["copy-profile"]) and images["copy-profile"].startswith("docker.io/library/busybox:1.36@")
+    assert DIGEST.search(images["pause"]) and images["pause"].startswith("registry.k8s.io/pause:3.10@")
+    for name, image in images.items():
+        tag = image.split("@")[0].rsplit(":", 1)
+        assert len(tag) == 2 and tag[1] and tag[1] != "latest", f"{name}: {image} has no fixed tag"
+    # Every image of the chart can be pinned (the schema has a digest field for each).
+    d = "sha256:" + "a" * 64
+    pinned = render(chart, {"image": {"digest": d}, "seccomp": {"installer": {
+        "copyImage": {"digest": d}, "pauseImage": {"digest": d}}}})
+    for _, spec in pod_specs(pinned):
+        for _, c in containers(spec):
+            assert c["image"].endswith("@" + d), c["image"]
+    assert operator_env(pinned)["GC_RUNNER_IMAGE"].endswith("@" + d)
+    # An empty digest falls back to the tag, never to :latest.
+    unpinned = render(chart, {"seccomp": {"installer": {"copyImage": {"digest": ""}}}})
+    (ds,) = [spec for name, spec in pod_specs(unpinned) if name.endswith("-seccomp")]
+    assert ds["initContainers"][0]["image"] == "docker.io/library/busybox:1.36"

@@ -57,6 +57,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 
+{{/* A helper image: repository:tag, with @digest when one is set (then pulled by digest). */}}
+{{- define "glass-cannon.imageRef" -}}
+{{- printf "%s:%s" .repository .tag }}{{ with .digest }}@{{ . }}{{ end }}
+{{- end }}
+
+
 {{/* Seccomp mode runner pods get: explicit, else Localhost when the installer runs, else RuntimeDefault. */}}
 {{- define "glass-cannon.seccompMode" -}}
 {{- if .Values.seccomp.mode }}
