@@ -15,4 +15,5 @@ venv_install() {
 # What the API server stand-in (tests/e2e/emulated/standin) needs; the emulated
 # end-to-end run and the runtime case that runs an agent under runc share it.
 # shellcheck disable=SC2034  # used by the scripts that source this file
-standin_packages=('pytest>=8' 'pyyaml>=6' 'cel-python>=0.5,<0.6' 'prometheus-client>=0.20,<1')
+standin_packages=('pytest>=8' 'pyyaml>=6' 'cel-python>=0.5,<0.6' 'prometheus-client>=0.20,<1'
+                  'helm-python-sdk>=0.2.2,<0.3')

@@ -43,6 +43,9 @@ pub struct Config {
     /// `GC_POLICY` (JSON, the chart's `policy` values): what LoadTests may request;
     /// `KUBERNETES_SERVICE_HOST` joins its denied targets unless `denyAPIServer` is off.
     pub policy: Policy,
+    /// `GC_WATCH_NAMESPACES` (comma-separated): the only namespaces whose LoadTests
+    /// it runs; empty: every namespace.
+    pub watch_namespaces: Vec<String>,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             leader_election: None,
             report_grace: DEFAULT_REPORT_GRACE,
             policy: Policy::default(),
+            watch_namespaces: Vec::new(),
         }
     }
 }
@@ -125,7 +129,30 @@ impl Config {
             None => d.policy,
         };
         policy.deny_api_server(non_empty("KUBERNETES_SERVICE_HOST").as_deref());
+        let mut watch_namespaces = Vec::new();
+        for ns in non_empty("GC_WATCH_NAMESPACES")
+            .unwrap_or_default()
+            .split(',')
+        {
+            let ns = ns.trim();
+            if ns.is_empty() || watch_namespaces.iter().any(|w| w == ns) {
+                continue;
+            }
+            let label = ns.len() <= 63
+                && ns
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !ns.starts_with('-')
+                && !ns.ends_with('-');
+            if !label {
+                return Err(Error::Config(format!(
+                    "GC_WATCH_NAMESPACES: {ns:?} is not a namespace name"
+                )));
+            }
+            watch_namespaces.push(ns.to_string());
+        }
         Ok(Self {
+            watch_namespaces,
             policy,
             leader_election,
             report_grace,
@@ -200,6 +227,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("configuration: GC_POLICY: "));
+    }
+
+    #[test]
+    fn watch_namespaces_are_a_comma_separated_list_of_names() {
+        let c = Config::from_lookup(|k| {
+            (k == "GC_WATCH_NAMESPACES").then(|| " perf, team-b,,perf ".into())
+        })
+        .unwrap();
+        assert_eq!(c.watch_namespaces, ["perf", "team-b"]);
+        assert!(Config::default().watch_namespaces.is_empty());
+        let e = Config::from_lookup(|k| (k == "GC_WATCH_NAMESPACES").then(|| "perf,Team_B".into()));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("\"Team_B\" is not a namespace name"));
     }
 
     #[test]

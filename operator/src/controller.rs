@@ -79,28 +79,47 @@ pub fn error_policy(lt: Arc<LoadTest>, error: &Error, ctx: Arc<Context>) -> Acti
 }
 
 /// Run the controller until a shutdown signal; `ready` flips once it watches.
+/// With `GC_WATCH_NAMESPACES`, one controller per namespace, each watching
+/// LoadTests and Jobs there only (the chart then binds RBAC there only).
 pub async fn run(ctx: Arc<Context>, ready: Arc<AtomicBool>) {
-    let lts: Api<LoadTest> = Api::all(ctx.client.clone());
-    if let Err(e) = lts.list(&kube::api::ListParams::default().limit(1)).await {
-        tracing::error!(error = %e, "LoadTest CRD not queryable; is it installed? (kubectl apply -f crds/loadtest.yaml)");
-        std::process::exit(1);
+    let c = &ctx.client;
+    let scopes: Vec<(Api<LoadTest>, Api<Job>)> = if ctx.config.watch_namespaces.is_empty() {
+        vec![(Api::all(c.clone()), Api::all(c.clone()))]
+    } else {
+        ctx.config
+            .watch_namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    Api::namespaced(c.clone(), ns),
+                    Api::namespaced(c.clone(), ns),
+                )
+            })
+            .collect()
+    };
+    for (lts, _) in &scopes {
+        if let Err(e) = lts.list(&kube::api::ListParams::default().limit(1)).await {
+            tracing::error!(error = %e, "LoadTest CRD not queryable; is it installed (kubectl apply -f crds/loadtest.yaml), and may the operator list LoadTests where it watches?");
+            std::process::exit(1);
+        }
     }
-    let jobs: Api<Job> = Api::all(ctx.client.clone());
     // A standby replica is healthy and ready; it only does not reconcile.
     ready.store(true, Ordering::Relaxed);
     if let Some(lease) = ctx.config.leader_election.clone() {
         crate::leader::acquire_and_keep(ctx.client.clone(), lease).await;
     }
-    let controller = Controller::new(lts, watcher::Config::default().any_semantic())
-        .owns(jobs, watcher::Config::default());
-    ctx.metrics.loadtests.watch(controller.store());
-    controller
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile result");
-            }
-        })
-        .await;
+    let controllers = scopes.into_iter().map(|(lts, jobs)| {
+        let controller = Controller::new(lts, watcher::Config::default().any_semantic())
+            .owns(jobs, watcher::Config::default());
+        ctx.metrics.loadtests.watch(controller.store());
+        controller
+            .shutdown_on_signal()
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "reconcile result");
+                }
+            })
+    });
+    futures::future::join_all(controllers).await;
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics of the operator's own reconciles.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use api::loadtest::LoadTest;
@@ -110,12 +110,12 @@ const VERDICTS: [&str; 2] = ["Passed", "Failed"];
 /// Counts LoadTests by phase and by verdict at every scrape, from the
 /// controller's own cache: exact, and nothing to forget when one is deleted.
 #[derive(Clone, Debug, Default)]
-pub struct LoadTestCounts(Arc<OnceLock<Store<LoadTest>>>);
+pub struct LoadTestCounts(Arc<Mutex<Vec<Store<LoadTest>>>>);
 
 impl LoadTestCounts {
-    /// Count from this store (the controller's) from now on.
+    /// Count from this store (a controller's; one per watched namespace) from now on.
     pub fn watch(&self, store: Store<LoadTest>) {
-        let _ = self.0.set(store);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(store);
     }
 
     /// (phase -> count, verdict -> count) of the LoadTests in the cache.
@@ -123,7 +123,8 @@ impl LoadTestCounts {
         let mut phases: BTreeMap<String, i64> = PHASES.iter().map(|p| (p.to_string(), 0)).collect();
         let mut verdicts: BTreeMap<String, i64> =
             VERDICTS.iter().map(|v| (v.to_string(), 0)).collect();
-        for lt in self.0.get().map(|s| s.state()).unwrap_or_default() {
+        let stores = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for lt in stores.iter().flat_map(|s| s.state()) {
             let status = lt.status.as_ref();
             // No status yet: the operator has not seen it, which is Pending to a user.
             let phase = status

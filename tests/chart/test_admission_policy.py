@@ -199,3 +199,11 @@ def test_operator_gets_the_same_policy_values(chart):
     assert policy["allowPrivileged"] is True and policy["max"]["runners"] == 7
     assert "admission" not in policy
     assert policy["targets"]["denyCIDRs"] == ["169.254.0.0/16", "fe80::/10"]
+
+
+def test_loadtests_outside_the_watched_namespaces_are_refused(chart):
+    spec = policy_of(render(chart, {"operator": {"watchNamespaces": ["perf", "team-b"]}}))
+    assert admit(spec, loadtest({"target": "http://t/"})) == []  # loadtest() puts it in perf
+    elsewhere = loadtest({"target": "http://t/"})
+    elsewhere["metadata"]["namespace"] = "prod"
+    assert admit(spec, elsewhere) == ["operator.watchNamespaces: no operator runs LoadTests in namespace prod"]

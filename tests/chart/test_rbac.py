@@ -7,11 +7,11 @@ import pytest
 from conftest import NAMESPACE, find, one, render
 
 OPERATOR = {
-    ("glasscannon.dev", "loadtests"): {"get", "list", "watch", "patch"},
-    ("glasscannon.dev", "loadtests/status"): {"get", "patch", "update"},
+    ("glasscannon.dev", "loadtests"): {"get", "list", "watch"},
+    ("glasscannon.dev", "loadtests/status"): {"patch"},
     ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
-    ("", "pods"): {"get", "list", "watch", "delete"},
-    ("", "events"): {"create", "patch", "list"},
+    ("", "pods"): {"list"},
+    ("", "events"): {"list"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("", "configmaps"): {"get"},
     # Each LoadTest's runner ServiceAccount, Role and RoleBinding (operator/src/rbac.rs).
@@ -114,3 +114,20 @@ def test_users_edit_and_view_loadtests_through_the_built_in_roles(chart):
     bound = {b["roleRef"]["name"] for b in objects if b["kind"] in ("RoleBinding", "ClusterRoleBinding")}
     assert not bound & {edit["metadata"]["name"], view["metadata"]["name"]}
     assert not find(render(chart, {"userRoles": {"aggregate": False}}), "ClusterRole", "-view")
+
+
+def test_watch_namespaces_bind_the_operator_only_there(chart):
+    objects = render(chart, {"operator": {"watchNamespaces": ["perf", "team-b"]}})
+    assert find(objects, "ClusterRoleBinding") == [], "no cluster-wide grant when it watches a list"
+    role = one(objects, "ClusterRole", "-operator")
+    assert grants(role) == OPERATOR
+    bindings = find(objects, "RoleBinding", "-operator")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["perf", "team-b"]
+    sa = one(objects, "ServiceAccount", "gc-glass-cannon")["metadata"]["name"]
+    for b in bindings:
+        assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                "name": role["metadata"]["name"]}
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]
+    from conftest import operator_env
+    assert operator_env(objects)["GC_WATCH_NAMESPACES"] == "perf,team-b"
+    assert "GC_WATCH_NAMESPACES" not in operator_env(render(chart))

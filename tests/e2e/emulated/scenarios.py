@@ -679,7 +679,8 @@ def watch(c: Cluster) -> None:
                 f.write(done)
 
 
-@scenario("18", "the admin policy: a LoadTest breaking each rule is Rejected naming it, with no runner objects or pods")
+@scenario("18", "the admin policy: a LoadTest breaking each rule is Rejected naming it, with no runner objects or pods; "
+              "watchNamespaces: RoleBindings and LoadTests there only")
 def admin_policy(c: Cluster) -> None:
     with open(os.path.join(REPO, "charts", "glass-cannon", "values.yaml")) as f:
         policy = yaml.safe_load(f)["policy"]  # what the chart hands the operator (GC_POLICY)
@@ -733,6 +734,41 @@ def admin_policy(c: Cluster) -> None:
     events = c.client.request("GET", f"/apis/events.k8s.io/v1/namespaces/{c.namespace}/events")["items"]
     rejected_events = {e["regarding"]["name"] for e in events if e.get("reason") == "Rejected" and e["type"] == "Warning"}
     assert rejected_events == set(bad), rejected_events
+    watch_namespaces(target)
+
+
+def watch_namespaces(target) -> None:
+    """operator.watchNamespaces: the chart binds the operator's ClusterRole by a RoleBinding in
+    each listed namespace only; the operator (GC_WATCH_NAMESPACES) runs LoadTests there and
+    leaves the others alone, never needing (or trying) anything cluster-wide."""
+    values = {"operator": {"watchNamespaces": ["e2e", "team-b"]}}
+    with Cluster(REPO, bin_dir=os.environ.get("STANDIN_BIN_DIR"), chart_values=values) as c:
+        assert c.client.list("clusterrolebindings") == []
+        assert sorted(b["metadata"]["namespace"] for b in c.client.list("rolebindings")) == ["e2e", "team-b"]
+        c.client.create("namespaces", None, {"metadata": {"name": "elsewhere"}})
+        c.start_operator({"GC_WATCH_NAMESPACES": "e2e,team-b"})
+        for ns in ("team-b", "elsewhere"):
+            c.client.create("loadtests", ns, {**loadtest("w", target.url, runners=1, connections=1),
+                                              "metadata": {"name": "w", "namespace": ns}})
+        o = c.wait_for("loadtests", "w", finished, 60, "the watched namespace's LoadTest", ns="team-b")
+        assert phase(o) == "Succeeded" and o["status"]["verdict"] == "Passed", o["status"].get("message")
+        assert phase(c.get("loadtests", "w", "elsewhere")) is None, "a LoadTest outside the watched namespaces"
+        assert c.get("jobs", "w", "elsewhere") is None and c.get("serviceaccounts", "w-runner", "elsewhere") is None
+        refused = [r for r in c.server.request_log if r[3] == c.operator_user and r[2] in (401, 403)]
+        assert not refused, refused
+
+
+def rbac_is_what_the_operator_calls(calls: set[tuple[str, str, str]]) -> tuple[bool, str]:
+    """Every scenario ran with the operator held to the chart's ClusterRole (a missing
+    grant is a 403 there); over all of them, no grant may go unused either."""
+    from standin.cluster import chart_operator_rbac
+    (role,) = [o for o in chart_operator_rbac(REPO) if o["kind"] == "ClusterRole"]
+    granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    unused, missing = sorted(granted - calls), sorted(calls - granted)
+    if unused or missing:
+        return False, f": granted but never called {unused}; called but not granted {missing}"
+    return True, ""
 
 
 # ----- runner -------------------------------------------------------------------------------------------------
@@ -743,11 +779,17 @@ def main(argv: list[str]) -> int:
     passed = failed = 0
     began = time.monotonic()
     logdir = os.environ.get("STANDIN_LOGS")
+    calls: set[tuple[str, str, str]] = set()
+    runner_calls: set[tuple[str, str, str]] = set()
+    runner_grants: set[tuple[str, str, str]] = set()
     for number, title, fn in chosen:
         t0 = time.monotonic()
         c = Cluster(REPO, bin_dir=os.environ.get("STANDIN_BIN_DIR"))
         try:
             fn(c)
+            calls |= c.operator_calls()
+            runner_calls |= c.runner_calls()
+            runner_grants |= c.runner_grants()
             ok, why = True, ""
         except Exception as e:  # an assertion or anything else: the scenario failed
             ok, why = False, f"{type(e).__name__}: {e}"
@@ -767,6 +809,17 @@ def main(argv: list[str]) -> int:
         else:
             failed += 1
             print(f"FAILED {number} {title} ({dt:.1f}s): {why.splitlines()[0][:400]}", flush=True)
+    if chosen == SCENARIOS and not failed:
+        ok, why = rbac_is_what_the_operator_calls(calls)
+        passed, failed = passed + ok, failed + (not ok)
+        print(f"{'ok    ' if ok else 'FAILED'} rbac the chart's operator ClusterRole grants exactly what the operator "
+              f"called over all scenarios{why}", flush=True)
+        unused, missing = sorted(runner_grants - runner_calls), sorted(runner_calls - runner_grants)
+        ok = bool(runner_calls) and not unused and not missing
+        passed, failed = passed + ok, failed + (not ok)
+        print(f"{'ok    ' if ok else 'FAILED'} rbac the runner Roles the operator makes grant exactly what the agents "
+              f"called{'' if ok else f': granted but never called {unused}; called but not granted {missing}'}",
+              flush=True)
     print(f"all scenarios took {time.monotonic() - began:.0f}s", flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed or not chosen else 0

@@ -29,6 +29,22 @@ from .server import ApiServer
 from .store import ETCD_MAX_OBJECT_BYTES, Store
 
 NAMESPACE = "e2e"
+# The namespace the chart is taken to be installed in (its operator ServiceAccount lives there).
+RELEASE_NAMESPACE = "glass-cannon"
+
+
+def chart_operator_rbac(repo: str, values: dict | None = None) -> list[dict]:
+    """The operator's ClusterRole and its binding(s) as `helm install` renders them."""
+    import helm_python as helm  # helm-python-sdk: Helm's own Go SDK
+    import yaml
+    with helm.Chart.load(os.path.join(repo, "charts", "glass-cannon")) as chart:
+        rendered = chart.render(values=values, name="glass-cannon", namespace=RELEASE_NAMESPACE, is_install=True)
+    out = []
+    for path, text in rendered.items():
+        if path.endswith("clusterrole.yaml"):
+            out += [d for d in yaml.safe_load_all(text) if d]
+    assert {o["kind"] for o in out} in ({"ClusterRole", "ClusterRoleBinding"}, {"ClusterRole", "RoleBinding"}), out
+    return out
 
 
 def free_port() -> int:
@@ -224,7 +240,8 @@ class Cluster:
     """Stand-in API server + kubelet (+ operator, target on demand), in a temp dir."""
 
     def __init__(self, repo: str, bin_dir: str | None = None, max_object_bytes: int = ETCD_MAX_OBJECT_BYTES,
-                 history_window: int = 20000, namespace: str = NAMESPACE, keep_dir: bool = False):
+                 history_window: int = 20000, namespace: str = NAMESPACE, keep_dir: bool = False,
+                 operator_rbac: bool = True, chart_values: dict | None = None):
         self.repo = repo
         self.bin_dir = bin_dir or os.path.join(repo, "target", "release")
         self.gcannon = os.path.join(self.bin_dir, "gcannon")
@@ -243,10 +260,49 @@ class Cluster:
         self.client = Client(self.server.url, self.store)
         self.operator: Process | None = None
         self.operator_runs = 0
+        # The operator authenticates as the chart's ServiceAccount and is held to the
+        # chart's ClusterRole (anything it lacks is a 403), unless operator_rbac=False.
+        self.operator_user: str | None = None
+        self.operator_kubeconfig = self.kubeconfig
+        if operator_rbac:
+            self._install_operator_rbac(chart_values)
         self.targets: list[Target] = []
         for ns in ("default", "kube-system", namespace):
             if not self.client.get_opt("namespaces", None, ns):
                 self.client.create("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def _install_operator_rbac(self, values: dict | None) -> None:
+        plural = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
+                  "RoleBinding": "rolebindings"}
+        for obj in chart_operator_rbac(self.repo, values):
+            ns = obj["metadata"].get("namespace")
+            if ns and not self.client.get_opt("namespaces", None, ns):
+                self.client.create("namespaces", None, {"metadata": {"name": ns}})
+            self.client.create(plural[obj["kind"]], ns, obj)
+            if obj["kind"] != "ClusterRole":
+                (sa,) = obj["subjects"]
+        token = self.server.tokens.issue(sa["namespace"], sa["name"])
+        self.operator_user = f"system:serviceaccount:{sa['namespace']}:{sa['name']}"
+        config = kubeconfig(self.server.url, self.namespace)
+        config["users"][0]["user"] = {"token": token}
+        self.operator_kubeconfig = os.path.join(self.dir, "kubeconfig-operator")
+        with open(self.operator_kubeconfig, "w") as f:
+            json.dump(config, f)
+
+    def operator_calls(self) -> set[tuple[str, str, str]]:
+        """(API group, resource, verb) of every request the operator made."""
+        return {(g, r, v) for user, g, r, v in self.server.authorized if user == self.operator_user}
+
+    def runner_calls(self) -> set[tuple[str, str, str]]:
+        """(API group, resource, verb) of every request made with a runner pod's token."""
+        return {(g, r, v) for user, g, r, v in self.server.authorized
+                if user.startswith("system:serviceaccount:") and user != self.operator_user}
+
+    def runner_grants(self) -> set[tuple[str, str, str]]:
+        """(API group, resource, verb) of every runner Role the operator created."""
+        roles = [e.obj for e in self.store.history if e.res == ("rbac.authorization.k8s.io", "roles")]
+        return {(g, r, v) for role in roles for rule in role.get("rules") or [] for g in rule["apiGroups"]
+                for r in rule["resources"] for v in rule["verbs"]}
 
     def __enter__(self) -> "Cluster":
         return self
@@ -269,7 +325,7 @@ class Cluster:
         assert self.operator is None or not self.operator.alive(), "operator already running"
         self.operator_runs += 1
         port = free_port()
-        full = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": self.kubeconfig, "HOME": self.dir,
+        full = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": self.operator_kubeconfig, "HOME": self.dir,
                 "GC_METRICS_ADDR": f"127.0.0.1:{port}", "RUST_LOG": "info,kube=warn", **(env or {})}
         self.operator = Process([self.operator_bin], full, os.path.join(self.dir, f"operator-{self.operator_runs}.log"))
         self.operator.metrics_port = port  # type: ignore[attr-defined]

@@ -38,6 +38,8 @@ class ApiServer:
         self.tokens = Tokens()
         self.authorizer = Authorizer(store)
         self.request_log: list[tuple[str, str, int, str | None]] = []  # method, path, code, user
+        # Every authorized resource request: (user, API group, resource[/subresource], verb).
+        self.authorized: list[tuple[str, str, str, str]] = []
         handler = type("Handler", (_Handler,), {"api": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -221,6 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         verb = verb_of(method, name, q.get("watch") in ("true", "1"))
         self.api.authorizer.check(self.user, verb, res, ns, name, sub)
+        self.api.authorized.append((self.user, res.group, f"{res.plural}/{sub}" if sub else res.plural, verb))
         if method == "GET" and name is None:
             return self._list(res, ns, q)
         if method == "GET" and sub == "log":
