@@ -5,7 +5,8 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{
-    format_latency_us, Errors, StatusClasses, Summary as ReportSummary, WireReport,
+    format_latency_us, Errors, LatencySummary as ReportLatency, StatusClasses,
+    Summary as ReportSummary, WireReport,
 };
 
 /// Observed state of a LoadTest.
@@ -163,9 +164,24 @@ pub struct Summary {
     pub status: SummaryStatus,
     /// Faults.
     pub errors: SummaryErrors,
+    /// TLS targets: handshakes and their latency (never part of `latency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<SummaryTls>,
     /// Merged HDR histogram, V2-deflate serialized then base64 (microseconds).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub histogram: String,
+}
+
+/// TLS handshakes of every runner.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryTls {
+    /// Handshakes completed.
+    pub handshakes: u64,
+    /// Of those, resumed sessions.
+    pub resumed: u64,
+    /// Handshake latency, TCP connected to TLS established.
+    pub handshake_latency: LatencySummary,
 }
 
 /// Latency percentiles in microseconds.
@@ -211,7 +227,6 @@ pub struct SummaryErrors {
 impl Summary {
     /// The status form of a merged run's summary; `histogram` is the merged histogram, encoded.
     pub fn from_summary(s: &ReportSummary, histogram: String) -> Self {
-        let l = &s.latency;
         Self {
             requests: s.requests,
             responses: s.responses,
@@ -219,15 +234,7 @@ impl Summary {
             elapsed_sec: s.elapsed_sec,
             rps: (s.rps * 10.0).round() / 10.0,
             bandwidth_bytes_per_sec: s.bandwidth_bps.round(),
-            latency: LatencySummary {
-                avg_us: (l.avg * 10.0).round() / 10.0,
-                p50_us: l.p50,
-                p90_us: l.p90,
-                p99_us: l.p99,
-                p999_us: l.p999,
-                max_us: l.max,
-                p99_text: format_latency_us(l.p99 as f64),
-            },
+            latency: LatencySummary::of(&s.latency),
             status: SummaryStatus {
                 classes: s.status,
                 unexpected: s.unexpected_status,
@@ -236,7 +243,27 @@ impl Summary {
                 total: s.error_total,
                 by_kind: s.errors,
             },
+            tls: s.handshake.as_ref().map(|h| SummaryTls {
+                handshakes: s.tls_handshakes,
+                resumed: s.tls_resumed,
+                handshake_latency: LatencySummary::of(h),
+            }),
             histogram,
+        }
+    }
+}
+
+impl LatencySummary {
+    /// The status form of a report's latency statistics.
+    fn of(l: &ReportLatency) -> Self {
+        Self {
+            avg_us: (l.avg * 10.0).round() / 10.0,
+            p50_us: l.p50,
+            p90_us: l.p90,
+            p99_us: l.p99,
+            p999_us: l.p999,
+            max_us: l.max,
+            p99_text: format_latency_us(l.p99 as f64),
         }
     }
 }

@@ -84,6 +84,23 @@ fn summary_comes_from_the_merged_histogram() {
     assert_eq!(s.latency.max_us, 1000);
     assert!(s.latency.p99_text.ends_with("us"), "{}", s.latency.p99_text);
     assert_eq!(s.histogram, "h");
+    assert!(s.tls.is_none(), "a plaintext run has no TLS summary");
+
+    // A TLS run: handshakes and their own latency, apart from request latency.
+    let mut hs = crate::report::new_histogram();
+    hs.record(3000).unwrap();
+    hs.record(5000).unwrap();
+    r.handshake = Some(hs);
+    r.counts.tls_handshakes = 2;
+    r.counts.tls_resumed = 1;
+    let s = Summary::from_summary(&ReportSummary::from_report(&r), String::new());
+    let tls = s.tls.expect("TLS summary");
+    assert_eq!((tls.handshakes, tls.resumed), (2, 1));
+    assert!(
+        (4990..=5010).contains(&tls.handshake_latency.max_us),
+        "{tls:?}"
+    );
+    assert_eq!(s.latency.max_us, 1000);
 }
 
 #[test]

@@ -5,6 +5,7 @@ asserts on the final objects. Run all with `python scenarios.py`, or some with
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -772,6 +773,91 @@ def rbac_is_what_the_operator_calls(calls: set[tuple[str, str, str]]) -> tuple[b
 
 
 # ----- runner -------------------------------------------------------------------------------------------------
+
+def tls_pki(d: str) -> dict[str, str]:
+    """A CA, a server certificate it signed for 127.0.0.1, and another CA of the
+    same name (the wrong one): P-256 keys by `openssl`, as an operator of a
+    gateway would make them."""
+    files = {n: os.path.join(d, n) for n in ("ca.crt", "ca.key", "other-ca.crt", "other-ca.key",
+                                             "server.crt", "server.key", "server.csr", "ext")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=glass cannon e2e CA",
+                "-keyout", files[f"{ca}.key"], "-out", files[f"{ca}.crt"])
+    openssl("req", *ec, "-subj", "/CN=127.0.0.1", "-keyout", files["server.key"], "-out", files["server.csr"])
+    with open(files["ext"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", files["server.csr"], "-CA", files["ca.crt"], "-CAkey", files["ca.key"],
+            "-CAcreateserial", "-days", "2", "-extfile", files["ext"], "-out", files["server.crt"])
+    return files
+
+
+def secret(c: Cluster, name: str, files: dict[str, str]) -> None:
+    data = {key: base64.b64encode(open(path, "rb").read()).decode() for key, path in files.items()}
+    c.client.create("secrets", c.namespace, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                                             "type": "Opaque", "data": data})
+
+
+@scenario("17", "spec.tls against serve --tls: CA from a Secret and insecure Succeed with handshakes "
+                "counted; a wrong CA fails naming spec.tls.ca and the Secret")
+def tls(c: Cluster) -> None:
+    if shutil.which("openssl") is None:
+        raise AssertionError("openssl is needed to make the certificates (apt-get install openssl)")
+    pki = tls_pki(c.dir)
+    c.start_operator()
+    target = c.start_target(["serve", "--listen", "", "--threads", "1", "--tls",
+                             "--cert", pki["server.crt"], "--key", pki["server.key"]])
+    assert target.url.startswith("https://"), target.url
+    secret(c, "gateway-ca", {"ca.crt": pki["ca.crt"]})
+    secret(c, "other-ca", {"ca.crt": pki["other-ca.crt"]})
+    gate = ["errors == 0", "status_2xx > 0"]
+    c.client.create("loadtests", c.namespace, loadtest(
+        "tls-ca", target.url, runners=2, connections=4, pipeline=4, thresholds=gate,
+        tls={"secretName": "gateway-ca", "ca": "ca.crt"}))
+    c.client.create("loadtests", c.namespace, loadtest(
+        "tls-insecure", target.url, runners=2, connections=2, requestsPerConnection=20, thresholds=gate,
+        tls={"insecure": True, "resume": True}))
+    c.client.create("loadtests", c.namespace, loadtest(
+        "tls-wrong-ca", target.url, runners=2, connections=2, tls={"secretName": "other-ca", "ca": "ca.crt"}))
+
+    o = c.wait_for("loadtests", "tls-ca", finished, 90, "tls-ca to finish")
+    st = o["status"]
+    assert phase(o) == "Succeeded" and st["verdict"] == "Passed", (st.get("message"), st.get("thresholdResults"))
+    summary = st["summary"]
+    assert summary["responses"] > 0 and summary["errors"]["tls"] == 0, summary
+    # One full handshake per connection, on both runners, verified against the Secret's CA.
+    tls = summary["tls"]
+    assert tls["handshakes"] == 4 and tls["resumed"] == 0, tls
+    assert 0 < tls["handshakeLatency"]["p50Us"] <= tls["handshakeLatency"]["maxUs"], tls
+    job = next(e.obj for e in c.store.history
+               if e.res == ("batch", "jobs") and e.obj["metadata"]["name"] == "tls-ca")
+    pod = job["spec"]["template"]["spec"]
+    assert {"name": "tls", "secret": {"secretName": "gateway-ca"}} in pod["volumes"], pod["volumes"]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "tls")
+    assert mount["mountPath"] == "/etc/gcannon/tls" and mount["readOnly"] is True, mount
+    assert "secrets" not in json.dumps(c.client.list("roles", c.namespace)), "runners read no Secret"
+
+    o = c.wait_for("loadtests", "tls-insecure", finished, 90, "tls-insecure to finish")
+    st = o["status"]
+    assert phase(o) == "Succeeded" and st["verdict"] == "Passed", (st.get("message"), st.get("thresholdResults"))
+    summary = st["summary"]
+    # A reconnect every 20 responses: many handshakes, most of them resumed.
+    assert summary["tls"]["handshakes"] > 4 and summary["tls"]["resumed"] > 0, summary["tls"]
+    assert summary["errors"]["tls"] == 0, summary
+
+    o = c.wait_for("loadtests", "tls-wrong-ca", finished, 90, "tls-wrong-ca to fail")
+    assert phase(o) == "Failed", o["status"]
+    failed = condition(o, "Failed")
+    msg = failed["message"]
+    assert failed["status"] == "True", failed
+    assert f"TLS handshake with 127.0.0.1:{target.port} failed" in msg, msg
+    assert "not signed by a CA of spec.tls.ca (key ca.crt of Secret other-ca)" in msg, msg
+    assert "--cacert" not in msg and "--insecure" not in msg, msg
+    assert_cleaned_up(c, "tls-wrong-ca")
+
 
 def main(argv: list[str]) -> int:
     wanted = set(argv)

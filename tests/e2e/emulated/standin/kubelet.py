@@ -10,11 +10,13 @@ a container that never becomes ready."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import threading
@@ -367,12 +369,18 @@ class Kubelet:
             # What the kubelet shows between restarts of a container that keeps exiting.
             waiting = (fault.reason, fault.message or
                        f"back-off 10s restarting failed container={cspec['name']} pod={name}_{ns}")
-        env = None
+        env, mounts = None, []
         if waiting is None:
             try:
                 env = self._env(pod, cspec)
             except LookupError as e:
                 waiting = ("CreateContainerConfigError", str(e))
+        if waiting is None:
+            try:
+                mounts = self._secret_volumes(pod, cspec)
+            except LookupError as e:
+                # The real kubelet retries the mount and leaves the container creating.
+                waiting = ("ContainerCreating", str(e))
         argv = (cspec.get("command") or []) + (cspec.get("args") or [])
         binary = self.binaries.get(os.path.basename(argv[0])) if argv else None
         if waiting is None and binary is None:
@@ -390,8 +398,9 @@ class Kubelet:
         os.makedirs(podir, exist_ok=True)
         log = os.path.join(podir, "container.log")
         with open(log, "ab") as out:
-            proc = subprocess.Popen([binary] + argv[1:], env=env, cwd=podir, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(_in_mount_namespace(mounts, [binary] + argv[1:]), env=env, cwd=podir,
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
         self.containers[(ns, name)] = Container(proc, now, log)
         self.store.logs[(ns, name)] = log
         self.history.append((name, "started", str(proc.pid)))
@@ -486,6 +495,43 @@ class Kubelet:
             json.dump(config, f)
         return path
 
+    def _secret_volumes(self, pod: dict, cspec: dict) -> list[tuple[str, str]]:
+        """The container's Secret volumes as (directory, mountPath): each Secret's keys
+        written as files (or its `items`), read-only, as the kubelet projects them."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        secrets = self.store.resource("", "secrets")
+        mounts = []
+        for m in cspec.get("volumeMounts") or []:
+            source = (volumes.get(m["name"]) or {}).get("secret")
+            if source is None:
+                continue  # emptyDir and the like: the process's own filesystem serves
+            obj = self.store.get_opt(secrets, ns, source["secretName"])
+            if obj is None:
+                if source.get("optional"):
+                    continue
+                raise LookupError(f'MountVolume.SetUp failed for volume "{m["name"]}" : '
+                                  f'secret "{source["secretName"]}" not found')
+            data = obj.get("data") or {}
+            items = source.get("items") or [{"key": k, "path": k} for k in data]
+            vdir = os.path.join(self.workdir, "pods", f"{ns}_{name}", "volumes", m["name"])
+            os.makedirs(vdir, exist_ok=True)
+            for item in items:
+                if item["key"] not in data:
+                    raise LookupError(f'MountVolume.SetUp failed for volume "{m["name"]}" : '
+                                      f'references non-existent secret key: {item["key"]}')
+                path = os.path.join(vdir, item["path"])
+                with open(path, "wb") as f:
+                    f.write(base64.b64decode(data[item["key"]]))
+                os.chmod(path, item.get("mode", source.get("defaultMode", 0o644)))
+            try:
+                os.makedirs(m["mountPath"], exist_ok=True)
+            except OSError as e:
+                raise LookupError(f"the stand-in kubelet cannot create the mount point {m['mountPath']} "
+                                  f"(Secret volumes need root for a mount namespace): {e}") from None
+            mounts.append((vdir, m["mountPath"]))
+        return mounts
+
     def _env(self, pod: dict, cspec: dict) -> dict[str, str]:
         ns = pod["metadata"]["namespace"]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
@@ -506,7 +552,6 @@ class Kubelet:
                 raise LookupError(f"couldn't find key {ref['key']} in {what} {ns}/{ref['name']}")
             v = data[ref["key"]]
             if res is secrets:
-                import base64
                 v = base64.b64decode(v).decode()
             return v
 
@@ -535,6 +580,20 @@ class Kubelet:
             else:
                 env[e["name"]] = ""
         return env
+
+
+def _in_mount_namespace(mounts: list[tuple[str, str]], argv: list[str]) -> list[str]:
+    """`argv` run in a private mount namespace where each (directory, mountPath) is
+    bind-mounted read-only, as a container runtime mounts volumes; the host sees
+    nothing but the empty mount points. `unshare` and `sh` exec, so the process
+    the kubelet signals is the container's own."""
+    if not mounts:
+        return argv
+    script = []
+    for src, dst in mounts:
+        script.append(f"mount --bind {shlex.quote(src)} {shlex.quote(dst)} && "
+                      f"mount -o remount,bind,ro {shlex.quote(dst)} &&")
+    return ["unshare", "--mount", "--", "sh", "-c", " ".join(script) + ' exec "$@"', "sh"] + argv
 
 
 def _field_path(pod: dict, path: str) -> str:
