@@ -11,7 +11,9 @@
 #
 # tls: https against nginx (TLS 1.3, 1 worker) and `gcannon serve --tls`, 64
 # connections, pipeline 1 and 16; then handshakes: a new TLS connection per
-# request (gcannon -r 1, wrk with `Connection: close`), full handshakes. None of
+# request (gcannon -r 1, wrk with `Connection: close`), full handshakes against
+# nginx with resumption off (against serve --tls wrk resumes its sessions; see
+# bench/handshakes.sh for both kinds, counted by the server). None of
 # the clients verifies the self-signed certificates (gcannon --insecure).
 #
 # Needs: nginx, wrk, h2load (nghttp2-client), GNU time, taskset; oha optional
@@ -122,6 +124,10 @@ if [[ $ONLY == all || $ONLY == tls ]]; then
   start_nginx tls
   interleave tls-nginx https://127.0.0.1:18443/ 64 1
   interleave tls-nginx https://127.0.0.1:18443/ 64 16
+  stop_server
+  # Resumption off: wrk resumes its last session on reconnect (SSL_clear), so
+  # only then do both clients make full handshakes (bench/handshakes.sh).
+  start_nginx tls-full
   interleave tls-nginx-r1 https://127.0.0.1:18443/ 64 1
   stop_server
   start_serve_tls

@@ -3,24 +3,31 @@
 # on 18081 (TLS: 18444), each pinned to $SERVER_CPU. Expects $work (a scratch
 # directory) and $GCANNON.
 
-# start_nginx [tls]: plaintext, or TLS 1.3 with a self-signed P-256 certificate.
+# start_nginx [tls|tls-full]: plaintext, or TLS 1.3 with a self-signed P-256
+# certificate; tls-full turns session resumption off (no tickets, no cache), so
+# every connection is a full handshake whatever the client does. With
+# NGINX_LOG=FILE each request logs `$ssl_session_reused $connection_requests`
+# (r: resumed, .: full; 1 on a connection's first request, its handshake).
 start_nginx() {
-  local listen="listen 127.0.0.1:18080 backlog=65535;" port=18080
+  local listen="listen 127.0.0.1:18080 backlog=65535;" port=18080 log="access_log off;"
   mkdir -p "$work/nginx"
-  if [ "${1:-}" = tls ]; then
+  if [[ ${1:-} == tls* ]]; then
     [ -s "$work/nginx/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
       -nodes -days 2 -subj /CN=127.0.0.1 -keyout "$work/nginx/key.pem" -out "$work/nginx/cert.pem" 2>/dev/null
+    local resume="ssl_session_tickets on;"
+    [ "$1" = tls-full ] && resume="ssl_session_tickets off; ssl_session_cache off;"
     listen="listen 127.0.0.1:18443 ssl backlog=65535; ssl_certificate $work/nginx/cert.pem;
-    ssl_certificate_key $work/nginx/key.pem; ssl_protocols TLSv1.3; ssl_session_tickets on;"
+    ssl_certificate_key $work/nginx/key.pem; ssl_protocols TLSv1.3; $resume"
     port=18443
   fi
+  [ -n "${NGINX_LOG:-}" ] && log="log_format reuse '\$ssl_session_reused \$connection_requests'; access_log $NGINX_LOG reuse;"
   cat > "$work/nginx/nginx.conf" <<EOF
 daemon off; master_process off; worker_processes 1;
 pid $work/nginx/pid; error_log $work/nginx/error.log crit;
 worker_rlimit_nofile 65536;
 events { worker_connections 20000; }
 http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  $log keepalive_requests 1000000; keepalive_timeout 300s;
   client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
   fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
   server { $listen location / { return 200 "hello\n"; } }
