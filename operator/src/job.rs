@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use api::loadtest::{LoadTest, LoadTestSpec, SeccompChoice, TLS_MOUNT};
+use api::loadtest::{LoadTest, LoadTestSpec, SeccompChoice, SECRET_TEMPLATES_MOUNT, TLS_MOUNT};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    KeyToPath, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
     PodTemplateSpec, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -27,6 +27,8 @@ pub const METRICS_PORT_NAME: &str = "metrics";
 pub const METRICS_PORT: i32 = 9464;
 /// Volume of the TLS Secret (`spec.tls.secretName`).
 const TLS_VOLUME: &str = "tls";
+/// Volumes of `secretRef` templates: `tpl-secret-<i>`, one per Secret.
+const TEMPLATE_VOLUME: &str = "tpl-secret";
 
 /// The Job's name for a LoadTest: its own name, so `kubectl get job` matches `kubectl get lt`.
 pub fn job_name(lt: &LoadTest) -> String {
@@ -203,13 +205,33 @@ fn container(lt: &LoadTest, cfg: &Config) -> Container {
 }
 
 /// Read-only root filesystem: the agent may still need a scratch /tmp. A TLS
-/// Secret is mounted by the kubelet, so the runner's account reads no Secret.
+/// Secret and template Secrets are mounted by the kubelet, so the runner's
+/// account reads no Secret.
 fn volumes(spec: &LoadTestSpec) -> Vec<Volume> {
     let mut v = vec![Volume {
         name: "tmp".into(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Volume::default()
     }];
+    for (i, (secret, keys)) in template_secrets(spec).into_iter().enumerate() {
+        v.push(Volume {
+            name: format!("{TEMPLATE_VOLUME}-{i}"),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.into()),
+                items: Some(
+                    keys.into_iter()
+                        .map(|k| KeyToPath {
+                            key: k.into(),
+                            path: k.into(),
+                            ..KeyToPath::default()
+                        })
+                        .collect(),
+                ),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
     if let Some(name) = tls_secret(spec) {
         v.push(Volume {
             name: TLS_VOLUME.into(),
@@ -229,6 +251,14 @@ fn volume_mounts(spec: &LoadTestSpec) -> Vec<VolumeMount> {
         mount_path: "/tmp".into(),
         ..VolumeMount::default()
     }];
+    for (i, (secret, _)) in template_secrets(spec).into_iter().enumerate() {
+        m.push(VolumeMount {
+            name: format!("{TEMPLATE_VOLUME}-{i}"),
+            mount_path: format!("{SECRET_TEMPLATES_MOUNT}/{secret}"),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     if tls_secret(spec).is_some() {
         m.push(VolumeMount {
             name: TLS_VOLUME.into(),
@@ -238,6 +268,18 @@ fn volume_mounts(spec: &LoadTestSpec) -> Vec<VolumeMount> {
         });
     }
     m
+}
+
+/// Each Secret named by a `secretRef` template, with the keys used: mounted as
+/// `<SECRET_TEMPLATES_MOUNT>/<secret>/<key>`, only those keys.
+fn template_secrets(spec: &LoadTestSpec) -> BTreeMap<&str, std::collections::BTreeSet<&str>> {
+    let mut out: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for r in spec.templates.iter().filter_map(|t| t.secret_ref.as_ref()) {
+        out.entry(r.name.as_str())
+            .or_default()
+            .insert(r.key.as_str());
+    }
+    out
 }
 
 fn tls_secret(spec: &LoadTestSpec) -> Option<&str> {

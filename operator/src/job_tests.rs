@@ -271,3 +271,66 @@ fn tls_secret_is_mounted_read_only_where_the_plan_reads_it() {
         );
     }
 }
+
+#[test]
+fn secret_templates_are_mounted_read_only_key_by_key_where_the_agent_reads_them() {
+    let lt = sample(
+        "templates:\n- secretRef: {name: auth, key: get.raw}\n- secretRef: {name: auth, key: post.raw}\n- secretRef: {name: other, key: x}\n- text: \"GET / HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n\"\n",
+    );
+    let job = build_job(&lt, &Config::default()).unwrap();
+    let p = pod(&job);
+    let secrets: Vec<(String, Vec<String>)> = p
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter_map(|v| {
+            let s = v.secret.as_ref()?;
+            let keys = s
+                .items
+                .as_ref()?
+                .iter()
+                .map(|i| format!("{}={}", i.key, i.path));
+            Some((s.secret_name.clone()?, keys.collect()))
+        })
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            (
+                "auth".into(),
+                vec!["get.raw=get.raw".into(), "post.raw=post.raw".into()]
+            ),
+            ("other".into(), vec!["x=x".into()])
+        ]
+    );
+    let mounts = p.containers[0].volume_mounts.as_ref().unwrap();
+    // Every secretRef file the agent reads lies under a read-only mount of its Secret.
+    for t in &lt.spec.templates {
+        let Some(r) = &t.secret_ref else { continue };
+        let m = mounts
+            .iter()
+            .find(|m| r.path().starts_with(&format!("{}/", m.mount_path)))
+            .unwrap_or_else(|| panic!("{} is under no mount", r.path()));
+        assert_eq!(m.read_only, Some(true));
+        let vol = p
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == m.name)
+            .unwrap();
+        assert_eq!(
+            vol.secret.as_ref().unwrap().secret_name.as_ref(),
+            Some(&r.name)
+        );
+        assert_eq!(r.path(), format!("{}/{}", m.mount_path, r.key));
+    }
+    // The runner's Role still reads no Secret.
+    let role = crate::rbac::role(&lt).unwrap();
+    assert!(role.rules.unwrap().iter().all(|r| !r
+        .resources
+        .as_ref()
+        .unwrap()
+        .contains(&"secrets".to_string())));
+}

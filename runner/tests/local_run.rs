@@ -83,6 +83,14 @@ fn bad_manifests_exit_2_before_any_load() {
         ),
         (&*manifest("ftp://127.0.0.1:9/", 1, &[]), "https://"),
         (&*manifest("http://127.0.0.1:9/", 7, &[]), "runner"),
+        (
+            "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata: {name: t}\nspec:\n  templates:\n  - secretRef: {name: auth, key: get.raw}\n",
+            "template 0: secretRef auth/get.raw needs a cluster; inline the template text",
+        ),
+        (
+            "apiVersion: glasscannon.dev/v1alpha1\nkind: LoadTest\nmetadata: {name: t}\nspec:\n  templates:\n  - configMapRef: {name: reqs, key: get}\n",
+            "template 0: configMapRef reqs/get needs a cluster",
+        ),
     ];
     for (text, needle) in cases {
         let out = gcannon_run(text, &[]);

@@ -93,15 +93,48 @@ def list_sum(items):
     return total if total is not None else celtypes.IntType(0)
 
 
+class AuthzRequest(celtypes.MapType):
+    """authorizer.group(..).resource(..).namespace(..).name(..).check(verb): the attributes so far."""
+
+
+def _with(key):
+    def add(req, value):
+        out = AuthzRequest(req)
+        out[celtypes.StringType(key)] = value
+        return out
+    return add
+
+
+class _Every:
+    def __contains__(self, _name) -> bool:
+        return True
+
+
+EVERY_SECRET = _Every()
+
+
+def authorizer_for(may_get):
+    """An authorizer whose requester may `get` exactly the Secrets named in `may_get` (namespace perf)."""
+    def allowed(req) -> celtypes.BoolType:
+        attrs = {str(k): str(v) for k, v in req.items()}
+        return celtypes.BoolType(attrs == {"group": "", "resource": "secrets", "namespace": "perf",
+                                           "name": attrs.get("name"), "verb": "get"}
+                                 and attrs["name"] in may_get)
+    return allowed
+
+
 K8S_FUNCTIONS = {
+    "group": _with("group"), "resource": _with("resource"), "namespace": _with("namespace"),
+    "name": _with("name"), "check": _with("verb"), "allowed": authorizer_for(set()),
     "url": k8s_url, "isURL": is_url, "getHostname": get_hostname, "lowerAscii": lower_ascii,
     "isIP": is_ip, "cidr": k8s_cidr, "containsIP": contains_ip, "sum": list_sum,
 }
 
 
-def evaluate(expression: str, activation: dict):
+def evaluate(expression: str, activation: dict, may_get: set[str] = frozenset()):
     env = celpy.Environment()
-    prog = env.program(env.compile(expression), functions=K8S_FUNCTIONS)
+    functions = {**K8S_FUNCTIONS, "allowed": authorizer_for(may_get)}
+    prog = env.program(env.compile(expression), functions=functions)
     result = prog.evaluate(activation)
     if isinstance(result, celpy.CELEvalError):
         raise AssertionError(f"{expression}: {result}")
@@ -118,11 +151,12 @@ def policy_of(objects):
     return vap["spec"]
 
 
-def admit(spec: dict, obj: dict, old: dict | None = None) -> list[str]:
-    """The messages of the failed validations, [] when admitted (or not matched)."""
+def admit(spec: dict, obj: dict, old: dict | None = None, may_get: set[str] = frozenset()) -> list[str]:
+    """The messages of the failed validations, [] when admitted (or not matched); the
+    requester may `get` the Secrets in `may_get`."""
     request = {"operation": "UPDATE" if old else "CREATE"}
     activation = {"object": celpy.json_to_cel(obj), "oldObject": celpy.json_to_cel(old),
-                  "request": celpy.json_to_cel(request)}
+                  "request": celpy.json_to_cel(request), "authorizer": AuthzRequest({})}
     if not all(evaluate(m["expression"], activation) for m in spec.get("matchConditions", [])):
         return []
     variables = {}
@@ -131,7 +165,7 @@ def admit(spec: dict, obj: dict, old: dict | None = None) -> list[str]:
     activation["variables"] = celtypes.MapType({celtypes.StringType(k): v for k, v in variables.items()})
     failed = []
     for rule in spec["validations"]:
-        if not evaluate(rule["expression"], activation):
+        if not evaluate(rule["expression"], activation, may_get):
             msg = rule.get("message") or str(evaluate(rule["messageExpression"], activation))
             failed.append(msg)
     return failed
@@ -155,7 +189,8 @@ def rules(messages: list[str]) -> list[str]:
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_admission_decides_like_the_operator(chart, case):
     spec = policy_of(render(chart, {"policy": case.get("policy") or {}}))
-    assert rules(admit(spec, loadtest(case["spec"]))) == case["broken"]
+    # The operator cannot know who may read which Secret: here the author may read any.
+    assert rules(admit(spec, loadtest(case["spec"]), may_get=EVERY_SECRET)) == case["broken"]
 
 
 def test_every_rule_has_a_refusing_case():
@@ -207,3 +242,16 @@ def test_loadtests_outside_the_watched_namespaces_are_refused(chart):
     elsewhere = loadtest({"target": "http://t/"})
     elsewhere["metadata"]["namespace"] = "prod"
     assert admit(spec, elsewhere) == ["operator.watchNamespaces: no operator runs LoadTests in namespace prod"]
+
+
+@pytest.mark.parametrize("spec", [
+    {"templates": [{"secretRef": {"name": "api-token", "key": "get.raw"}}]},
+    {"target": "https://t/", "tls": {"secretName": "api-token", "ca": "ca.crt"}},
+    {"target": "http://t/", "runner": {"env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "k"}}}]}},
+], ids=["template", "tls", "env"])
+def test_only_secrets_the_author_may_read_can_be_named(chart, spec):
+    """Naming a Secret makes a runner pod read it: an author without `get` on it is refused."""
+    policy = policy_of(render(chart, {"policy": {"allowSecretEnv": True}}))
+    assert admit(policy, loadtest(spec), may_get={"api-token"}) == []
+    assert admit(policy, loadtest(spec), may_get={"other"}) == [
+        "secrets: a LoadTest may name only Secrets its author may get"]

@@ -120,9 +120,9 @@ pub struct LoadTestSpec {
     pub cleanup: CleanupPolicy,
 }
 
-/// One request template: inline `text`, or a `configMapRef`.
+/// One request template: inline `text`, a `configMapRef`, or a `secretRef`.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[x_kube(validation = Rule::new("has(self.text) != has(self.configMapRef)").message("set exactly one of text or configMapRef"))]
+#[x_kube(validation = Rule::new("(has(self.text) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) == 1").message("set exactly one of text, configMapRef or secretRef"))]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSource {
     /// Label for error messages; defaults to `inline[i]` or the ConfigMap key.
@@ -134,6 +134,47 @@ pub struct TemplateSource {
     /// A ConfigMap key holding the raw request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_ref: Option<ConfigMapKeyRef>,
+    /// A Secret key holding the raw request (credentials in headers): the operator
+    /// mounts it read-only into runner pods, so runners need no Secret permission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+}
+
+/// Where runner pods find `secretRef` templates: `<this>/<secret>/<key>`.
+pub const SECRET_TEMPLATES_MOUNT: &str = "/etc/gcannon/templates";
+
+/// A key of a Secret in the LoadTest's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key inside the Secret.
+    pub key: String,
+}
+
+impl SecretKeyRef {
+    /// The file a runner pod reads it from.
+    pub fn path(&self) -> String {
+        format!("{SECRET_TEMPLATES_MOUNT}/{}/{}", self.name, self.key)
+    }
+}
+
+/// Where a template's text comes from when it is not inline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TemplateRef<'a> {
+    /// `configMapRef`.
+    ConfigMap(&'a ConfigMapKeyRef),
+    /// `secretRef`.
+    Secret(&'a SecretKeyRef),
+}
+
+impl std::fmt::Display for TemplateRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ConfigMap(r) => write!(f, "configMapRef {}/{}", r.name, r.key),
+            Self::Secret(r) => write!(f, "secretRef {}/{}", r.name, r.key),
+        }
+    }
 }
 
 /// Where runner pods find the files of `tls.secretName`.
@@ -308,8 +349,8 @@ pub enum CleanupPolicy {
 /// Why a spec cannot be turned into a runnable plan.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SpecError {
-    /// A template has neither or both of `text` and `configMapRef`.
-    #[error("template {index}: set exactly one of text or configMapRef")]
+    /// A template has not exactly one of `text`, `configMapRef` and `secretRef`.
+    #[error("template {index}: set exactly one of text, configMapRef or secretRef")]
     TemplateSource {
         /// Position in `spec.templates`.
         index: usize,
@@ -338,19 +379,30 @@ impl LoadTestSpec {
         crate::plan::run_length(self.warmup, self.duration, &self.stages)
     }
 
-    /// The engine's plan for the whole test; `resolve` reads ConfigMap templates.
+    /// The engine's plan for the whole test; `resolve` reads ConfigMap and Secret templates.
     pub fn plan(
         &self,
-        mut resolve: impl FnMut(&ConfigMapKeyRef) -> Result<String, String>,
+        mut resolve: impl FnMut(TemplateRef<'_>) -> Result<String, String>,
     ) -> Result<LoadPlan, SpecError> {
         let mut templates = Vec::with_capacity(self.templates.len());
         for (index, t) in self.templates.iter().enumerate() {
-            let (name, text) = match (&t.text, &t.config_map_ref) {
-                (Some(text), None) => (format!("inline[{index}]"), text.clone()),
-                (None, Some(r)) => {
-                    let text =
-                        resolve(r).map_err(|reason| SpecError::Unresolved { index, reason })?;
+            let unresolved = |reason| SpecError::Unresolved { index, reason };
+            let (name, text) = match (&t.text, &t.config_map_ref, &t.secret_ref) {
+                (Some(text), None, None) => (format!("inline[{index}]"), text.clone()),
+                (None, Some(r), None) => {
+                    let text = resolve(TemplateRef::ConfigMap(r)).map_err(unresolved)?;
                     (format!("configmap/{}/{}", r.name, r.key), text)
+                }
+                (None, None, Some(r)) => {
+                    // A file name under the Secret's mount: no path, no dot segment.
+                    if r.key.is_empty() || r.key.contains('/') || r.key == "." || r.key == ".." {
+                        return Err(unresolved(format!(
+                            "secretRef key {:?} is not a key",
+                            r.key
+                        )));
+                    }
+                    let text = resolve(TemplateRef::Secret(r)).map_err(unresolved)?;
+                    (format!("secret/{}/{}", r.name, r.key), text)
                 }
                 _ => return Err(SpecError::TemplateSource { index }),
             };

@@ -9,7 +9,7 @@ fn crd_carries_cel_rules_list_maps_and_columns() {
         crd.contains("self.connections >= self.runners * self.threads"),
         "{crd}"
     );
-    assert!(crd.contains("has(self.text) != has(self.configMapRef)"));
+    assert!(crd.contains("(has(self.secretRef) ? 1 : 0) == 1"));
     assert!(crd.contains(r#""x-kubernetes-list-map-keys":["index"]"#));
     assert!(crd.contains(r#""x-kubernetes-list-type":"map""#));
     assert!(crd.contains(r#""shortNames":["lt"]"#));
@@ -44,11 +44,9 @@ fn templates_resolve_inline_and_from_configmaps() {
         "templates:\n- text: \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"\n- configMapRef: {name: reqs, key: post}\n",
     )
     .unwrap();
-    let plan = spec
-        .plan(|r| Ok(format!("from {}/{}", r.name, r.key)))
-        .unwrap();
+    let plan = spec.plan(|r| Ok(format!("from {r}"))).unwrap();
     assert_eq!(plan.templates[0].name, "inline[0]");
-    assert_eq!(plan.templates[1].text, "from reqs/post");
+    assert_eq!(plan.templates[1].text, "from configMapRef reqs/post");
     let err = spec
         .plan(|_| Err("configmap reqs not found".into()))
         .unwrap_err();
@@ -142,4 +140,35 @@ fn tls_files_come_from_the_secret_mount_in_a_cluster_and_from_paths_otherwise() 
     );
     let crd = serde_json::to_string(&LoadTest::crd()).unwrap();
     assert!(crd.contains("has(self.cert) == has(self.key)"), "{crd}");
+}
+
+#[test]
+fn templates_from_a_secret_key_name_the_secret_never_the_text() {
+    let spec: LoadTestSpec =
+        serde_yaml::from_str("templates:\n- secretRef: {name: auth, key: get.raw}\n").unwrap();
+    let plan = spec
+        .plan(|r| match r {
+            TemplateRef::Secret(s) => Ok(format!("read from {}", s.path())),
+            TemplateRef::ConfigMap(_) => unreachable!(),
+        })
+        .unwrap();
+    assert_eq!(plan.templates[0].name, "secret/auth/get.raw");
+    assert_eq!(
+        plan.templates[0].text,
+        "read from /etc/gcannon/templates/auth/get.raw"
+    );
+    for bad in ["..", "a/b", ""] {
+        let spec: LoadTestSpec = serde_yaml::from_str(&format!(
+            "templates:\n- secretRef: {{name: auth, key: {bad:?}}}\n"
+        ))
+        .unwrap();
+        let e = spec.plan(|_| unreachable!()).unwrap_err().to_string();
+        assert!(e.starts_with("template 0: secretRef key"), "{e}");
+    }
+    let both: LoadTestSpec =
+        serde_yaml::from_str("templates:\n- text: x\n  secretRef: {name: auth, key: k}\n").unwrap();
+    assert_eq!(
+        both.plan(|_| unreachable!()).unwrap_err().to_string(),
+        "template 0: set exactly one of text, configMapRef or secretRef"
+    );
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use api::loadtest::{ConfigMapKeyRef, LoadTest, Phase, Shard};
+use api::loadtest::{ConfigMapKeyRef, LoadTest, Phase, Shard, TemplateRef};
 use api::plan::LoadPlan;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
@@ -123,7 +123,8 @@ impl Agent {
             })
     }
 
-    /// The whole test's plan, with ConfigMap templates read from the namespace.
+    /// The whole test's plan, with ConfigMap templates read from the namespace and
+    /// Secret templates from their mount.
     pub async fn resolve_plan(&self, lt: &LoadTest) -> Result<LoadPlan, AgentError> {
         let mut texts: BTreeMap<(String, String), Result<String, String>> = BTreeMap::new();
         for r in lt
@@ -137,13 +138,14 @@ impl Agent {
             }
         }
         lt.spec
-            .plan(|r| {
-                texts
-                    .get(&(r.name.clone(), r.key.clone()))
+            .plan(|r| match r {
+                TemplateRef::ConfigMap(c) => texts
+                    .get(&(c.name.clone(), c.key.clone()))
                     .cloned()
-                    .unwrap_or_else(|| {
-                        Err(format!("configMapRef {}/{} was not read", r.name, r.key))
-                    })
+                    .unwrap_or_else(|| Err(format!("{r} was not read"))),
+                // Mounted by the operator (job.rs): the kubelet reads the Secret, not us.
+                TemplateRef::Secret(s) => std::fs::read_to_string(s.path())
+                    .map_err(|e| format!("{r}: cannot read {}: {e}", s.path())),
             })
             .map_err(|e| AgentError::Plan(e.to_string()))
     }

@@ -40,8 +40,7 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
         .spec
         .plan(|r| {
             Err(format!(
-                "configMapRef {}/{} needs a cluster; inline the template text for gcannon run",
-                r.name, r.key
+                "{r} needs a cluster; inline the template text for gcannon run"
             ))
         })
         .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
