@@ -681,7 +681,7 @@ def watch(c: Cluster) -> None:
 
 
 @scenario("18", "the admin policy: a LoadTest breaking each rule is Rejected naming it, with no runner objects or pods; "
-              "watchNamespaces: RoleBindings and LoadTests there only")
+              "watchNamespaces: RoleBindings and LoadTests there only; a template from a Secret key")
 def admin_policy(c: Cluster) -> None:
     with open(os.path.join(REPO, "charts", "glass-cannon", "values.yaml")) as f:
         policy = yaml.safe_load(f)["policy"]  # what the chart hands the operator (GC_POLICY)
@@ -736,6 +736,33 @@ def admin_policy(c: Cluster) -> None:
     rejected_events = {e["regarding"]["name"] for e in events if e.get("reason") == "Rejected" and e["type"] == "Warning"}
     assert rejected_events == set(bad), rejected_events
     watch_namespaces(target)
+    secret_templates(c, target)
+
+
+def secret_templates(c: Cluster, target) -> None:
+    """A template from a Secret key: mounted by the kubelet (only that key), sent as the
+    request; the runner's Role reads no Secret and the runners never asked for one."""
+    host = target.url.split("/")[2]
+    text = f"GET /status/201 HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cr3t\r\n\r\n"
+    c.client.create("secrets", c.namespace, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api-token"},
+                                             "data": {"get.raw": base64.b64encode(text.encode()).decode(),
+                                                      "unused": base64.b64encode(b"x").decode()}})
+    c.client.create("loadtests", c.namespace, loadtest(
+        "from-secret", "", runners=2, connections=2, expectedStatus=201,
+        templates=[{"secretRef": {"name": "api-token", "key": "get.raw"}}],
+        thresholds=["unexpected_status == 0", "status_2xx > 0"]))
+    o = c.wait_for("loadtests", "from-secret", finished, 90, "the Secret template's LoadTest")
+    st = o["status"]
+    assert phase(o) == "Succeeded" and st["verdict"] == "Passed", (st.get("message"), st.get("thresholdResults"))
+    assert all(r["passed"] for r in st["thresholdResults"]), "every response came from the Secret's template"
+    assert "s3cr3t" not in json.dumps(o), "the credential is nowhere in the LoadTest"
+    job = next(e.obj for e in c.store.history if e.res == ("batch", "jobs") and e.obj["metadata"]["name"] == "from-secret")
+    volumes = job["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "tpl-secret-0", "secret": {"secretName": "api-token", "items": [
+        {"key": "get.raw", "path": "get.raw"}]}} in volumes, volumes
+    assert "secrets" not in json.dumps(c.get("roles", "from-secret-runner")), "runners read no Secret"
+    asked = [r for r in c.server.request_log if "/secrets" in r[1] and r[3] != "system:admin"]
+    assert not asked, asked
 
 
 def watch_namespaces(target) -> None:
