@@ -144,8 +144,8 @@ def evaluate(expression: str, activation: dict, may_get: set[str] = frozenset())
 # ----- the policy as the API server runs it ------------------------------------------------------
 
 def policy_of(objects):
-    vap = one(objects, "ValidatingAdmissionPolicy")
-    binding = one(objects, "ValidatingAdmissionPolicyBinding")
+    vap = one(objects, "ValidatingAdmissionPolicy", "-loadtests")
+    binding = one(objects, "ValidatingAdmissionPolicyBinding", "-loadtests")
     assert binding["spec"]["policyName"] == vap["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Deny"]
     return vap["spec"]
@@ -255,3 +255,94 @@ def test_only_secrets_the_author_may_read_can_be_named(chart, spec):
     assert admit(policy, loadtest(spec), may_get={"api-token"}) == []
     assert admit(policy, loadtest(spec), may_get={"other"}) == [
         "secrets: a LoadTest may name only Secrets its author may get"]
+
+
+# ----- what a runner's token may write ---------------------------------------------------------------
+
+RUNNER = "system:serviceaccount:perf:smoke-runner"
+
+
+def runner_policy(chart):
+    objects = render(chart)
+    (vap,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy" and o["metadata"]["name"].endswith("-runner-status")]
+    (binding,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"
+                  and o["spec"]["policyName"] == vap["metadata"]["name"]]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert vap["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["loadtests/status"]
+    return vap["spec"]
+
+
+def status_write(spec, old_status, new_status, user=RUNNER, pod="smoke-1-abcde"):
+    """The failed messages of a status UPDATE of perf/smoke by `user` from `pod`."""
+    meta = {"name": "smoke", "namespace": "perf"}
+    old = {"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "metadata": meta,
+           "spec": {"target": "http://t/"}, "status": old_status}
+    new = {**old, "status": new_status}
+    extra = {"authentication.kubernetes.io/pod-name": [pod]} if pod else {}
+    request = {"operation": "UPDATE", "userInfo": {"username": user, "extra": extra}}
+    activation = {"object": celpy.json_to_cel(new), "oldObject": celpy.json_to_cel(old),
+                  "request": celpy.json_to_cel(request)}
+    if not all(evaluate(m["expression"], activation) for m in spec["matchConditions"]):
+        return None  # not a runner of this LoadTest: not judged here
+    variables = {}
+    for v in spec["variables"]:
+        variables[celtypes.StringType(v["name"])] = evaluate(
+            v["expression"], {**activation, "variables": celtypes.MapType(variables)})
+    activation["variables"] = celtypes.MapType(variables)
+    return [r["message"] for r in spec["validations"] if not evaluate(r["expression"], activation)]
+
+
+def shard(index, pod, phase="Running", responses=0):
+    return {"index": index, "pod": pod, "phase": phase, "report": {"responses": responses}}
+
+
+BEFORE = {"phase": "Running", "startAt": "2026-11-28T12:00:00Z",
+          "shards": [shard(0, "smoke-0-zzzzz"), shard(1, "smoke-1-abcde")]}
+
+
+def test_a_runner_writes_its_own_shard(chart):
+    spec = runner_policy(chart)
+    after = {**BEFORE, "shards": [shard(0, "smoke-0-zzzzz"), shard(1, "smoke-1-abcde", "Done", 500)]}
+    assert status_write(spec, BEFORE, after) == []
+    # Its first announcement adds its entry.
+    assert status_write(spec, {"phase": "Starting"}, {"phase": "Starting", "shards": [shard(1, "smoke-1-abcde")]}) == []
+
+
+@pytest.mark.parametrize("field,value", [("phase", "Succeeded"), ("verdict", "Passed"), ("startAt", "2026-11-28T11:00:00Z"),
+                                         ("summary", {"responses": 10**9}), ("conditions", [])])
+def test_a_runner_cannot_touch_what_the_operator_owns(chart, field, value):
+    spec = runner_policy(chart)
+    assert status_write(spec, BEFORE, {**BEFORE, field: value}) == [
+        f"runner-status: status.{field} is the operator's; a runner may not change it"]
+
+
+def test_a_runner_cannot_write_or_remove_another_runners_shard(chart):
+    spec = runner_policy(chart)
+    forged = {**BEFORE, "shards": [shard(0, "smoke-0-zzzzz", "Done", 10**9), shard(1, "smoke-1-abcde")]}
+    # Overwriting shard 0 both writes and (as the old entry goes) removes another runner's shard.
+    assert status_write(spec, BEFORE, forged) == [
+        "runner-status: a runner may write only its own shard (its pod, its completion index)",
+        "runner-status: a runner may not remove another runner's shard"]
+    # Its own pod name on another index is still another runner's shard.
+    squatted = {**BEFORE, "shards": [shard(0, "smoke-1-abcde", "Done"), shard(1, "smoke-1-abcde")]}
+    assert "runner-status: a runner may write only its own shard (its pod, its completion index)" in status_write(
+        spec, BEFORE, squatted)
+    dropped = {**BEFORE, "shards": [shard(1, "smoke-1-abcde")]}
+    assert status_write(spec, BEFORE, dropped) == ["runner-status: a runner may not remove another runner's shard"]
+
+
+def test_a_token_not_bound_to_a_pod_is_refused_and_others_are_not_judged(chart):
+    spec = runner_policy(chart)
+    assert status_write(spec, BEFORE, BEFORE, pod=None) == [
+        "runner-status: a runner writes with a token bound to its pod (authentication.kubernetes.io/pod-name)"]
+    # Another LoadTest's runner never gets here (RBAC resourceNames); the operator is not matched.
+    operator = "system:serviceaccount:glass-cannon:glass-cannon"
+    assert status_write(spec, BEFORE, {**BEFORE, "phase": "Succeeded"}, user=operator) is None
+
+
+def test_every_operator_owned_status_field_is_guarded(chart):
+    """New status fields must be added to the policy: all but shards are the operator's."""
+    status = SCHEMA["properties"]["status"]["properties"]
+    guarded = {re.search(r"status\.(\w+) is the operator's", v["message"]).group(1)
+               for v in runner_policy(chart)["validations"] if "is the operator's" in v["message"]}
+    assert guarded == set(status) - {"shards"}

@@ -85,6 +85,7 @@ def test_default_objects(chart):
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
         "ConfigMap", "DaemonSet", "Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ])
     assert not find(objects, "ServiceMonitor")
 
