@@ -35,18 +35,21 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 taskset -c "$SERVER_CPU" "$GCANNON" serve --listen "127.0.0.1:$PORT" >/dev/null 2>&1 &
 sleep 0.5
 
+# scrape_while PID: scrape the client's metrics once a second while it runs.
+scrape_while() {
+  while kill -0 "$1" 2>/dev/null; do
+    taskset -c "$SERVER_CPU" curl -s -o /dev/null "http://127.0.0.1:$MPORT/metrics" || true
+    sleep 1
+  done
+}
+
 one() { # mode round -> "mode,round,responses,seconds,user_s"
   local mode=$1 round=$2 extra=()
   [ "$mode" = on ] && extra=(--metrics-listen "127.0.0.1:$MPORT")
   /usr/bin/time -f '%U' -o "$work/time" taskset -c "$CLIENT_CPU" "$GCANNON" \
     "http://127.0.0.1:$PORT/" -c "$CONNS" -p "$DEPTH" -d "${DUR}s" --json "${extra[@]}" > "$work/out.json" &
   local pid=$!
-  if [ "$mode" = on ]; then
-    while kill -0 "$pid" 2>/dev/null; do
-      taskset -c "$SERVER_CPU" curl -s -o /dev/null "http://127.0.0.1:$MPORT/metrics" || true
-      sleep 1
-    done
-  fi
+  [ "$mode" = on ] && scrape_while "$pid"
   wait "$pid" || true
   echo "$mode,$round,$(jq -r '.responses' "$work/out.json"),$(jq -r '.elapsed_sec' "$work/out.json"),$(tail -1 "$work/time")"
 }
@@ -59,12 +62,7 @@ ir() {
     "http://127.0.0.1:$PORT/" -c "$CONNS" -p "$DEPTH" -d "${IR_DUR:-4}s" --json "${extra[@]}" \
     > "$work/ir.json" 2>/dev/null &
   local pid=$!
-  if [ "$mode" = on ]; then
-    while kill -0 "$pid" 2>/dev/null; do
-      taskset -c "$SERVER_CPU" curl -s -o /dev/null "http://127.0.0.1:$MPORT/metrics" || true
-      sleep 1
-    done
-  fi
+  [ "$mode" = on ] && scrape_while "$pid"
   wait "$pid" || true
   awk '/^summary:/ {s += $2} END {print s}' "$cg"* | python3 -c \
     'import json,sys; n=json.load(open(sys.argv[1]))["responses"]; print(int(sys.stdin.read()) / max(n, 1))' "$work/ir.json"

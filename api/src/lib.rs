@@ -2,6 +2,8 @@
 //! exact HDR histograms, and thresholds. Shared by the CLI, the agent and the
 //! operator so all three give the same numbers and the same verdict. No I/O.
 
+#![forbid(unsafe_code)]
+
 pub mod duration;
 pub mod loadtest;
 pub mod plan;

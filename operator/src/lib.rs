@@ -1,6 +1,8 @@
 //! The Glass Cannon operator: reconciles each `LoadTest` into one Indexed Job of
 //! runner pods, starts them together, merges their shards and sets the verdict.
 
+#![forbid(unsafe_code)]
+
 pub mod baseline;
 pub mod config;
 pub mod controller;

@@ -1,5 +1,7 @@
 //! `glass-cannon-operator`: reconciles LoadTests into runner Jobs.
 
+#![forbid(unsafe_code)]
+
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 

@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use api::report::{new_histogram, Report};
-use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::config::{
@@ -47,7 +46,7 @@ pub struct Worker {
     clock: Clock,
     addr: SockAddr,
     report: Report,
-    sec_hist: Option<Histogram<u64>>,
+    second_p99: Option<stats::SecondP99>,
     cqes: Vec<(u64, i32, u32)>,
     /// The header section the server keeps sending, shared by all connections.
     heads: HeadCache,
@@ -132,11 +131,8 @@ impl Worker {
         // Every mode keeps each second's p99: the TUI, the timeline and
         // noise-aware baseline comparisons read it (bench/second_p99.sh turns
         // it off to show what it costs).
-        let sec_hist =
-            (std::env::var_os(SECOND_P99_ENV).as_deref() != Some("off".as_ref())).then(|| {
-                Histogram::new_with_bounds(1, api::report::MAX_LATENCY_US, 2)
-                    .expect("static bounds")
-            });
+        let second_p99 = (std::env::var_os(SECOND_P99_ENV).as_deref() != Some("off".as_ref()))
+            .then(stats::SecondP99::new);
         let tls = plan.tls.as_ref().map(|setup| {
             Box::new(TlsSide::new(
                 setup.clone(),
@@ -153,7 +149,7 @@ impl Worker {
             shared,
             clock,
             report,
-            sec_hist,
+            second_p99,
             cqes: Vec::with_capacity(CQE_BATCH),
             heads: HeadCache::default(),
             issued: 0,
