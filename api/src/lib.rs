@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod contract;
 pub mod duration;
 pub mod loadtest;
 pub mod plan;

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::phases;
 
 /// Name the operator reports events and field ownership under.
-pub const CONTROLLER_NAME: &str = "glass-cannon-operator";
+pub const CONTROLLER_NAME: &str = api::contract::OPERATOR_NAME;
 
 /// Shared state of every reconcile.
 pub struct Context {

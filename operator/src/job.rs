@@ -2,6 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use api::contract::{
+    AGENT_COMMAND, ENV_LOADTEST, ENV_METRICS_LISTEN, ENV_NAMESPACE, ENV_NODE, ENV_POD,
+    OPERATOR_NAME, RUNNER_NAME,
+};
 use api::loadtest::{LoadTest, LoadTestSpec, SeccompChoice, SECRET_TEMPLATES_MOUNT, TLS_MOUNT};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
@@ -15,8 +19,7 @@ use kube::{Resource, ResourceExt};
 use crate::config::Config;
 use crate::error::Error;
 
-/// Label put on every runner pod, valued with the LoadTest's name.
-pub const LOADTEST_LABEL: &str = "glasscannon.dev/loadtest";
+pub use api::contract::LOADTEST_LABEL;
 /// The uid runner containers run as (distroless `nonroot`).
 pub const RUNNER_UID: i64 = 65532;
 /// Name of the runner container.
@@ -38,14 +41,8 @@ pub fn job_name(lt: &LoadTest) -> String {
 /// Labels on runner pods and the Job.
 pub fn runner_labels(lt: &LoadTest) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (
-            "app.kubernetes.io/name".into(),
-            "glass-cannon-runner".into(),
-        ),
-        (
-            "app.kubernetes.io/managed-by".into(),
-            "glass-cannon-operator".into(),
-        ),
+        ("app.kubernetes.io/name".into(), RUNNER_NAME.into()),
+        ("app.kubernetes.io/managed-by".into(), OPERATOR_NAME.into()),
         (LOADTEST_LABEL.into(), lt.name_any()),
     ])
 }
@@ -146,27 +143,27 @@ fn container(lt: &LoadTest, cfg: &Config) -> Container {
     };
     let mut env = vec![
         EnvVar {
-            name: "GC_LOADTEST".into(),
+            name: ENV_LOADTEST.into(),
             value: Some(lt.name_any()),
             value_from: None,
         },
         EnvVar {
-            name: "GC_NAMESPACE".into(),
+            name: ENV_NAMESPACE.into(),
             value: None,
             value_from: Some(field("metadata.namespace")),
         },
         EnvVar {
-            name: "POD_NAME".into(),
+            name: ENV_POD.into(),
             value: None,
             value_from: Some(field("metadata.name")),
         },
         EnvVar {
-            name: "NODE_NAME".into(),
+            name: ENV_NODE.into(),
             value: None,
             value_from: Some(field("spec.nodeName")),
         },
         EnvVar {
-            name: "GC_METRICS_LISTEN".into(),
+            name: ENV_METRICS_LISTEN.into(),
             value: Some(format!("0.0.0.0:{METRICS_PORT}")),
             value_from: None,
         },
@@ -189,7 +186,7 @@ fn container(lt: &LoadTest, cfg: &Config) -> Container {
                 .unwrap_or_else(|| cfg.runner_image.clone()),
         ),
         image_pull_policy: spec.runner.image_pull_policy.map(|p| p.as_str().into()),
-        command: Some(vec!["gcannon".into(), "agent".into()]),
+        command: Some(AGENT_COMMAND.iter().map(|&s| s.into()).collect()),
         env: Some(env),
         ports: Some(vec![ContainerPort {
             name: Some(METRICS_PORT_NAME.into()),

@@ -215,7 +215,7 @@ fn handshake_and_echo_against_tungstenite_server() {
     let head_len = parse_upgrade_response(&out)
         .unwrap()
         .expect("complete head");
-    check_upgrade_response(&out[..head_len], &expected_accept(&key_base64(&key))).unwrap();
+    check_upgrade_response(&out[..head_len], &expected_accept(key_base64(&key))).unwrap();
     assert_eq!(
         parse(&[&out[head_len..]]),
         [Ev::Msg(Opcode::Text, 5), Ev::Ping(vec![7, 8])]

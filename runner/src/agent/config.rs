@@ -3,22 +3,10 @@
 
 use std::time::Duration;
 
-/// Environment variable naming the LoadTest.
-pub const ENV_LOADTEST: &str = "GC_LOADTEST";
-/// Environment variable holding the LoadTest's namespace.
-pub const ENV_NAMESPACE: &str = "GC_NAMESPACE";
-/// Environment variable holding this pod's name.
-pub const ENV_POD: &str = "POD_NAME";
-/// Environment variable holding the node's name.
-pub const ENV_NODE: &str = "NODE_NAME";
-/// Environment variable the Indexed Job sets to this runner's index.
-pub const ENV_INDEX: &str = "JOB_COMPLETION_INDEX";
-/// Optional override of how long to wait for `status.startAt`, in seconds.
-pub const ENV_START_TIMEOUT: &str = "GC_START_TIMEOUT_SECONDS";
-/// Address of the runner's `/metrics` endpoint (the Job sets it; unset: none).
-pub const ENV_METRICS_LISTEN: &str = "GC_METRICS_LISTEN";
-/// How long the endpoint keeps serving the final numbers after the run, in seconds.
-pub const ENV_METRICS_LINGER: &str = "GC_METRICS_LINGER_SECONDS";
+pub use api::contract::{
+    ENV_INDEX, ENV_LOADTEST, ENV_METRICS_LINGER, ENV_METRICS_LISTEN, ENV_NAMESPACE, ENV_NODE,
+    ENV_POD, ENV_START_TIMEOUT,
+};
 
 /// How long a runner waits for the operator to set `startAt` unless overridden.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(600);
@@ -132,10 +120,7 @@ impl AgentConfig {
     }
 }
 
-/// The field manager of shard `index`: one per shard so runners never fight over fields.
-pub fn field_manager(index: u32) -> String {
-    format!("glass-cannon-runner-{index}")
-}
+pub use api::contract::runner_field_manager as field_manager;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 use std::os::fd::RawFd;
 
 use crate::http::parse::ResponseParser;
+use crate::http::template::XorShift64;
 use crate::ws::frame::FrameParser;
 
 /// Where a connection slot is in its life.
@@ -59,7 +60,7 @@ pub struct Conn {
     /// Per-connection scratch for requests whose placeholders are filled per send.
     pub scratch: Vec<u8>,
     /// Random state for `{RAND:..}`.
-    pub rng: u64,
+    pub rng: XorShift64,
     /// WebSocket mode: frame parser once upgraded.
     pub frames: FrameParser,
     /// WebSocket mode: the upgrade response head gathered so far.
@@ -100,7 +101,7 @@ impl Conn {
             failures: 0,
             last_rx: 0,
             scratch: Vec::new(),
-            rng: seed | 1,
+            rng: XorShift64::new(seed | 1),
             frames: FrameParser::new(),
             upgrade_head: Vec::new(),
             pong: Vec::new(),

@@ -413,7 +413,7 @@ fn ws_setup(target: Option<&Target>, message: &[u8]) -> Result<WsSetup, EngineEr
     let t = target.ok_or_else(|| EngineError::Plan("WebSocket mode needs a target URL".into()))?;
     let key: [u8; 16] = *b"gcannon-ws-key16";
     let upgrade = crate::ws::handshake::upgrade_request(&t.host_header(), &t.path, &key);
-    let accept = crate::ws::handshake::expected_accept(&crate::ws::handshake::key_base64(&key));
+    let accept = crate::ws::handshake::expected_accept(crate::ws::handshake::key_base64(&key));
     Ok(WsSetup {
         upgrade,
         accept,

@@ -23,7 +23,7 @@ use super::snapshot::{Cause, ErrorKind, FirstError};
 use super::user_data::{pack, unpack, Kind};
 use super::{Clock, Shared, WorkerPlan};
 use crate::http::parse::{HeadCache, ParseError, Response};
-use crate::http::request::{placeholder_value, Prepared};
+use crate::http::request::Prepared;
 
 mod snapshot;
 mod socket;
@@ -277,8 +277,7 @@ impl Worker {
                 for copy in 0..k {
                     let out = &mut c.scratch[copy * len..(copy + 1) * len];
                     out.copy_from_slice(&req.single);
-                    let value = placeholder_value(
-                        fill,
+                    let value = fill.next_value(
                         &mut c.rng,
                         &mut self.seq,
                         self.plan.seq_stride,

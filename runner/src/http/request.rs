@@ -1,6 +1,7 @@
 //! Pre-built request bytes: built once before the run, sent as-is, pipelined
 //! copies laid end to end so a refill of k requests is one slice.
 
+use super::template::{Placeholder, Template};
 use super::url::Target;
 
 /// The default GET request for a URL target: the original's, byte for byte.
@@ -34,8 +35,6 @@ mod tests {
     }
 }
 
-use super::template::{seq_span, seq_value_in, Placeholder, PlaceholderKind, Template, XorShift64};
-
 /// One request as a worker sends it: its bytes alone and `depth` times over.
 #[derive(Clone, Debug)]
 pub struct Prepared {
@@ -63,30 +62,5 @@ impl Prepared {
     /// From a compiled raw template.
     pub fn from_template(t: &Template, depth: u32) -> Self {
         Self::new(t.bytes.clone(), depth, t.head, t.placeholder)
-    }
-}
-
-/// Per-sender state for placeholder values: `{RAND}` draws from the connection's
-/// generator, `{SEQ}` from the worker's counter spread by stride and offset.
-#[inline]
-pub fn placeholder_value(
-    p: &Placeholder,
-    rng: &mut u64,
-    seq: &mut u64,
-    stride: u64,
-    offset: u64,
-) -> u64 {
-    match p.kind {
-        PlaceholderKind::Rand { min, max } => {
-            let mut x = XorShift64::new(*rng);
-            let v = x.next_in(min, max);
-            *rng = x.0;
-            v
-        }
-        PlaceholderKind::Seq { start } => {
-            let v = seq_value_in(start, seq_span(start, p.width), *seq, stride, offset);
-            *seq += 1;
-            v
-        }
     }
 }

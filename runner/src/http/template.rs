@@ -76,13 +76,18 @@ impl Placeholder {
         self.offset..self.offset + self.width
     }
 
-    /// The value for the next request: a RAND draw from `rng`, or the SEQ value
-    /// number `k` of this sender (see [`seq_value`] for `stride` and `offset`).
+    /// The value for one sender's next request: a RAND draw from `rng`, or its
+    /// SEQ value number `*seq` (which then advances), wrapping within the slot's
+    /// width (see [`seq_value_in`] for `stride` and `offset`).
     #[inline]
-    pub fn next_value(&self, rng: &mut XorShift64, k: u64, stride: u64, offset: u64) -> u64 {
+    pub fn next_value(&self, rng: &mut XorShift64, seq: &mut u64, stride: u64, offset: u64) -> u64 {
         match self.kind {
             PlaceholderKind::Rand { min, max } => rng.next_in(min, max),
-            PlaceholderKind::Seq { start } => seq_value(start, k, stride, offset),
+            PlaceholderKind::Seq { start } => {
+                let v = seq_value_in(start, seq_span(start, self.width), *seq, stride, offset);
+                *seq += 1;
+                v
+            }
         }
     }
 
@@ -210,17 +215,6 @@ impl Template {
     /// The `Host` header value, so the target can be resolved without a URL.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
-    }
-
-    /// Appends one request to `out` with `value` in the placeholder slot (ignored
-    /// without a placeholder); allocates nothing when `out` has the capacity.
-    #[inline]
-    pub fn append_to(&self, out: &mut Vec<u8>, value: u64) {
-        let base = out.len();
-        out.extend_from_slice(&self.bytes);
-        if let Some(p) = &self.placeholder {
-            p.write(&mut out[base + p.offset..], value);
-        }
     }
 }
 

@@ -338,37 +338,44 @@ proptest! {
 }
 
 #[test]
-fn append_to_fills_each_pipelined_copy() {
+fn each_pipelined_copy_gets_the_senders_next_value() {
+    // As the engine fills a send: copy the request, write the next value in its slot.
     let t = ok("GET /u/{SEQ:10} HTTP/1.1\nHost: x\n\n");
     let p = t.placeholder.unwrap();
-    let mut out = Vec::with_capacity(3 * t.bytes.len());
-    let cap = out.capacity();
-    let mut rng = XorShift64::new(1);
-    for k in 0..3 {
-        t.append_to(&mut out, p.next_value(&mut rng, k, 2, 1));
+    let (mut rng, mut seq) = (XorShift64::new(1), 0);
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let mut copy = t.bytes.clone();
+        p.write(&mut copy[p.range()], p.next_value(&mut rng, &mut seq, 2, 1));
+        out.extend(copy);
     }
-    assert_eq!(out.capacity(), cap, "no reallocation");
-    let s = String::from_utf8(out).unwrap();
     let want: String = ["11", "13", "15"]
         .iter()
         .map(|v| format!("GET /u/{v} HTTP/1.1\r\nHost: x\r\n\r\n"))
         .collect();
-    assert_eq!(s, want);
-    let plain = ok("GET / HTTP/1.1\n\n");
-    let mut out = Vec::new();
-    plain.append_to(&mut out, 99);
-    assert_eq!(out, plain.bytes);
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+    assert_eq!(seq, 3, "each SEQ value advances the sender's counter");
+    // Past the slot's width the values start again from `start`, never below it.
+    let t = ok("GET /u/{SEQ:98} HTTP/1.1\n\n");
+    let p = t.placeholder.unwrap();
+    let mut seq = 0;
+    let v: Vec<u64> = (0..3)
+        .map(|_| p.next_value(&mut rng, &mut seq, 1, 0))
+        .collect();
+    assert_eq!(v, [98, 99, 98]);
 }
 
 #[test]
 fn next_value_draws_rand_in_range() {
     let t = ok("GET /{RAND:5:9} HTTP/1.1\n\n");
     let p = t.placeholder.unwrap();
-    let mut rng = XorShift64::new(42);
-    for k in 0..100 {
-        let v = p.next_value(&mut rng, k, 1, 0);
-        assert!((5..=9).contains(&v), "{v}");
-    }
+    let (mut rng, mut seq) = (XorShift64::new(42), 0);
+    let v: Vec<u64> = (0..100)
+        .map(|_| p.next_value(&mut rng, &mut seq, 1, 0))
+        .collect();
+    assert!(v.iter().all(|v| (5..=9).contains(v)), "{v:?}");
+    assert!((5..=9).all(|x| v.contains(&x)), "every value drawn: {v:?}");
+    assert_eq!(seq, 0, "RAND draws leave the SEQ counter alone");
 }
 
 #[test]

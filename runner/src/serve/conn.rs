@@ -20,7 +20,7 @@ pub struct Pending {
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub enum ConnStage {
     /// Serving requests.
     Open,
     /// Write what is buffered, then half-close.
@@ -30,7 +30,7 @@ pub enum Phase {
 }
 
 /// One accepted connection.
-pub struct Conn {
+pub struct ServerConn {
     /// The socket; closed on drop.
     pub fd: OwnedFd,
     /// Received bytes; unconsumed input starts at `rpos`.
@@ -46,7 +46,7 @@ pub struct Conn {
     /// WebSocket state once upgraded.
     pub ws: Option<Box<WsState>>,
     /// Open or closing.
-    pub phase: Phase,
+    pub stage: ConnStage,
     /// The peer has shut down its sending side.
     pub peer_eof: bool,
     /// epoll events currently registered.
@@ -58,7 +58,7 @@ pub struct Conn {
 }
 
 /// Write as much buffered output as the socket takes; false on a dead peer.
-pub fn flush(c: &mut Conn) -> bool {
+pub fn flush(c: &mut ServerConn) -> bool {
     if c.tls.is_some() {
         return super::tls::flush(c);
     }

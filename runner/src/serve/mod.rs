@@ -199,36 +199,13 @@ fn start_with(
         threads: Vec::with_capacity(n),
     };
     for (i, listener) in listeners.into_iter().enumerate() {
-        let worker = server::Worker::new(i, listener.into(), shared.clone())?;
+        let worker = server::ServerWorker::new(i, listener.into(), shared.clone())?;
         let t = std::thread::Builder::new()
             .name(format!("gcannon-serve-{i}"))
             .spawn(move || worker.run())?;
         handle.threads.push(t);
     }
     Ok(handle)
-}
-
-/// Serve on `listen` until `stop` becomes true; the exit code for `gcannon serve`.
-pub fn run_forever(listen: SocketAddr, threads: usize, stop: &AtomicBool) -> i32 {
-    let handle = match start(&ServeConfig { listen, threads }) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("gcannon serve: cannot listen on {listen}: {e}");
-            return 1;
-        }
-    };
-    eprintln!(
-        "gcannon serve: listening on {} with {} thread(s)",
-        handle.local_addr(),
-        threads.max(1)
-    );
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let served = handle.requests();
-    handle.shutdown();
-    eprintln!("gcannon serve: stopped after {served} requests");
-    0
 }
 
 /// One non-blocking `SO_REUSEPORT` listener.

@@ -175,7 +175,7 @@ pub fn stats(out: &mut Vec<u8>, requests: u64, keep_alive: bool) {
 /// Append the `101` that accepts a WebSocket upgrade.
 pub fn ws_accept(out: &mut Vec<u8>, key: &[u8]) {
     out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
-    out.extend_from_slice(super::ws::accept_key(key).as_bytes());
+    out.extend_from_slice(crate::ws::handshake::expected_accept(key).as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
 }
 

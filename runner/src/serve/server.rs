@@ -7,7 +7,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::conn::{epoll_ctl, flush, strip_body, would_block, Conn, Pending, Phase, OUT_KEEP};
+use super::conn::{
+    epoll_ctl, flush, strip_body, would_block, ConnStage, Pending, ServerConn, OUT_KEEP,
+};
 use super::request::{self, Parsed};
 use super::routes::{self, Route};
 use super::ws;
@@ -31,11 +33,11 @@ const EVENTS: usize = 512;
 /// A slab slot; `gen` tells a reused slot from its previous occupant.
 struct Slot {
     gen: u32,
-    conn: Option<Conn>,
+    conn: Option<ServerConn>,
 }
 
 /// A serving thread's whole state.
-pub struct Worker {
+pub struct ServerWorker {
     idx: usize,
     listener: OwnedFd,
     epfd: OwnedFd,
@@ -47,7 +49,7 @@ pub struct Worker {
     accepted: u64,
 }
 
-impl Worker {
+impl ServerWorker {
     /// Set up the epoll instance watching `listener` and the shutdown eventfd.
     pub fn new(idx: usize, listener: OwnedFd, shared: Arc<Shared>) -> io::Result<Self> {
         // SAFETY: epoll_create1 has no memory preconditions; checked below.
@@ -237,7 +239,7 @@ impl Worker {
                 },
                 None => None,
             };
-            slot.conn = Some(Conn {
+            slot.conn = Some(ServerConn {
                 tls,
                 fd,
                 inbuf: Vec::with_capacity(READ_BUF),
@@ -246,7 +248,7 @@ impl Worker {
                 wpos: 0,
                 pending: None,
                 ws: None,
-                phase: Phase::Open,
+                stage: ConnStage::Open,
                 peer_eof: false,
                 interest,
                 id: (self.idx as u64) << 48 | self.accepted,
@@ -267,7 +269,7 @@ impl Worker {
     }
 
     /// The connection behind `token`, if it is still the same one.
-    fn take(&mut self, token: u64) -> Option<(usize, Conn)> {
+    fn take(&mut self, token: u64) -> Option<(usize, ServerConn)> {
         let idx = (token & 0xffff_ffff) as usize;
         let slot = self.slots.get_mut(idx)?;
         if u64::from(slot.gen) != token >> 32 {
@@ -277,7 +279,7 @@ impl Worker {
     }
 
     /// Put a connection back, or free its slot (closing it) when `keep` is false.
-    fn put(&mut self, idx: usize, conn: Conn, keep: bool) {
+    fn put(&mut self, idx: usize, conn: ServerConn, keep: bool) {
         if keep {
             self.slots[idx].conn = Some(conn);
         } else {
@@ -301,8 +303,8 @@ impl Worker {
     }
 
     /// Read once and serve what arrived; false when the connection must close.
-    fn read(&mut self, c: &mut Conn) -> bool {
-        if let Phase::Draining(_) = c.phase {
+    fn read(&mut self, c: &mut ServerConn) -> bool {
+        if let ConnStage::Draining(_) = c.stage {
             let mut scratch = [0u8; 4096];
             // SAFETY: reads at most scratch.len() bytes into a live stack buffer.
             let n = unsafe { libc::recv(c.fd.as_raw_fd(), scratch.as_mut_ptr().cast(), 4096, 0) };
@@ -335,10 +337,10 @@ impl Worker {
     }
 
     /// Answer every complete request (or WebSocket frame) buffered on `c`.
-    fn serve_input(&mut self, c: &mut Conn) {
+    fn serve_input(&mut self, c: &mut ServerConn) {
         let conn_id = c.id;
-        while c.pending.is_none() && c.phase == Phase::Open && c.out.len() - c.wpos < OUT_HIGH {
-            let Conn {
+        while c.pending.is_none() && c.stage == ConnStage::Open && c.out.len() - c.wpos < OUT_HIGH {
+            let ServerConn {
                 inbuf, rpos, out, ..
             } = c;
             let buf = &mut inbuf[*rpos..];
@@ -349,7 +351,7 @@ impl Worker {
                 let p = ws::process(state, buf, out);
                 *rpos += p.consumed;
                 if p.close {
-                    c.phase = Phase::CloseAfterFlush;
+                    c.stage = ConnStage::CloseAfterFlush;
                 }
                 break;
             }
@@ -357,7 +359,7 @@ impl Worker {
                 Parsed::Partial => break,
                 Parsed::Invalid(status) => {
                     routes::simple(out, status, b"text/plain", b"bad request\n", false);
-                    c.phase = Phase::CloseAfterFlush;
+                    c.stage = ConnStage::CloseAfterFlush;
                 }
                 Parsed::Complete(req) => {
                     let len = req.len;
@@ -423,7 +425,7 @@ impl Worker {
                         strip_body(out, start);
                     }
                     if route == Route::Ws && c.ws.is_none() || !keep_alive && c.pending.is_none() {
-                        c.phase = Phase::CloseAfterFlush;
+                        c.stage = ConnStage::CloseAfterFlush;
                     }
                     *rpos += len;
                 }
@@ -443,7 +445,7 @@ impl Worker {
     }
 
     /// Flush, advance closing states and set epoll interest; false to close now.
-    fn progress(&mut self, c: &mut Conn, token: u64) -> bool {
+    fn progress(&mut self, c: &mut ServerConn, token: u64) -> bool {
         loop {
             // Count before answering so a client never sees a response /stats misses.
             self.publish();
@@ -453,8 +455,8 @@ impl Worker {
             if c.wpos != c.out.len() || super::tls::wants_write(c) {
                 break;
             }
-            match c.phase {
-                Phase::CloseAfterFlush => {
+            match c.stage {
+                ConnStage::CloseAfterFlush => {
                     // Half-close and drain so unread input cannot turn our close into a reset.
                     // SAFETY: shutdown on a descriptor we own.
                     unsafe { libc::shutdown(c.fd.as_raw_fd(), libc::SHUT_WR) };
@@ -462,13 +464,13 @@ impl Worker {
                         return false;
                     }
                     let at = self.shared.now_ns() + DRAIN_NS;
-                    c.phase = Phase::Draining(at);
+                    c.stage = ConnStage::Draining(at);
                     self.timers.push(Reverse((at, token)));
                     break;
                 }
-                Phase::Draining(_) => break,
-                Phase::Open if c.peer_eof && c.pending.is_none() => return false,
-                Phase::Open => {
+                ConnStage::Draining(_) => break,
+                ConnStage::Open if c.peer_eof && c.pending.is_none() => return false,
+                ConnStage::Open => {
                     // Output drained below the mark: serve input held back by back-pressure.
                     let before = (c.rpos, c.inbuf.len(), c.out.len());
                     if c.pending.is_none() && !c.inbuf.is_empty() {
@@ -485,10 +487,10 @@ impl Worker {
         }
         let out_left = c.out.len() - c.wpos;
         let mut want = 0u32;
-        let reading = match c.phase {
-            Phase::Draining(_) => true,
-            Phase::Open => !c.peer_eof && c.pending.is_none() && out_left < OUT_HIGH,
-            Phase::CloseAfterFlush => false,
+        let reading = match c.stage {
+            ConnStage::Draining(_) => true,
+            ConnStage::Open => !c.peer_eof && c.pending.is_none() && out_left < OUT_HIGH,
+            ConnStage::CloseAfterFlush => false,
         };
         if reading {
             want |= libc::EPOLLIN as u32;
@@ -528,7 +530,7 @@ impl Worker {
             let Some((idx, mut c)) = self.take(token) else {
                 continue;
             };
-            let keep = match (&c.pending, c.phase) {
+            let keep = match (&c.pending, c.stage) {
                 (Some(p), _) if p.deadline <= now => {
                     let (keep_alive, head_only) = (p.keep_alive, p.head_only);
                     c.pending = None;
@@ -538,12 +540,12 @@ impl Worker {
                         strip_body(&mut c.out, start);
                     }
                     if !keep_alive {
-                        c.phase = Phase::CloseAfterFlush;
+                        c.stage = ConnStage::CloseAfterFlush;
                     }
                     self.serve_input(&mut c);
                     self.progress(&mut c, token)
                 }
-                (_, Phase::Draining(d)) => d > now,
+                (_, ConnStage::Draining(d)) => d > now,
                 _ => true,
             };
             self.put(idx, c, keep);

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::conn::{Conn, OUT_KEEP};
+use super::conn::{ServerConn, OUT_KEEP};
 
 /// Plaintext the server reads per receive at most.
 const READ_CHUNK: usize = 16 * 1024;
@@ -28,12 +28,12 @@ impl Write for Sock {
 }
 
 /// Ciphertext is waiting for the socket (handshake messages, alerts, records).
-pub fn wants_write(c: &Conn) -> bool {
+pub fn wants_write(c: &ServerConn) -> bool {
     c.tls.as_ref().is_some_and(|t| t.wants_write())
 }
 
 /// Read once and decrypt into `inbuf`; false when the connection must close.
-pub fn read(c: &mut Conn) -> bool {
+pub fn read(c: &mut ServerConn) -> bool {
     let Some(t) = c.tls.as_mut() else {
         return false;
     };
@@ -67,7 +67,7 @@ pub fn read(c: &mut Conn) -> bool {
 }
 
 /// Encrypt buffered output and write what the socket takes; false on a dead peer.
-pub fn flush(c: &mut Conn) -> bool {
+pub fn flush(c: &mut ServerConn) -> bool {
     let Some(t) = c.tls.as_mut() else {
         return false;
     };

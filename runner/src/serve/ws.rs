@@ -3,22 +3,10 @@
 //! Fragmented messages are reassembled and echoed as one unfragmented frame;
 //! control frames may arrive between fragments and are answered at once.
 
-use base64::Engine as _;
-use sha1::{Digest, Sha1};
+use crate::ws::frame::{encode_frame, Opcode};
 
 /// Largest message we reassemble or echo; beyond it we close with 1009.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-/// RFC 6455 magic appended to the client key.
-const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
-pub fn accept_key(key: &[u8]) -> String {
-    let mut h = Sha1::new();
-    h.update(key);
-    h.update(GUID);
-    base64::engine::general_purpose::STANDARD.encode(h.finalize())
-}
-
 /// Per-connection reassembly state.
 #[derive(Debug, Default)]
 pub struct WsState {
@@ -30,7 +18,7 @@ pub struct WsState {
 
 /// Result of consuming frames from the read buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Progress {
+pub struct Echoed {
     /// Bytes consumed from the front of the buffer.
     pub consumed: usize,
     /// Data frames (or whole messages) echoed.
@@ -40,8 +28,8 @@ pub struct Progress {
 }
 
 /// Consume every complete frame at the front of `buf`, appending replies to `out`.
-pub fn process(state: &mut WsState, buf: &mut [u8], out: &mut Vec<u8>) -> Progress {
-    let mut p = Progress {
+pub fn process(state: &mut WsState, buf: &mut [u8], out: &mut Vec<u8>) -> Echoed {
+    let mut p = Echoed {
         consumed: 0,
         echoed: 0,
         close: false,
@@ -90,7 +78,7 @@ pub fn process(state: &mut WsState, buf: &mut [u8], out: &mut Vec<u8>) -> Progre
                 p.close = true;
             }
             1 | 2 if fin => {
-                write_frame(out, opcode, payload);
+                write_frame(out, data_opcode(opcode), payload);
                 p.echoed += 1;
             }
             1 | 2 => {
@@ -110,7 +98,7 @@ pub fn process(state: &mut WsState, buf: &mut [u8], out: &mut Vec<u8>) -> Progre
                 }
                 state.message.extend_from_slice(payload);
                 if fin {
-                    write_frame(out, state.opcode, &state.message);
+                    write_frame(out, data_opcode(state.opcode), &state.message);
                     state.opcode = 0;
                     state.message = Vec::new();
                     p.echoed += 1;
@@ -123,10 +111,10 @@ pub fn process(state: &mut WsState, buf: &mut [u8], out: &mut Vec<u8>) -> Progre
                 } else {
                     &[][..]
                 };
-                write_frame(out, 8, code);
+                write_frame(out, Opcode::Close, code);
                 p.close = true;
             }
-            9 if fin && len <= 125 => write_frame(out, 10, payload),
+            9 if fin && len <= 125 => write_frame(out, Opcode::Pong, payload),
             10 if fin && len <= 125 => {}
             _ => {
                 close_with(out, 1002);
@@ -164,37 +152,27 @@ fn frame_header(buf: &[u8]) -> Option<(usize, Option<usize>)> {
 }
 
 /// Append one unmasked, final server frame.
-fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
-    let n = payload.len();
-    if n < 126 {
-        out.push(n as u8);
-    } else if n <= 0xffff {
-        out.push(126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
+fn write_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
+    encode_frame(true, opcode, payload, None, out);
+}
+
+/// The opcode a reassembled or single-frame message is echoed with.
+fn data_opcode(opcode: u8) -> Opcode {
+    if opcode == 1 {
+        Opcode::Text
     } else {
-        out.push(127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
+        Opcode::Binary
     }
-    out.extend_from_slice(payload);
 }
 
 /// Append a close frame carrying `code`.
 fn close_with(out: &mut Vec<u8>, code: u16) {
-    write_frame(out, 8, &code.to_be_bytes());
+    write_frame(out, Opcode::Close, &code.to_be_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accept_key_matches_rfc_example() {
-        assert_eq!(
-            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-    }
 
     #[test]
     fn masked_text_is_echoed_unmasked() {

@@ -28,10 +28,11 @@ pub fn key_base64(key: &[u8; 16]) -> String {
     STANDARD.encode(key)
 }
 
-/// The `Sec-WebSocket-Accept` value a server must answer to `key_b64`.
-pub fn expected_accept(key_b64: &str) -> String {
+/// The `Sec-WebSocket-Accept` value a server must answer to `key_b64` (the
+/// client's `Sec-WebSocket-Key` as sent); `gcannon serve` answers with it too.
+pub fn expected_accept(key_b64: impl AsRef<[u8]>) -> String {
     let mut h = Sha1::new();
-    h.update(key_b64.as_bytes());
+    h.update(key_b64.as_ref());
     h.update(GUID.as_bytes());
     STANDARD.encode(h.finalize())
 }
