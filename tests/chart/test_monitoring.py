@@ -12,12 +12,13 @@ import pytest
 from conftest import ROOT, find, one, render
 
 JOB_RS = (ROOT / "operator" / "src" / "job.rs").read_text()
+CONTRACT_RS = (ROOT / "api" / "src" / "contract.rs").read_text()
 
 
-def rust_const(name: str) -> str:
-    """The value of a `pub const NAME: … = …;` in operator/src/job.rs."""
-    m = re.search(rf"pub const {name}: [^=]+= \"?([^\";]+)\"?;", JOB_RS)
-    assert m, f"{name} not found in job.rs"
+def rust_const(name: str, source: str = JOB_RS) -> str:
+    """The value of a `pub const NAME: … = …;` in operator/src/job.rs (or `source`)."""
+    m = re.search(rf"pub const {name}: [^=]+= \"?([^\";]+)\"?;", source)
+    assert m, f"{name} not found"
     return m.group(1)
 
 
@@ -33,9 +34,12 @@ def test_podmonitor_scrapes_the_runners_named_port_in_any_namespace(chart):
     pm = one(objects, "PodMonitor")
     assert pm["metadata"]["labels"]["release"] == "kps"
     assert pm["spec"]["namespaceSelector"] == {"any": True}
-    # The selector matches the labels the operator's Job builder puts on runner pods.
+    # The selector matches the labels the operator's Job builder puts on runner
+    # pods, valued from the runner contract (api/src/contract.rs).
     for key, value in pm["spec"]["selector"]["matchLabels"].items():
-        assert f'"{key}".into(),\n            "{value}".into()' in JOB_RS, (key, value)
+        m = re.search(rf'\("{re.escape(key)}"\.into\(\), (\w+)\.into\(\)\)', JOB_RS)
+        assert m, f"the Job builder puts no {key} label on runner pods"
+        assert rust_const(m.group(1), CONTRACT_RS) == value, (key, value)
     (ep,) = pm["spec"]["podMetricsEndpoints"]
     assert ep["port"] == rust_const("METRICS_PORT_NAME") == "metrics"
     assert ep["path"] == "/metrics" and ep["honorLabels"] is True
