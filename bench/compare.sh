@@ -31,14 +31,8 @@ OUT=${OUT:-bench/results}
 GCANNON=${GCANNON:-target/release/gcannon}
 export PATH="/usr/sbin:$HOME/.cargo/bin:$PATH"
 
-mkdir -p "$OUT"
-RAW="$OUT/raw.csv"
-echo "part,tool,conns,depth,round,responses,seconds,user_s,sys_s,maxrss_kb" > "$RAW"
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-ulimit -n 65536 2>/dev/null || true
-
-[ -x "$GCANNON" ] || cargo build --release -p runner
+source bench/servers.sh
+bench_start raw.csv "part,tool,conns,depth,round,responses,seconds,user_s,sys_s,maxrss_kb"
 for t in nginx wrk h2load taskset; do
   command -v "$t" >/dev/null || { echo "bench: $t is required (apt-get install nginx-light wrk nghttp2-client util-linux)"; exit 2; }
 done
@@ -55,7 +49,6 @@ end
 request = function() return req end
 EOF
 
-source bench/servers.sh
 
 # run_tool PART TOOL URL CONNS DEPTH ROUND: one pinned run, one CSV row.
 run_tool() {

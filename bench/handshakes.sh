@@ -27,19 +27,12 @@ OUT=${OUT:-bench/results}
 GCANNON=${GCANNON:-target/release/gcannon}
 export PATH="/usr/sbin:$PATH"
 
-mkdir -p "$OUT"
-RAW="$OUT/handshakes.csv"
-echo "kind,tool,round,responses,seconds,user_s,sys_s,reused,full,instructions" > "$RAW"
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-ulimit -n 65536 2>/dev/null || true
-
-[ -x "$GCANNON" ] || cargo build --release -p runner
+source bench/servers.sh
+bench_start handshakes.csv "kind,tool,round,responses,seconds,user_s,sys_s,reused,full,instructions"
 for t in nginx wrk openssl taskset valgrind; do
   command -v "$t" >/dev/null || { echo "bench: $t is required (apt-get install nginx-light wrk openssl util-linux valgrind)"; exit 2; }
 done
 
-source bench/servers.sh
 export NGINX_LOG="$work/access.log"
 URL=https://127.0.0.1:18443/
 

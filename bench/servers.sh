@@ -1,4 +1,21 @@
-# Targets shared by bench/compare.sh and bench/original.sh (sourced, not run):
+# Set-up and targets shared by bench/compare.sh, bench/handshakes.sh and
+# bench/original.sh (sourced, not run).
+#
+# bench_start FILE HEADER: $RAW is $OUT/FILE with HEADER as its first row;
+# $work is a scratch directory removed at exit, when every server and client
+# still running is killed; descriptors raised for many connections; a release
+# gcannon built if $GCANNON is missing.
+bench_start() {
+  mkdir -p "$OUT"
+  RAW="$OUT/$1"
+  echo "$2" > "$RAW"
+  work=$(mktemp -d)
+  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+  ulimit -n 65536 2>/dev/null || true
+  [ -x "$GCANNON" ] || cargo build --release -p runner
+}
+
+# Targets:
 # nginx with one worker on 18080 (TLS: 18443), `gcannon serve` with one thread
 # on 18081 (TLS: 18444), each pinned to $SERVER_CPU. Expects $work (a scratch
 # directory) and $GCANNON.
