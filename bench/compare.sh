@@ -3,7 +3,8 @@
 #
 # Server pinned to CPU 0, every client pinned to CPU 1. Tools are interleaved
 # round by round (A B C A B C ...) so drift on the machine hits all of them alike;
-# each cell of the summary is the median over rounds, and ratios are of medians.
+# each cell of the summary is the median over rounds, and each ratio is the
+# median of the pairwise ratios (gcannon's round r against the other's round r).
 #
 #   bench/compare.sh                 # everything, 5 rounds of 5 s
 #   ROUNDS=3 DUR=3 bench/compare.sh  # quicker
