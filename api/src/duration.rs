@@ -111,6 +111,13 @@ impl Serialize for HumanDuration {
 /// Pattern accepted by [`HumanDuration::parse`], for schema validation at `kubectl apply`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$";
 
+/// The durations of [`DURATION_PATTERN`] that are zero (every number made of
+/// zeros), for the CRD's "greater than 0" rules.
+pub const ZERO_DURATION_PATTERN: &str = r"^(0+|(0+(\.0+)?(ns|us|µs|ms|s|m|h))+)$";
+
+/// Longest duration text the CRD accepts; bounds the cost of its CEL rules.
+pub const MAX_DURATION_LEN: usize = 64;
+
 impl schemars::JsonSchema for HumanDuration {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "HumanDuration".into()
@@ -124,6 +131,7 @@ impl schemars::JsonSchema for HumanDuration {
         schemars::json_schema!({
             "type": "string",
             "pattern": DURATION_PATTERN,
+            "maxLength": MAX_DURATION_LEN,
             "description": "A duration such as 500ms, 5s, 1m or 1m30s; a bare number means seconds."
         })
     }

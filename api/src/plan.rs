@@ -13,8 +13,8 @@ mod validate;
 pub use tls::{TlsField, TlsOrigin, TlsPlan};
 
 pub use validate::{
-    PlanError, MAX_CONNECTIONS_PER_THREAD, MAX_PIPELINE, MAX_RECV_BUF, MAX_TEMPLATES, MAX_THREADS,
-    MIN_RECV_BUF,
+    rule, PlanError, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_THREAD, MAX_PIPELINE, MAX_RECV_BUF,
+    MAX_RUNNERS, MAX_STAGES, MAX_TEMPLATES, MAX_THREADS, MIN_RECV_BUF,
 };
 
 /// What to send, how hard, and for how long. Field names are the manifest's.
@@ -101,7 +101,62 @@ pub fn run_length(warmup: HumanDuration, duration: HumanDuration, stages: &[Stag
         .saturating_add(measured_duration(duration, stages))
 }
 
+/// What a connection speaks: the original tool's `mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 requests.
+    Http,
+    /// WebSocket echo frames after an upgrade.
+    WebSocket,
+}
+
+impl Protocol {
+    /// `"http"` or `"ws"`, the original's `mode` values.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::WebSocket => "ws",
+        }
+    }
+}
+
+/// How the sending is paced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateMode {
+    /// Closed model: every connection sends as fast as responses come back.
+    Closed,
+    /// Open model at a constant total rate, requests per second.
+    Constant(u64),
+    /// Open model ramping through `stages`, starting from `rate` (or 0).
+    Ramp,
+}
+
+impl RateMode {
+    /// Open model (constant or ramping): requests are sent on a schedule.
+    pub fn is_open(self) -> bool {
+        self != Self::Closed
+    }
+}
+
 impl LoadPlan {
+    /// What the connections speak.
+    pub fn protocol(&self) -> Protocol {
+        if self.websocket.is_some() {
+            Protocol::WebSocket
+        } else {
+            Protocol::Http
+        }
+    }
+
+    /// How sending is paced: stages win over `rate`, which wins over the closed model.
+    pub fn rate_mode(&self) -> RateMode {
+        match (self.stages.is_empty(), self.rate) {
+            (false, _) => RateMode::Ramp,
+            (true, Some(r)) => RateMode::Constant(r),
+            (true, None) => RateMode::Closed,
+        }
+    }
+
     /// The measured part's length (see [`measured_duration`]).
     pub fn measured_duration(&self) -> Duration {
         measured_duration(self.duration, &self.stages)
@@ -168,5 +223,27 @@ mod tests {
         };
         assert_eq!(ramp.measured_duration(), Duration::from_secs(7));
         assert_eq!(ramp.run_length(), Duration::from_secs(9));
+    }
+
+    #[test]
+    fn stages_win_over_rate_and_websocket_sets_the_protocol() {
+        let mut p = LoadPlan::default();
+        assert_eq!(
+            (p.rate_mode(), p.protocol()),
+            (RateMode::Closed, Protocol::Http)
+        );
+        assert!(!p.rate_mode().is_open());
+        p.rate = Some(50);
+        assert_eq!(p.rate_mode(), RateMode::Constant(50));
+        p.stages.push(Stage {
+            duration: secs(1),
+            target: 5,
+        });
+        assert_eq!(p.rate_mode(), RateMode::Ramp);
+        assert!(p.rate_mode().is_open());
+        p.websocket = Some(WebSocketPlan {
+            message: "hi".into(),
+        });
+        assert_eq!(p.protocol().as_str(), "ws");
     }
 }

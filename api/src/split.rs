@@ -3,30 +3,6 @@
 
 use crate::plan::LoadPlan;
 
-/// Why a plan cannot be split.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SplitError {
-    /// Zero parts asked for.
-    #[error("cannot split a plan into 0 runners")]
-    NoParts,
-    /// Every runner needs at least one connection.
-    #[error("{connections} connections cannot be split over {parts} runners: each runner needs at least one (raise connections or lower runners)")]
-    TooFewConnections {
-        /// Connections in the plan.
-        connections: u32,
-        /// Runners asked for.
-        parts: u32,
-    },
-    /// Every runner needs a rate of at least one request per second.
-    #[error("a rate of {rate} req/s cannot be split over {parts} runners: each runner needs at least 1 req/s")]
-    RateTooLow {
-        /// Rate in the plan.
-        rate: u64,
-        /// Runners asked for.
-        parts: u32,
-    },
-}
-
 /// Part `index` (0-based) of `total` split into `parts`: shares differ by at
 /// most one and the first `total % parts` shares get the extra unit.
 /// Returns 0 when `parts` is 0 or `index` is out of range.
@@ -40,36 +16,26 @@ pub fn share(total: u64, parts: u32, index: u32) -> u64 {
 }
 
 /// Split a plan into `parts` plans: connections, rate and every stage target
-/// are shared out exactly; threads stay as given but never exceed a part's
-/// connections.
-pub fn split(plan: &LoadPlan, parts: u32) -> Result<Vec<LoadPlan>, SplitError> {
-    if parts == 0 {
-        return Err(SplitError::NoParts);
-    }
-    if plan.connections < parts {
-        return Err(SplitError::TooFewConnections {
-            connections: plan.connections,
-            parts,
-        });
-    }
-    if let Some(rate) = plan.rate {
-        if plan.stages.is_empty() && rate < u64::from(parts) {
-            return Err(SplitError::RateTooLow { rate, parts });
-        }
-    }
-    Ok((0..parts)
+/// are shared out exactly; everything else, threads included, stays as given.
+/// Reached through [`LoadPlan::validate_for`], which checks first that every
+/// share is runnable: nothing is clamped here.
+pub(crate) fn split(plan: &LoadPlan, parts: u32) -> Vec<LoadPlan> {
+    (0..parts)
         .map(|i| {
             let mut p = plan.clone();
             // Fits: a share of a u32 total is at most that total.
             p.connections = share(u64::from(plan.connections), parts, i) as u32;
-            p.threads = plan.threads.clamp(1, p.connections);
-            p.rate = plan.rate.map(|r| share(r, parts, i));
+            // With stages the rate is only the starting point, and zero is a fine one.
+            p.rate = plan
+                .rate
+                .map(|r| share(r, parts, i))
+                .filter(|&r| r > 0 || plan.stages.is_empty());
             for stage in &mut p.stages {
                 stage.target = share(stage.target, parts, i);
             }
             p
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -90,10 +56,10 @@ mod tests {
     }
 
     #[test]
-    fn splits_connections_rate_stages_and_caps_threads() {
+    fn splits_connections_rate_and_stages_and_keeps_threads() {
         let plan = LoadPlan {
             connections: 10,
-            threads: 4,
+            threads: 3,
             rate: Some(1001),
             stages: vec![Stage {
                 duration: HumanDuration(Duration::from_secs(5)),
@@ -101,46 +67,18 @@ mod tests {
             }],
             ..LoadPlan::default()
         };
-        let parts = split(&plan, 3).unwrap();
+        let parts = split(&plan, 3);
         let conns: Vec<u32> = parts.iter().map(|p| p.connections).collect();
         assert_eq!(conns, vec![4, 3, 3]);
         assert_eq!(
             parts.iter().map(|p| p.threads).collect::<Vec<_>>(),
-            vec![4, 3, 3]
+            vec![3, 3, 3]
         );
         let rates: Vec<u64> = parts.iter().map(|p| p.rate.unwrap()).collect();
         assert_eq!(rates, vec![334, 334, 333]);
         let targets: Vec<u64> = parts.iter().map(|p| p.stages[0].target).collect();
         assert_eq!(targets, vec![3, 2, 2]);
         assert!(parts.iter().all(|p| p.duration == plan.duration));
-    }
-
-    #[test]
-    fn refuses_impossible_splits() {
-        let plan = LoadPlan {
-            connections: 2,
-            ..LoadPlan::default()
-        };
-        assert_eq!(split(&plan, 0), Err(SplitError::NoParts));
-        let e = split(&plan, 3).unwrap_err();
-        assert_eq!(
-            e,
-            SplitError::TooFewConnections {
-                connections: 2,
-                parts: 3
-            }
-        );
-        assert!(e
-            .to_string()
-            .contains("2 connections cannot be split over 3 runners"));
-        let plan = LoadPlan {
-            rate: Some(1),
-            ..LoadPlan::default()
-        };
-        assert_eq!(
-            split(&plan, 2),
-            Err(SplitError::RateTooLow { rate: 1, parts: 2 })
-        );
     }
 
     proptest! {
@@ -160,7 +98,7 @@ mod tests {
             targets in prop::collection::vec(0u64..1_000_000, 0..4),
             parts in 1u32..64,
         ) {
-            prop_assume!(connections >= parts);
+            prop_assume!(connections >= parts * threads);
             prop_assume!(rate.is_none_or(|r| r >= u64::from(parts)));
             let plan = LoadPlan {
                 connections,
@@ -169,16 +107,16 @@ mod tests {
                 stages: targets.iter().map(|&t| Stage { duration: HumanDuration(Duration::from_secs(1)), target: t }).collect(),
                 ..LoadPlan::default()
             };
-            let ps = split(&plan, parts).unwrap();
+            let ps = split(&plan, parts);
             prop_assert_eq!(ps.len(), parts as usize);
             let conns: Vec<u32> = ps.iter().map(|p| p.connections).collect();
             prop_assert_eq!(conns.iter().map(|&c| u64::from(c)).sum::<u64>(), u64::from(connections));
             prop_assert!(conns.iter().max().unwrap() - conns.iter().min().unwrap() <= 1);
             for p in &ps {
-                prop_assert!(p.threads >= 1 && p.threads <= p.connections && p.threads <= threads);
+                prop_assert!(p.threads == threads && p.threads <= p.connections);
             }
             if let Some(r) = rate {
-                prop_assert_eq!(ps.iter().map(|p| p.rate.unwrap()).sum::<u64>(), r);
+                prop_assert_eq!(ps.iter().map(|p| p.rate.unwrap_or(0)).sum::<u64>(), r);
             }
             for (k, &t) in targets.iter().enumerate() {
                 let s: Vec<u64> = ps.iter().map(|p| p.stages[k].target).collect();

@@ -213,7 +213,7 @@ fn manifests_are_read_strictly() {
         ),
         (
             good.replace("runners: 1", "runners: 0"),
-            "spec.runners must be at least 1",
+            "runners must be between 1 and 1000, got 0",
         ),
         (
             good.replace("  warmup: 0s", "  warmup: 0s\n  requestsPerConnection: 0"),
@@ -236,5 +236,7 @@ fn manifests_are_read_strictly() {
     }
     let out = gcannon_run(&good, &["--runners", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--runners must be at least 1"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("runners must be between 1 and 1000, got 0")
+    );
 }

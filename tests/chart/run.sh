@@ -23,6 +23,10 @@ echo "==> chart tests (pytest)"
 echo "==> docs, release workflow and e2e script checks (pytest, shellcheck)"
 PATH="$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/docs
 
+echo "==> LoadTest validation: the CRD's schema and CEL rules, gcannon run and the operator on tests/crd/cases.yaml"
+cargo build --quiet -p runner --bin gcannon
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/crd
+
 echo "==> Flux healthCheckExprs tests (CEL)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/gitops
 

@@ -10,8 +10,11 @@ use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Tolerat
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::duration::HumanDuration;
-use crate::plan::{LoadPlan, RequestTemplate, Stage, TlsOrigin, TlsPlan, WebSocketPlan};
+use crate::duration::{HumanDuration, ZERO_DURATION_PATTERN};
+use crate::plan::{
+    rule, LoadPlan, RequestTemplate, Stage, TlsOrigin, TlsPlan, WebSocketPlan, MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_THREAD, MAX_RUNNERS, MAX_STAGES, MAX_TEMPLATES,
+};
 
 use baseline::BaselineRef;
 
@@ -40,8 +43,12 @@ pub use status::{
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.message"}"#
 )]
-#[x_kube(validation = Rule::new("self.connections >= self.runners * self.threads").message("connections must be at least runners * threads: every thread needs a connection"))]
-#[x_kube(validation = Rule::new("self.target != '' || (has(self.templates) && size(self.templates) > 0)").message("set target, or at least one template carrying a Host header"))]
+#[x_kube(validation = Rule::new("self.target != '' || (has(self.templates) && size(self.templates) > 0)").message(rule::TARGET))]
+#[x_kube(validation = Rule::new("self.connections >= self.runners * self.threads").message(rule::CONNECTIONS_PER_THREAD_MIN))]
+#[x_kube(validation = Rule::new(format!("self.connections <= self.runners * self.threads * {MAX_CONNECTIONS_PER_THREAD}")).message(rule::CONNECTIONS_PER_THREAD_MAX))]
+#[x_kube(validation = Rule::new("!has(self.rate) || (has(self.stages) && size(self.stages) > 0) || self.rate >= self.runners").message(rule::RATE_PER_RUNNER))]
+#[x_kube(validation = Rule::new(format!("!self.duration.matches('{}')", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::DURATION))]
+#[x_kube(validation = Rule::new(format!("!has(self.stages) || self.stages.all(s, !s.duration.matches('{}'))", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::STAGE_DURATION))]
 #[serde(rename_all = "camelCase")]
 pub struct LoadTestSpec {
     /// `http://host:port/path`; may be empty when every template carries `Host`.
@@ -49,7 +56,7 @@ pub struct LoadTestSpec {
     pub target: String,
     /// Raw HTTP/1.1 request templates, inline or from a ConfigMap key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256))]
+    #[schemars(length(max = MAX_TEMPLATES))]
     pub templates: Vec<TemplateSource>,
     /// WebSocket echo mode when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,7 +66,7 @@ pub struct LoadTestSpec {
     pub tls: Option<TlsSpec>,
     /// Total TCP connections over all runners and threads.
     #[serde(default = "default_connections")]
-    #[schemars(range(min = 1, max = 10_000_000))]
+    #[schemars(range(min = 1, max = MAX_CONNECTIONS))]
     pub connections: u32,
     /// Worker threads per runner, one io_uring each.
     #[serde(default = "one")]
@@ -93,11 +100,11 @@ pub struct LoadTestSpec {
     pub rate: Option<u64>,
     /// Open model: ramping stages; override `rate` when present.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 1000))]
+    #[schemars(length(max = MAX_STAGES))]
     pub stages: Vec<Stage>,
     /// Runner pods; connections and rate are split exactly between them.
     #[serde(default = "one")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_RUNNERS))]
     pub runners: u32,
     /// Pass/fail gates such as `p99 < 5ms` or `errors < 0.1%`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -434,6 +441,11 @@ impl LoadTestSpec {
             ..LoadPlan::default()
         })
     }
+}
+
+/// A regular expression as a single-quoted CEL string literal's body.
+fn cel_pattern(re: &str) -> String {
+    re.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 fn one() -> u32 {

@@ -27,7 +27,9 @@ use crate::rbac;
 /// How often a starting test is looked at again.
 pub const POLL: Duration = Duration::from_secs(2);
 
-/// Problems the CRD schema cannot catch; a test with any of them never starts.
+/// Every rule of the spec, as `gcannon run` and the agent check it
+/// ([`api::plan::LoadPlan::validate_for`]), and the thresholds; a test with
+/// any problem never starts.
 pub fn validate(spec: &LoadTestSpec) -> Result<(), String> {
     for t in &spec.thresholds {
         let th = Threshold::parse(t).map_err(|e| format!("thresholds: {e}"))?;
@@ -41,28 +43,11 @@ pub fn validate(spec: &LoadTestSpec) -> Result<(), String> {
             return Err(format!("thresholds: {why}"));
         }
     }
-    let needed = u64::from(spec.runners) * u64::from(spec.threads);
-    if u64::from(spec.connections) < needed {
-        return Err(format!(
-            "connections ({}) must be at least runners x threads ({needed})",
-            spec.connections
-        ));
-    }
-    if spec.target.is_empty() && spec.templates.is_empty() {
-        return Err("set target, or at least one template carrying a Host header".into());
-    }
-    if spec.duration.get().is_zero() {
-        return Err("duration must be greater than zero".into());
-    }
-    if let Some(rate) = spec.rate {
-        if rate < u64::from(spec.runners) {
-            return Err(format!(
-                "rate ({rate}/s) must give every one of the {} runners at least 1/s",
-                spec.runners
-            ));
-        }
-    }
+    // ConfigMap and Secret templates are checked for existence separately, and
+    // their text by the runners.
     spec.plan(|_| Ok(String::new()))
+        .map_err(|e| e.to_string())?
+        .validate_for(spec.runners)
         .map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -291,13 +276,29 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("runners x threads (4)"), "{e}");
-        assert!(validate(&spec("connections: 3\n"))
-            .unwrap_err()
-            .contains("set target"));
-        assert!(validate(&spec(
-            "target: http://t/\nrate: 1\nrunners: 2\nconnections: 4\n"
+        assert_eq!(
+            validate(&spec("connections: 3\n")).unwrap_err(),
+            api::plan::rule::TARGET
+        );
+        let e = validate(&spec(
+            "target: http://t/\nrate: 1\nrunners: 2\nconnections: 4\n",
         ))
-        .is_err());
-        assert!(validate(&spec("target: http://t/\nduration: 0s\n")).is_err());
+        .unwrap_err();
+        assert!(
+            e.contains("every runner needs at least 1 request per second"),
+            "{e}"
+        );
+        // A ramp may start below one request per runner: that runner starts at 0.
+        validate(&spec(
+            "target: http://t/\nrate: 1\nrunners: 2\nconnections: 4\nstages: [{duration: 1s, target: 10}]\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            validate(&spec("target: http://t/\nduration: 0s\n")).unwrap_err(),
+            api::plan::rule::DURATION
+        );
+        // What the operator used to leave to a failing pod.
+        let e = validate(&spec("target: http://t/\nconnections: 40000\nthreads: 2\n")).unwrap_err();
+        assert!(e.contains("need at least 3 threads per runner"), "{e}");
     }
 }

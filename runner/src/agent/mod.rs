@@ -120,7 +120,7 @@ pub async fn run(
     let agent = Agent::new(client, cfg, timing);
     let lt = agent.get_loadtest().await?;
     let outcome = async {
-        let runners = lt.spec.runners.max(1);
+        let runners = lt.spec.runners;
         let share = my_share(
             &agent.resolve_plan(&lt).await?,
             runners,
@@ -210,13 +210,14 @@ fn start_metrics(cfg: &AgentConfig) -> Option<(Arc<Live>, MetricsServer)> {
 
 /// Share `index` of `plan` split over `runners`.
 pub fn my_share(plan: &LoadPlan, runners: u32, index: u32) -> Result<LoadPlan, AgentError> {
+    let mut shares = plan
+        .validate_for(runners)
+        .map_err(|e| AgentError::Plan(e.to_string()))?;
     if index >= runners {
         return Err(AgentError::Plan(format!(
             "runner index {index} is out of range for {runners} runners"
         )));
     }
-    let mut shares =
-        api::split::split(plan, runners).map_err(|e| AgentError::Plan(e.to_string()))?;
     Ok(shares.swap_remove(index as usize))
 }
 
@@ -249,7 +250,7 @@ async fn execute(
 ) -> Result<Report, AgentError> {
     let (tx, mut rx) = watch::channel(None::<Progress>);
     let engine_interrupt = interrupt.clone();
-    let rate_mode = crate::output::is_rate_mode(&share);
+    let rate_mode = share.rate_mode().is_open();
     let mut job = tokio::task::spawn_blocking(move || {
         let run = Run::new(&share, &opts)?;
         let observer = live.map(|l| Observer::start(run.snapshots(), Some(l), None, rate_mode));

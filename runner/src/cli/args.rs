@@ -227,6 +227,10 @@ pub struct RunArgs {
     /// Fail a relative p99/rps threshold only when the per-second samples show the regression is significant.
     #[arg(long)]
     pub noise_aware: bool,
+    /// Check the manifest as a run would (every rule, templates, the target's
+    /// address), print what would run, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// JUnit, merged interval-log and live-metrics outputs (runner i serves
     /// metrics on the --metrics-listen port + i).
     #[command(flatten)]

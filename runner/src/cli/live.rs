@@ -28,7 +28,7 @@ impl FrameSource {
     pub fn new(run: &Run, plan: &LoadPlan) -> Self {
         FrameSource {
             snapshots: run.snapshots(),
-            rate_mode: crate::output::is_rate_mode(plan),
+            rate_mode: plan.rate_mode().is_open(),
         }
     }
 

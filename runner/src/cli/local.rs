@@ -59,13 +59,23 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     }
     let gate = Gate::new(&lt.spec.thresholds, a.baseline.as_deref(), a.noise_aware)?;
     let runners = a.runners.unwrap_or(lt.spec.runners);
-    if runners == 0 {
-        return Err("--runners must be at least 1".into());
-    }
-    let shares = api::split::split(&plan, runners).map_err(|e| e.to_string())?;
-    // Validate every share here so bad input fails before any process starts.
-    for share in &shares {
-        Run::new(share, &RunOptions::default()).map_err(|e| e.to_string())?;
+    let shares = plan
+        .validate_for(runners)
+        .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
+    // Shares differ only in the counts `validate_for` judged; preparing the
+    // first (the largest) catches a bad template, an unknown host or too few
+    // file descriptors before any process starts.
+    Run::new(&shares[0], &RunOptions::default()).map_err(|e| e.to_string())?;
+    if a.dry_run {
+        super::emit(&format!(
+            "{}: valid: {runners} runner(s) x {} thread(s), {} connections, {:?} measured after {:?} warm-up\n",
+            a.manifest.display(),
+            plan.threads,
+            plan.connections,
+            plan.measured_duration(),
+            plan.warmup.get(),
+        ))?;
+        return Ok(0);
     }
     let name = lt.metadata.name.clone().unwrap_or_default();
     let children = ChildOutputs::new(&a.observe, &name, lt.metadata.namespace.as_deref())?;
@@ -102,7 +112,7 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
     // --tui: the live view, or without a terminal a progress line on stderr.
     let mut merge = a
         .tui
-        .then(|| LiveMerge::new(runners as usize, crate::output::is_rate_mode(&plan)));
+        .then(|| LiveMerge::new(runners as usize, plan.rate_mode().is_open()));
     let mut plain = PlainProgress::default();
     let result = run_processes(
         &plan,
@@ -440,7 +450,7 @@ pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
         .map_err(|e| e.to_string())?;
     let plan: LoadPlan =
         serde_json::from_str(&input).map_err(|e| format!("bad plan on stdin: {e}"))?;
-    let shares = api::split::split(&plan, a.runners).map_err(|e| e.to_string())?;
+    let shares = plan.validate_for(a.runners).map_err(|e| e.to_string())?;
     let share = shares
         .get(a.index as usize)
         .ok_or_else(|| format!("runner index {} out of range", a.index))?;
@@ -456,7 +466,7 @@ pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
         runner: a.index,
     };
     let mut outputs = a.observe.prepare(&labels)?;
-    outputs.watch(&run, crate::output::is_rate_mode(share));
+    outputs.watch(&run, share.rate_mode().is_open());
     let snapshots = run.snapshots();
     let report = run
         .execute(&INTERRUPTED, |p| {

@@ -65,9 +65,6 @@ pub fn parse(text: &str) -> Result<LoadTest, String> {
             api::duration::HumanDuration(stages)
         ));
     }
-    if lt.spec.runners == 0 {
-        return Err("spec.runners must be at least 1".into());
-    }
     Ok(lt)
 }
 

@@ -167,11 +167,6 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
             },
         );
     }
-    if a.url.is_none() && a.raw.is_empty() {
-        return Err(
-            "a target URL is required (or --raw templates with a Host header); see --help".into(),
-        );
-    }
     crate::tui::check_buckets(a.buckets).map_err(|e| e.to_string())?;
     if a.timeout().is_zero() {
         return Err("--timeout must be greater than 0: it bounds each request's whole life".into());
@@ -187,7 +182,7 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
     };
     let run = Run::new(&plan, &opts).map_err(|e| e.to_string())?;
     let mut outputs = a.observe.prepare(&Default::default())?;
-    outputs.watch(&run, crate::output::is_rate_mode(&plan));
+    outputs.watch(&run, plan.rate_mode().is_open());
     let mode = if a.json {
         Mode::Json
     } else if a.tui {

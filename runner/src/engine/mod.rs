@@ -187,7 +187,7 @@ impl Run {
                 }
                 resolve_host_header(first.host().unwrap_or_default())?
             }
-            (None, None) => return Err(plan_err("no target URL and no request templates".into())),
+            (None, None) => return Err(plan_err(api::plan::PlanError::NoTarget.to_string())),
         };
         let tls = tls_setup(plan, target.as_ref(), addr)?;
         let ws = plan

@@ -5,8 +5,6 @@ use api::report::{LatencySummary, Report, Second, Summary};
 use api::threshold::Verdict;
 use serde::Serialize;
 
-use super::{is_rate_mode, mode};
-
 /// Latency statistics in microseconds, as `latency_us` holds them.
 #[derive(Serialize)]
 struct Latency {
@@ -156,10 +154,10 @@ pub fn render_json_ended(
 ) -> String {
     let s = Summary::from_report(report);
     let ws = plan.websocket.is_some();
-    let rate_mode = is_rate_mode(plan);
+    let rate_mode = plan.rate_mode().is_open();
     let out = Output {
         target: &plan.target,
-        mode: mode(plan),
+        mode: plan.protocol().as_str(),
         connections: plan.connections,
         threads: plan.threads,
         pipeline_depth: plan.pipeline,

@@ -11,22 +11,6 @@ pub mod text;
 pub use json::{render_json, render_json_ended};
 pub use text::{render_banner, render_result, render_verdicts};
 
-use api::plan::LoadPlan;
-
-/// Open model (constant rate or ramping stages) rather than the closed model.
-pub fn is_rate_mode(plan: &LoadPlan) -> bool {
-    plan.rate.is_some() || !plan.stages.is_empty()
-}
-
-/// `"ws"` in WebSocket echo mode, `"http"` otherwise (the original's values).
-pub fn mode(plan: &LoadPlan) -> &'static str {
-    if plan.websocket.is_some() {
-        "ws"
-    } else {
-        "http"
-    }
-}
-
 /// How a run ended, beside its numbers: complete, cut short by a signal, or
 /// failed as a whole (a runner died), and by how many runner processes.
 /// Printed in one line each, and in JSON.

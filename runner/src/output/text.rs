@@ -6,7 +6,7 @@ use api::plan::LoadPlan;
 use api::report::{format_latency_us, LatencySummary, Report, Summary};
 use api::threshold::Verdict;
 
-use super::{format, is_rate_mode};
+use super::format;
 
 /// The target as the banner shows it: without the `http://` scheme.
 fn shown_target(plan: &LoadPlan) -> String {
@@ -168,7 +168,7 @@ const TIMELINE_ROWS: usize = 60;
 /// The result printed after the run.
 pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> String {
     let s = Summary::from_report(report);
-    let rate_mode = is_rate_mode(plan);
+    let rate_mode = plan.rate_mode().is_open();
     let mut out = String::from("\n");
     let _ = writeln!(
         out,

@@ -74,7 +74,7 @@ def test_standard_error_bodies(api):
 def test_cel_rules_of_the_crd_are_enforced(api):
     with pytest.raises(ApiError) as e:
         api.create("loadtests", NS, lt("cel", connections=2, runners=2, threads=2))
-    assert e.value.code == 422 and "connections must be at least runners * threads" in e.value.message
+    assert e.value.code == 422 and "connections must be at least runners x threads" in e.value.message
 
 
 def test_unknown_fields_are_pruned(api):
