@@ -73,7 +73,10 @@ run_tool() {
       n=$(awk '/^requests:/ {print $8}' "$log")
       secs=$(awk '/^finished in/ {gsub("s,","",$3); print $3}' "$log") ;;
     oha)
-      "${timer[@]}" oha --no-tui -z "${DUR}s" -c "$c" --output-format json "$url" > "$log" 2>/dev/null || true
+      local oha_flags=()
+      [[ $url == https://* ]] && oha_flags+=(--insecure)
+      [[ $part == *-r1 ]] && oha_flags+=(--disable-keepalive)
+      "${timer[@]}" oha --no-tui -z "${DUR}s" -c "$c" "${oha_flags[@]}" --output-format json "$url" > "$log" 2>/dev/null || true
       n=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(j["statusCodeDistribution"].values()))' "$log")
       secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["total"])' "$log") ;;
   esac
