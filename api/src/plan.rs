@@ -47,6 +47,8 @@ pub struct LoadPlan {
     pub rate: Option<u64>,
     /// Open model: ramping stages of target rate; overrides `rate` when non-empty.
     pub stages: Vec<Stage>,
+    /// A request with no response for this long counts as a timeout.
+    pub timeout: HumanDuration,
     /// Take latency when the completion arrives rather than after parsing.
     pub cqe_latency: bool,
     /// Keep one latency histogram per template.
@@ -100,6 +102,9 @@ pub fn run_length(warmup: HumanDuration, duration: HumanDuration, stages: &[Stag
         .get()
         .saturating_add(measured_duration(duration, stages))
 }
+
+/// How long a request may wait for its response unless the plan says otherwise.
+pub const DEFAULT_TIMEOUT: HumanDuration = HumanDuration(Duration::from_secs(2));
 
 /// What a connection speaks: the original tool's `mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +189,7 @@ impl Default for LoadPlan {
             websocket: None,
             rate: None,
             stages: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
             cqe_latency: false,
             per_template_latency: false,
             tls: TlsPlan::default(),

@@ -202,11 +202,8 @@ fn more_connections_than_ring_entries_all_connect_and_answer() {
                 }
             }
         });
-        let opts = runner::engine::RunOptions {
-            timeout: std::time::Duration::from_secs(30),
-            ..Default::default()
-        };
-        let r = runner::engine::Run::new(&p, &opts)
+        p.timeout = api::duration::HumanDuration(std::time::Duration::from_secs(30));
+        let r = runner::engine::Run::new(&p, &Default::default())
             .expect("plan is valid")
             .execute(&all_answered, |_| {})
             .expect("run completes");

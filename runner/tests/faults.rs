@@ -286,11 +286,11 @@ fn warm_up_requests_answered_in_the_measured_window_stay_in_the_warm_up() {
 
 /// Run `plan` and return the first fault the workers published for the live view.
 fn first_error(plan: &api::plan::LoadPlan, timeout: Duration) -> Option<String> {
-    let opts = runner::engine::RunOptions {
-        timeout,
-        ..runner::engine::RunOptions::default()
+    let plan = api::plan::LoadPlan {
+        timeout: api::duration::HumanDuration(timeout),
+        ..plan.clone()
     };
-    let run = runner::engine::Run::new(plan, &opts).expect("plan is valid");
+    let run = runner::engine::Run::new(&plan, &Default::default()).expect("plan is valid");
     let snapshots = run.snapshots();
     run.execute(&AtomicBool::new(false), |_| {})
         .expect("run completes");

@@ -112,10 +112,7 @@ fn bad_values_are_one_clear_line_each() {
         (&[url, "--rate", "-5"], "must not be negative"),
         (&[url, "-d", "-1s"], "must not be negative"),
         (&[url, "-b", "0"], "between 1 and 100 buckets"),
-        (
-            &[url, "--timeout", "0s"],
-            "--timeout must be greater than 0",
-        ),
+        (&[url, "--timeout", "0s"], "timeout must be greater than 0"),
         (
             &[url, "-r", "0"],
             "requestsPerConnection (-r) must be at least 1",

@@ -144,3 +144,22 @@ fn the_local_gate_example_passes_against_the_built_in_server() {
         "{v}"
     );
 }
+
+#[test]
+fn spec_timeout_reaches_every_runner_process() {
+    let srv = serve();
+    let url = format!("http://{}/delay/400", srv.local_addr());
+    let text = manifest(&url, 2, &[]).replace("  thresholds:\n", "  timeout: 100ms\n");
+    let out = gcannon_run(&text, &["--json"]);
+    srv.shutdown();
+    // Every request outlives a 100ms timeout; with the default 2s none would.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no successful response") && err.contains("timeouts"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["errors"]["timeout"].as_u64().unwrap() >= 6, "{v}");
+    assert_eq!(v["responses"].as_u64().unwrap(), 0, "{v}");
+}

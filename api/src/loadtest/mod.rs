@@ -48,6 +48,7 @@ pub use status::{
 #[x_kube(validation = Rule::new(format!("self.connections <= self.runners * self.threads * {MAX_CONNECTIONS_PER_THREAD}")).message(rule::CONNECTIONS_PER_THREAD_MAX))]
 #[x_kube(validation = Rule::new("!has(self.rate) || (has(self.stages) && size(self.stages) > 0) || self.rate >= self.runners").message(rule::RATE_PER_RUNNER))]
 #[x_kube(validation = Rule::new(format!("!self.duration.matches('{}')", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::DURATION))]
+#[x_kube(validation = Rule::new(format!("!self.timeout.matches('{}')", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::TIMEOUT))]
 #[x_kube(validation = Rule::new(format!("!has(self.stages) || self.stages.all(s, !s.duration.matches('{}'))", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::STAGE_DURATION))]
 #[serde(rename_all = "camelCase")]
 pub struct LoadTestSpec {
@@ -86,6 +87,15 @@ pub struct LoadTestSpec {
     /// Warm-up excluded from the results, e.g. `1s`.
     #[serde(default = "default_warmup")]
     pub warmup: HumanDuration,
+    /// A request with no response for this long counts as a timeout (`--timeout`).
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    /// Take latency when the completion arrives rather than after parsing (`--cqe-latency`).
+    #[serde(default)]
+    pub cqe_latency: bool,
+    /// Keep one latency histogram per template (`--per-tpl-latency`).
+    #[serde(default)]
+    pub per_template_latency: bool,
     /// Status code counted as success.
     #[serde(default = "default_expected_status")]
     #[schemars(range(min = 100, max = 999))]
@@ -418,6 +428,8 @@ impl LoadTestSpec {
                 text,
             });
         }
+        // Every field named, no `..default()`: a new plan field fails to
+        // compile here until the manifest can set it.
         Ok(LoadPlan {
             target: self.target.clone(),
             connections: self.connections,
@@ -432,13 +444,15 @@ impl LoadTestSpec {
             websocket: self.websocket.clone(),
             rate: self.rate,
             stages: self.stages.clone(),
+            timeout: self.timeout,
+            cqe_latency: self.cqe_latency,
+            per_template_latency: self.per_template_latency,
             tls: self
                 .tls
                 .as_ref()
                 .map(TlsSpec::plan)
                 .transpose()?
                 .unwrap_or_default(),
-            ..LoadPlan::default()
         })
     }
 }
@@ -460,6 +474,10 @@ fn default_duration() -> HumanDuration {
 fn default_warmup() -> HumanDuration {
     LoadPlan::default().warmup
 }
+fn default_timeout() -> HumanDuration {
+    crate::plan::DEFAULT_TIMEOUT
+}
+
 fn default_expected_status() -> u16 {
     LoadPlan::default().expected_status
 }

@@ -39,6 +39,17 @@ fn minimal_manifest_gets_plan_defaults() {
 }
 
 #[test]
+fn the_cli_only_plan_fields_are_manifest_fields_too() {
+    let spec: LoadTestSpec = serde_yaml::from_str(
+        "target: http://svc/\ntimeout: 250ms\ncqeLatency: true\nperTemplateLatency: true\n",
+    )
+    .unwrap();
+    let plan = spec.plan(|_| unreachable!()).unwrap();
+    assert_eq!(plan.timeout.get(), std::time::Duration::from_millis(250));
+    assert!(plan.cqe_latency && plan.per_template_latency);
+}
+
+#[test]
 fn templates_resolve_inline_and_from_configmaps() {
     let spec: LoadTestSpec = serde_yaml::from_str(
         "templates:\n- text: \"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n\"\n- configMapRef: {name: reqs, key: post}\n",

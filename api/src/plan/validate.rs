@@ -41,6 +41,8 @@ pub mod rule {
         "rate must be at least runners when there are no stages: every runner needs at least 1 request per second";
     /// A zero-length measured part.
     pub const DURATION: &str = "duration must be greater than 0";
+    /// A zero request timeout.
+    pub const TIMEOUT: &str = "timeout must be greater than 0: it bounds each request's whole life";
     /// A zero-length stage.
     pub const STAGE_DURATION: &str = "every stage's duration must be greater than 0";
 }
@@ -92,6 +94,9 @@ pub enum PlanError {
     /// A zero-length run.
     #[error("{}", rule::DURATION)]
     ZeroDuration,
+    /// A zero request timeout.
+    #[error("{}", rule::TIMEOUT)]
+    ZeroTimeout,
     /// Receive buffer out of range.
     #[error("recvBuf must be between {MIN_RECV_BUF} and {MAX_RECV_BUF} bytes, got {0}")]
     RecvBuf(u32),
@@ -180,6 +185,9 @@ impl LoadPlan {
         }
         if self.duration.get().is_zero() {
             return Err(PlanError::ZeroDuration);
+        }
+        if self.timeout.get().is_zero() {
+            return Err(PlanError::ZeroTimeout);
         }
         if !(MIN_RECV_BUF..=MAX_RECV_BUF).contains(&self.recv_buf) {
             return Err(PlanError::RecvBuf(self.recv_buf));

@@ -129,10 +129,11 @@ pub async fn run(
         let opts = RunOptions {
             runner_index: agent.config().index,
             runners,
-            ..RunOptions::default()
         };
-        // Fail before reporting ready: a bad plan should not hold the others at startAt.
-        Run::new(&share, &opts).map_err(|e| AgentError::Plan(e.to_string()))?;
+        // Built once (DNS, templates) before reporting ready: a bad plan should
+        // not hold the others at startAt.
+        let rate_mode = share.rate_mode().is_open();
+        let run = Run::new(&share, &opts).map_err(|e| AgentError::Plan(e.to_string()))?;
         agent.apply(&shard_now(&agent, ShardState::Ready)).await?;
         eprintln!(
             "gcannon agent: runner {} of {runners} ready, waiting for startAt",
@@ -149,7 +150,7 @@ pub async fn run(
             _ = interrupted(&interrupt) => return Err(AgentError::InterruptedBeforeStart),
         }
         let live = metrics.as_ref().map(|(live, _)| live.clone());
-        execute(&agent, share, opts, interrupt.clone(), live).await
+        execute(&agent, run, rate_mode, interrupt.clone(), live).await
     }
     .await;
     match outcome {
@@ -243,16 +244,14 @@ async fn sleep_until(start: Timestamp, cap: Duration) {
 /// Run the engine on a blocking thread, applying progress every `progress_every`.
 async fn execute(
     agent: &Agent,
-    share: LoadPlan,
-    opts: RunOptions,
+    run: Run,
+    rate_mode: bool,
     interrupt: Arc<AtomicBool>,
     live: Option<Arc<Live>>,
 ) -> Result<Report, AgentError> {
     let (tx, mut rx) = watch::channel(None::<Progress>);
     let engine_interrupt = interrupt.clone();
-    let rate_mode = share.rate_mode().is_open();
     let mut job = tokio::task::spawn_blocking(move || {
-        let run = Run::new(&share, &opts)?;
         let observer = live.map(|l| Observer::start(run.snapshots(), Some(l), None, rate_mode));
         let result = run.execute(&engine_interrupt, |p| {
             tx.send_replace(Some(*p));

@@ -1,7 +1,6 @@
 //! Command-line flags, compatible with the original C `gcannon`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use api::duration::HumanDuration;
 use api::plan::{LoadPlan, Stage, TlsOrigin, TlsPlan, WebSocketPlan};
@@ -307,6 +306,7 @@ impl LoadArgs {
             }),
             rate: self.rate,
             stages: self.stages.clone(),
+            timeout: self.timeout,
             cqe_latency: self.cqe_latency,
             per_template_latency: self.per_tpl_latency,
             tls: self.tls.to_plan(),
@@ -319,10 +319,5 @@ impl LoadArgs {
             .as_deref()
             .and_then(|u| u.get(..5))
             .is_some_and(|p| p.eq_ignore_ascii_case("ws://"))
-    }
-
-    /// The request timeout.
-    pub fn timeout(&self) -> Duration {
-        self.timeout.get()
     }
 }

@@ -457,7 +457,6 @@ pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
     let opts = RunOptions {
         runner_index: a.index,
         runners: a.runners,
-        ..RunOptions::default()
     };
     let run = Run::new(share, &opts).map_err(|e| e.to_string())?;
     let labels = Labels {

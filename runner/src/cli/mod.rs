@@ -168,19 +168,12 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
         );
     }
     crate::tui::check_buckets(a.buckets).map_err(|e| e.to_string())?;
-    if a.timeout().is_zero() {
-        return Err("--timeout must be greater than 0: it bounds each request's whole life".into());
-    }
     if a.compare && a.json {
         return Err("--compare prints a table beside the text results; for --json, compare with --baseline FILE instead".into());
     }
     let plan = a.to_plan()?;
     let gate = gate::Gate::new(&a.thresholds, a.baseline.as_deref(), a.noise_aware)?;
-    let opts = RunOptions {
-        timeout: a.timeout(),
-        ..RunOptions::default()
-    };
-    let run = Run::new(&plan, &opts).map_err(|e| e.to_string())?;
+    let run = Run::new(&plan, &RunOptions::default()).map_err(|e| e.to_string())?;
     let mut outputs = a.observe.prepare(&Default::default())?;
     outputs.watch(&run, plan.rate_mode().is_open());
     let mode = if a.json {

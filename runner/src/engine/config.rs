@@ -25,8 +25,6 @@ pub const SCAN_INTERVAL: Duration = Duration::from_millis(20);
 pub const RETRY_MIN: Duration = Duration::from_millis(5);
 /// Longest pause between connect attempts.
 pub const RETRY_MAX: Duration = Duration::from_millis(250);
-/// Default time a request may wait for its response before it counts as a timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// After the run's end, how long workers may take to close up before the main
 /// thread stops waiting for them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

@@ -19,7 +19,7 @@ use api::plan::LoadPlan;
 use api::report::Report;
 use api::split::share;
 
-use self::config::{DEFAULT_TIMEOUT, FDS_PER_WORKER, FDS_RESERVED, PROGRESS_LAG, SHUTDOWN_GRACE};
+use self::config::{FDS_PER_WORKER, FDS_RESERVED, PROGRESS_LAG, SHUTDOWN_GRACE};
 use self::schedule::Schedule;
 use self::snapshot::Snapshots;
 use crate::http::request::{get_request, Prepared};
@@ -45,8 +45,6 @@ pub enum EngineError {
 /// Process-level settings that are not part of the load plan.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// A request with no response for this long is a timeout.
-    pub timeout: Duration,
     /// This process's index among `runners` (spreads `{SEQ}` values).
     pub runner_index: u32,
     /// Runner processes taking part in the same test.
@@ -56,7 +54,6 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
-            timeout: DEFAULT_TIMEOUT,
             runner_index: 0,
             runners: 1,
         }
@@ -232,7 +229,7 @@ impl Run {
                     requests_per_connection: plan.requests_per_connection,
                     expected_status: plan.expected_status,
                     recv_buf: plan.recv_buf as usize,
-                    timeout: opts.timeout,
+                    timeout: plan.timeout.get(),
                     cqe_latency: plan.cqe_latency,
                     per_template_latency: plan.per_template_latency,
                     addr,

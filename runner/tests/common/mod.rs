@@ -33,11 +33,11 @@ pub fn run(plan: &LoadPlan) -> Report {
 
 /// Run a plan with the given request timeout.
 pub fn run_with_timeout(plan: &LoadPlan, timeout: Duration) -> Report {
-    let opts = RunOptions {
-        timeout,
-        ..RunOptions::default()
+    let plan = LoadPlan {
+        timeout: HumanDuration(timeout),
+        ..plan.clone()
     };
-    Run::new(plan, &opts)
+    Run::new(&plan, &RunOptions::default())
         .expect("plan is valid")
         .execute(&AtomicBool::new(false), |_| {})
         .expect("run completes")
