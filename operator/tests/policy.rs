@@ -83,7 +83,7 @@ async fn each_rule_rejects_with_its_reason_and_no_job() {
             "policy.max.runners: ",
         ),
         (
-            "connections: 1000001\n",
+            "connections: 1000001\nthreads: 62\n",
             "TooManyConnections",
             "policy.max.connections: ",
         ),
