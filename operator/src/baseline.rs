@@ -6,7 +6,7 @@ use api::loadtest::{LoadTest, Phase, Verdict};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
-use crate::controller::Context;
+use crate::context::Context;
 use crate::error::Result;
 
 /// The LoadTest `r` picks for `me` among `candidates` (same namespace), or why none.

@@ -1,4 +1,4 @@
-//! The controller: `Context`, `reconcile` dispatching on the phase, `error_policy`, `run`.
+//! The controller: `reconcile` dispatching on the phase, `error_policy`, `run`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,47 +8,12 @@ use api::loadtest::{LoadTest, Phase};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 
-use crate::config::Config;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::metrics::Metrics;
 use crate::phases;
-
-/// Name the operator reports events and field ownership under.
-pub const CONTROLLER_NAME: &str = api::contract::OPERATOR_NAME;
-
-/// Shared state of every reconcile.
-pub struct Context {
-    /// Kubernetes client.
-    pub client: Client,
-    /// Operator settings.
-    pub config: Config,
-    /// Event publisher.
-    pub recorder: Recorder,
-    /// Reconcile metrics.
-    pub metrics: Metrics,
-}
-
-impl Context {
-    /// A context around a client.
-    pub fn new(client: Client, config: Config, metrics: Metrics) -> Self {
-        let reporter = Reporter {
-            controller: CONTROLLER_NAME.into(),
-            instance: std::env::var("GC_POD_NAME")
-                .or_else(|_| std::env::var("POD_NAME"))
-                .ok(),
-        };
-        Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            config,
-            metrics,
-        }
-    }
-}
 
 /// Move one LoadTest one step along `Pending -> Starting -> Running -> Succeeded | Failed`.
 pub async fn reconcile(lt: Arc<LoadTest>, ctx: Arc<Context>) -> Result<Action> {

@@ -5,6 +5,7 @@
 
 pub mod baseline;
 pub mod config;
+pub mod context;
 pub mod controller;
 pub mod error;
 pub mod http;

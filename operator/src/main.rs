@@ -6,7 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use operator::config::Config;
-use operator::controller::{self, Context};
+use operator::context::Context;
+use operator::controller;
 use operator::http::{self, HttpState};
 use operator::metrics::Metrics;
 use prometheus_client::registry::Registry;

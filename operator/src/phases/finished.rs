@@ -12,7 +12,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::{json, Value};
 
 use super::{condition, conditions, event, fail, merge_conditions, patch_status};
-use crate::controller::Context;
+use crate::context::Context;
 use crate::error::Result;
 
 /// Merge the final reports of the done shards exactly (counts add, histograms add).

@@ -6,17 +6,30 @@ pub mod pending;
 pub mod running;
 pub mod starting;
 
+use std::time::Duration;
+
 use api::loadtest::{LoadTest, Phase, Shard, ShardPhase};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{json, Value};
 
-use crate::controller::Context;
+use crate::context::Context;
 use crate::error::Result;
+use crate::job::LOADTEST_LABEL;
+
+/// How often a test that is waiting on something is looked at again.
+pub const POLL: Duration = Duration::from_secs(2);
+
+/// The runner pods of a LoadTest.
+pub async fn runner_pods(ctx: &Context, lt: &LoadTest) -> Result<Vec<Pod>> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
+    let lp = ListParams::default().labels(&format!("{LOADTEST_LABEL}={}", lt.name_any()));
+    Ok(pods.list(&lp).await?.items)
+}
 
 /// Condition types the operator sets.
 pub mod conditions {

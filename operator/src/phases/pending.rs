@@ -1,7 +1,5 @@
 //! Pending: check what the schema cannot, then create (or adopt) the runners' Job.
 
-use std::time::Duration;
-
 use std::fmt::Debug;
 
 use api::loadtest::baseline::MissingBaseline;
@@ -18,14 +16,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{condition, conditions, event, fail, fail_with, patch_status};
-use crate::controller::Context;
+use super::{condition, conditions, event, fail, fail_with, patch_status, POLL};
+use crate::context::Context;
 use crate::error::Result;
 use crate::job::{build_job, job_name};
 use crate::rbac;
-
-/// How often a starting test is looked at again.
-pub const POLL: Duration = Duration::from_secs(2);
 
 /// Every rule of the spec, as `gcannon run` and the agent check it
 /// ([`api::plan::LoadPlan::validate_for`]), and the thresholds; a test with

@@ -8,10 +8,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
-use super::pending::POLL;
-use super::starting::runner_pods;
-use super::{fail, finished, first_failure};
-use crate::controller::Context;
+use super::{fail, finished, first_failure, runner_pods, POLL};
+use crate::context::Context;
 use crate::error::Result;
 
 /// Annotation Kubernetes puts on Indexed Job pods.

@@ -13,14 +13,13 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::pending::POLL;
 use super::{
     condition, conditions, event, fail, first_failure_by, merge_conditions, patch_status,
-    pod_failed, pod_ready, pod_stuck, pod_unschedulable,
+    pod_failed, pod_ready, pod_stuck, pod_unschedulable, runner_pods, POLL,
 };
-use crate::controller::Context;
+use crate::context::Context;
 use crate::error::Result;
-use crate::job::{job_name, LOADTEST_LABEL};
+use crate::job::job_name;
 
 /// How far in the future `startAt` is set, so every runner sees it before it passes.
 pub const START_DELAY: Duration = Duration::from_secs(5);
@@ -135,13 +134,6 @@ pub fn waiting_condition(lt: &LoadTest) -> Condition {
         &format!("waiting for {} runner pod(s) to be ready", lt.spec.runners),
         lt.meta().generation,
     )
-}
-
-/// The runner pods of a LoadTest.
-pub async fn runner_pods(ctx: &Context, lt: &LoadTest) -> Result<Vec<Pod>> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
-    let lp = ListParams::default().labels(&format!("{LOADTEST_LABEL}={}", lt.name_any()));
-    Ok(pods.list(&lp).await?.items)
 }
 
 /// The Job controller's `FailedCreate` events about this LoadTest's Job since the

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use kube::client::Body;
 use kube::Client;
 use operator::config::Config;
-use operator::controller::Context;
+use operator::context::Context;
 use operator::metrics::Metrics;
 use serde_json::{json, Value};
 use tower_test::mock::{self, Handle, SendResponse};
