@@ -212,6 +212,40 @@ fn older_kernel_ring_set_ups_work_too() {
     srv.shutdown();
 }
 
+/// Sockets in the ring's file table (the default) and as plain descriptors
+/// (`GCANNON_FIXED_FILES=off`) both carry load, and `-r 3` makes every slot
+/// take a new socket again and again, so a slot's table entry is replaced
+/// under load without losing a response.
+#[test]
+fn sockets_in_and_out_of_the_file_table_reconnect_cleanly() {
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    for fixed in ["on", "off"] {
+        let history = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gcannon"))
+            .args([url.as_str(), "-c", "4", "-p", "2", "-r", "3", "-d", "300ms"])
+            .args(["--json"])
+            .env("GCANNON_FIXED_FILES", fixed)
+            .env("GCANNON_HISTORY", history.path().join("h.json"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "fixed files {fixed}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v["reconnects"].as_u64().unwrap() > 10,
+            "fixed files {fixed}: {v}"
+        );
+        assert!(
+            v["responses"].as_u64().unwrap() > 30,
+            "fixed files {fixed}: {v}"
+        );
+        for kind in ["connect", "read", "timeout", "parse"] {
+            assert_eq!(v["errors"][kind], 0, "fixed files {fixed}: {v}");
+        }
+    }
+    srv.shutdown();
+}
+
 #[test]
 fn a_closed_stdout_ends_the_run_quietly() {
     let srv = serve();

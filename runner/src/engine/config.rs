@@ -40,6 +40,10 @@ pub const LATE_NS: u64 = 1_000_000;
 /// second's p99 (the timeline then has none), so bench/second_p99.sh can
 /// measure what keeping it costs.
 pub const SECOND_P99_ENV: &str = "GCANNON_SECOND_P99";
+/// Environment variable that, set to `off`, keeps sockets out of the ring's
+/// file table (operations then name plain descriptors), so bench/original.sh
+/// can measure what the table saves.
+pub const FIXED_FILES_ENV: &str = "GCANNON_FIXED_FILES";
 /// Environment variable that skips the first N ring set-ups (1: no
 /// `DEFER_TASKRUN`, 2: plain ring) so the fallbacks can be tested and compared.
 pub const RING_FALLBACK_ENV: &str = "GCANNON_RING_FALLBACK";

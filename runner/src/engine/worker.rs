@@ -7,7 +7,6 @@
 //! batch of completions, handle each. Every handler is a flat match on the
 //! completion's kind and the connection's state.
 
-use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -15,15 +14,32 @@ use api::report::{new_histogram, Report};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::config::{
-    BUF_GROUP, CQE_BATCH, LATE_NS, MAX_WAIT, RECV_BUFFERS, SCAN_INTERVAL, SECOND_P99_ENV,
+    BUF_GROUP, CQE_BATCH, FIXED_FILES_ENV, LATE_NS, MAX_WAIT, RECV_BUFFERS, SCAN_INTERVAL,
+    SECOND_P99_ENV,
 };
 use super::conn::{Conn, State};
-use super::ring::{new_ring, BufRing};
+use super::ring::{new_ring, BufRing, RingError};
 use super::snapshot::{Cause, ErrorKind, FirstError};
 use super::user_data::{pack, unpack, Kind};
 use super::{Clock, Shared, WorkerPlan};
 use crate::http::parse::{HeadCache, ParseError, Response};
 use crate::http::request::Prepared;
+
+/// `$build` (an expression using `$t`) against connection `$i`'s socket: its
+/// slot in the ring's file table, so the kernel skips the descriptor lookup and
+/// reference count on every send and receive, or its descriptor when the
+/// table is off (`GCANNON_FIXED_FILES=off`).
+macro_rules! on_socket {
+    ($worker:expr, $i:expr, |$t:ident| $build:expr) => {
+        if $worker.fixed_files {
+            let $t = types::Fixed($i as u32);
+            $build
+        } else {
+            let $t = types::Fd($worker.conns[$i].fd);
+            $build
+        }
+    };
+}
 
 mod snapshot;
 mod socket;
@@ -41,6 +57,8 @@ pub struct Worker {
     ring: IoUring,
     bufs: BufRing,
     conns: Vec<Conn>,
+    /// Sockets live in the ring's file table, slot = connection index.
+    fixed_files: bool,
     plan: WorkerPlan,
     shared: std::sync::Arc<Shared>,
     clock: Clock,
@@ -95,6 +113,16 @@ impl Worker {
         let ring = new_ring().map_err(super::EngineError::Ring)?;
         let bufs = BufRing::register(&ring, RECV_BUFFERS, plan.recv_buf)
             .map_err(super::EngineError::Ring)?;
+        let fixed_files = std::env::var_os(FIXED_FILES_ENV).as_deref() != Some("off".as_ref());
+        if fixed_files {
+            ring.submitter()
+                .register_files_sparse(plan.connections)
+                .map_err(|e| {
+                    super::EngineError::Ring(RingError(format!(
+                        "cannot register the socket table: {e} (needs Linux 5.19+)"
+                    )))
+                })?;
+        }
         let templates = plan.requests.len();
         let conns = (0..plan.connections)
             .map(|i| {
@@ -146,6 +174,7 @@ impl Worker {
             ring,
             bufs,
             conns,
+            fixed_files,
             shared,
             clock,
             report,
@@ -312,18 +341,17 @@ impl Worker {
         c.send_ptr = ptr as usize;
         c.send_len = len;
         c.send_off = 0;
-        let (fd, gen) = (c.fd, c.generation);
-        self.push_send(i, fd, gen);
+        self.push_send(i);
     }
 
-    fn push_send(&mut self, i: usize, fd: RawFd, gen: u16) {
+    fn push_send(&mut self, i: usize) {
         let c = &self.conns[i];
         let ptr = (c.send_ptr + c.send_off) as *const u8;
         let len = (c.send_len - c.send_off) as u32;
-        let sqe = opcode::Send::new(types::Fd(fd), ptr, len)
+        let sqe = on_socket!(self, i, |s| opcode::Send::new(s, ptr, len)
             .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(pack(Kind::Send, gen, i as u32));
+            .build())
+        .user_data(pack(Kind::Send, c.generation, i as u32));
         self.push(sqe);
     }
 
@@ -417,8 +445,7 @@ impl Worker {
         let c = &mut self.conns[i];
         c.failures = 0;
         c.last_rx = now;
-        let (fd, gen) = (c.fd, c.generation);
-        self.arm_recv(i, fd, gen);
+        self.arm_recv(i);
         if self.tls.is_some() {
             self.tls_start(i, now);
             return;
@@ -431,10 +458,9 @@ impl Worker {
         self.refill(i, now);
     }
 
-    fn arm_recv(&mut self, i: usize, fd: RawFd, gen: u16) {
-        let sqe = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP)
-            .build()
-            .user_data(pack(Kind::Recv, gen, i as u32));
+    fn arm_recv(&mut self, i: usize) {
+        let sqe = on_socket!(self, i, |s| opcode::RecvMulti::new(s, BUF_GROUP).build())
+            .user_data(pack(Kind::Recv, self.conns[i].generation, i as u32));
         self.push(sqe);
     }
 
@@ -447,8 +473,7 @@ impl Worker {
         let c = &mut self.conns[i];
         c.send_off += res as usize;
         if c.send_off < c.send_len {
-            let (fd, gen) = (c.fd, c.generation);
-            self.push_send(i, fd, gen);
+            self.push_send(i);
             return;
         }
         c.send_pending = false;
@@ -468,11 +493,7 @@ impl Worker {
             let outcome = self.consume(i, b, res as usize, now);
             self.bufs.push(b);
             match outcome {
-                Consumed::Fine if !more => {
-                    let c = &self.conns[i];
-                    let (fd, gen) = (c.fd, c.generation);
-                    self.arm_recv(i, fd, gen);
-                }
+                Consumed::Fine if !more => self.arm_recv(i),
                 Consumed::Fine => {}
                 Consumed::Reconnect => self.reconnect(i, now),
             }
@@ -483,10 +504,8 @@ impl Worker {
         }
         if res == -libc::ENOBUFS {
             // Every buffer was in use; they are being returned now, so listen again.
-            let c = &self.conns[i];
-            let (fd, gen) = (c.fd, c.generation);
             self.bufs.publish();
-            self.arm_recv(i, fd, gen);
+            self.arm_recv(i);
             return;
         }
         if self.conns[i].state == State::Handshaking {

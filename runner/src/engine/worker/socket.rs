@@ -39,18 +39,28 @@ impl Worker {
                 4,
             );
         }
+        if self.fixed_files {
+            // One register call per connect buys every later send and receive
+            // on this socket a lookup without reference counting. The socket
+            // replaced in the slot (already shut down and closed) goes with it.
+            if let Err(e) = self.ring.submitter().register_files_update(i as u32, &[fd]) {
+                // SAFETY: we own this fresh fd and nothing else refers to it.
+                unsafe { libc::close(fd) };
+                self.connect_failed(i, now, Cause::Os(e.raw_os_error().unwrap_or(0)));
+                return;
+            }
+        }
         let c = &mut self.conns[i];
         c.fd = fd;
         c.state = State::Connecting;
         c.last_rx = now;
         c.parser.set_head(self.plan.requests[c.template].head);
-        let sqe = opcode::Connect::new(
-            types::Fd(fd),
+        let (addr, len) = (
             (&*self.addr.storage as *const libc::sockaddr_storage).cast(),
             self.addr.len,
-        )
-        .build()
-        .user_data(pack(Kind::Connect, c.generation, i as u32));
+        );
+        let sqe = on_socket!(self, i, |s| opcode::Connect::new(s, addr, len).build())
+            .user_data(pack(Kind::Connect, self.conns[i].generation, i as u32));
         self.push(sqe);
     }
 

@@ -102,8 +102,7 @@ impl Worker {
         c.send_ptr = out.as_ptr() as usize;
         c.send_len = out.len();
         c.send_off = 0;
-        let (fd, gen) = (c.fd, c.generation);
-        self.push_send(i, fd, gen);
+        self.push_send(i);
     }
 
     /// Decrypt one receive and hand the plaintext to the connection's protocol.
