@@ -3,6 +3,7 @@
 
 pub mod baseline;
 mod status;
+mod thresholds;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use crate::plan::{
     rule, LoadPlan, RequestTemplate, Stage, TlsOrigin, TlsPlan, WebSocketPlan, MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_THREAD, MAX_RUNNERS, MAX_STAGES, MAX_TEMPLATES,
 };
+use crate::threshold::{Threshold, ThresholdError};
 
 use baseline::BaselineRef;
 
@@ -22,6 +24,7 @@ pub use status::{
     LatencySummary, LoadTestStatus, Phase, Shard, ShardPhase, Summary, SummaryErrors,
     SummaryStatus, ThresholdResult, Verdict,
 };
+pub use thresholds::ThresholdExpr;
 
 /// A distributed load test: the plan, the runner pods and the pass/fail thresholds.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,7 +122,7 @@ pub struct LoadTestSpec {
     /// Pass/fail gates such as `p99 < 5ms` or `errors < 0.1%`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
-    pub thresholds: Vec<String>,
+    pub thresholds: Vec<ThresholdExpr>,
     /// The earlier LoadTest that relative thresholds (`p99 < baseline * 1.10`) compare with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineRef>,
@@ -380,6 +383,9 @@ pub enum SpecError {
         /// What was given.
         key: String,
     },
+    /// A threshold does not parse.
+    #[error("thresholds: {0}")]
+    Threshold(ThresholdError),
     /// A ConfigMap template could not be resolved.
     #[error("template {index}: {reason}")]
     Unresolved {
@@ -391,6 +397,18 @@ pub enum SpecError {
 }
 
 impl LoadTestSpec {
+    /// The thresholds, as parsed when the manifest was read; the first bad one is the error.
+    pub fn thresholds(&self) -> Result<Vec<Threshold>, SpecError> {
+        self.thresholds
+            .iter()
+            .map(|t| {
+                t.threshold()
+                    .cloned()
+                    .map_err(|e| SpecError::Threshold(e.clone()))
+            })
+            .collect()
+    }
+
     /// Warm-up plus the measured part, stages included (see [`crate::plan::run_length`]).
     pub fn run_length(&self) -> std::time::Duration {
         crate::plan::run_length(self.warmup, self.duration, &self.stages)

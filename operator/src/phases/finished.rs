@@ -4,7 +4,6 @@
 use api::loadtest::baseline::MissingBaseline;
 use api::loadtest::{LoadTest, Phase, Shard, ShardPhase, Summary, ThresholdResult, Verdict};
 use api::report::{encode_histogram, Report, Summary as ReportSummary};
-use api::threshold::Threshold;
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{DeleteParams, PropagationPolicy};
 use kube::runtime::controller::Action;
@@ -43,7 +42,7 @@ pub fn outcome(lt: &LoadTest, merged: &Report, baseline: &Result<ReportSummary, 
         .spec
         .thresholds
         .iter()
-        .map(|t| match Threshold::parse(t) {
+        .map(|t| match t.threshold() {
             Ok(th) if th.is_relative() => match baseline {
                 Ok(b) => {
                     let v = th.evaluate(&summary, Some(b));
@@ -54,14 +53,14 @@ pub fn outcome(lt: &LoadTest, merged: &Report, baseline: &Result<ReportSummary, 
                         _ => v.measured,
                     };
                     ThresholdResult {
-                        expr: t.clone(),
+                        expr: t.to_string(),
                         measured: Some(measured),
                         passed: v.passed,
                     }
                 }
                 // Not judged: a pass only when the LoadTest said a missing baseline may pass.
                 Err(why) => ThresholdResult {
-                    expr: t.clone(),
+                    expr: t.to_string(),
                     measured: Some(format!("not judged: {why}")),
                     passed: warn_only,
                 },
@@ -69,13 +68,13 @@ pub fn outcome(lt: &LoadTest, merged: &Report, baseline: &Result<ReportSummary, 
             Ok(th) => {
                 let v = th.evaluate(&summary, None);
                 ThresholdResult {
-                    expr: t.clone(),
+                    expr: t.to_string(),
                     measured: Some(v.measured),
                     passed: v.passed,
                 }
             }
             Err(e) => ThresholdResult {
-                expr: t.clone(),
+                expr: t.to_string(),
                 measured: Some(e.to_string()),
                 passed: false,
             },

@@ -4,7 +4,6 @@ use std::fmt::Debug;
 
 use api::loadtest::baseline::MissingBaseline;
 use api::loadtest::{LoadTest, LoadTestSpec, Phase};
-use api::threshold::Threshold;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -26,11 +25,10 @@ use crate::rbac;
 /// ([`api::plan::LoadPlan::validate_for`]), and the thresholds; a test with
 /// any problem never starts.
 pub fn validate(spec: &LoadTestSpec) -> Result<(), String> {
-    for t in &spec.thresholds {
-        let th = Threshold::parse(t).map_err(|e| format!("thresholds: {e}"))?;
+    for th in spec.thresholds().map_err(|e| e.to_string())? {
         if th.is_relative() && spec.baseline.is_none() {
             return Err(format!(
-                "thresholds: {t:?} compares with a baseline run; name one in spec.baseline \
+                "thresholds: \"{th}\" compares with a baseline run; name one in spec.baseline \
                  (a LoadTest, or a series label)"
             ));
         }

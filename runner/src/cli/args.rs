@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use api::duration::HumanDuration;
 use api::plan::{LoadPlan, Stage, TlsOrigin, TlsPlan, WebSocketPlan};
+use api::threshold::Threshold;
 use clap::{Args, Parser, Subcommand};
 
 /// io_uring HTTP/1.1 and WebSocket load generator.
@@ -108,8 +109,8 @@ pub struct LoadArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_stage, allow_hyphen_values = true)]
     pub stages: Vec<Stage>,
     /// Pass/fail threshold, repeatable: 'p99 < 5ms', 'errors < 0.1%', 'p99 < baseline * 1.1'.
-    #[arg(long = "threshold")]
-    pub thresholds: Vec<String>,
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
+    pub thresholds: Vec<Threshold>,
     /// A previous --json result that `baseline` in thresholds refers to.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
@@ -274,6 +275,11 @@ fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.trim()
         .parse()
         .map_err(|_| "expected a whole number (or it is too large)".into())
+}
+
+/// Parsed here, at the edge: the gate and the output only see typed thresholds.
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    Threshold::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {

@@ -17,16 +17,12 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Parse the thresholds and read the baseline; every mismatch between them is bad input.
+    /// Take the parsed thresholds and read the baseline; every mismatch between them is bad input.
     pub fn new(
-        exprs: &[String],
+        thresholds: Vec<Threshold>,
         baseline: Option<&Path>,
         noise_aware: bool,
     ) -> Result<Self, String> {
-        let thresholds = exprs
-            .iter()
-            .map(|e| Threshold::parse(e).map_err(|err| format!("threshold {e:?}: {err}")))
-            .collect::<Result<Vec<_>, _>>()?;
         let relative = thresholds.iter().find(|t| t.is_relative());
         let baseline = match (relative, baseline) {
             (Some(t), None) => {

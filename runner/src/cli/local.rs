@@ -57,7 +57,11 @@ pub fn run_manifest(a: &RunArgs) -> Result<i32, String> {
             a.manifest.display()
         ));
     }
-    let gate = Gate::new(&lt.spec.thresholds, a.baseline.as_deref(), a.noise_aware)?;
+    let thresholds = lt
+        .spec
+        .thresholds()
+        .map_err(|e| format!("{}: {e}", a.manifest.display()))?;
+    let gate = Gate::new(thresholds, a.baseline.as_deref(), a.noise_aware)?;
     let runners = a.runners.unwrap_or(lt.spec.runners);
     let shares = plan
         .validate_for(runners)

@@ -172,7 +172,7 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
         return Err("--compare prints a table beside the text results; for --json, compare with --baseline FILE instead".into());
     }
     let plan = a.to_plan()?;
-    let gate = gate::Gate::new(&a.thresholds, a.baseline.as_deref(), a.noise_aware)?;
+    let gate = gate::Gate::new(a.thresholds.clone(), a.baseline.as_deref(), a.noise_aware)?;
     let run = Run::new(&plan, &RunOptions::default()).map_err(|e| e.to_string())?;
     let mut outputs = a.observe.prepare(&Default::default())?;
     outputs.watch(&run, plan.rate_mode().is_open());
