@@ -4,7 +4,7 @@
 use std::io;
 use std::ptr::NonNull;
 
-use io_uring::{types::BufRingEntry, IoUring};
+use io_uring::{types, types::BufRingEntry, IoUring};
 
 use super::config::{BUF_GROUP, RING_ENTRIES, RING_FALLBACK_ENV};
 
@@ -183,5 +183,88 @@ impl Drop for BufRing {
         unsafe {
             libc::munmap(self.entries.as_ptr().cast(), self.entries_len);
         }
+    }
+}
+
+/// The calling thread's registered handle for a ring: each `io_uring_enter`
+/// then names the ring by index and the kernel skips looking up (and
+/// reference counting) its descriptor. The `io-uring` crate keeps such a
+/// registration only inside one `Submitter` value, so the worker's one
+/// wait-and-submit call is made here.
+pub struct RegisteredRing {
+    index: u32,
+}
+
+// Kernel ABI (include/uapi/linux/io_uring.h), stable since Linux 5.18.
+const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
+const IORING_ENTER_GETEVENTS: libc::c_uint = 1;
+const IORING_ENTER_EXT_ARG: libc::c_uint = 8;
+const IORING_ENTER_REGISTERED_RING: libc::c_uint = 16;
+
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+impl RegisteredRing {
+    /// Register `ring` for the calling thread; `None` when the kernel refuses
+    /// (before 5.18), and the worker then enters through the crate as before.
+    pub fn register(ring: &IoUring) -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        let mut up = RsrcUpdate {
+            offset: u32::MAX, // any free slot; the kernel writes back which
+            resv: 0,
+            data: ring.as_raw_fd() as u64,
+        };
+        // SAFETY: one valid io_uring_rsrc_update the kernel reads and writes back.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                ring.as_raw_fd(),
+                IORING_REGISTER_RING_FDS,
+                &mut up as *mut RsrcUpdate,
+                1,
+            )
+        };
+        (r == 1).then_some(Self { index: up.offset })
+    }
+
+    /// Submit the `to_submit` queued entries and wait up to `ts` for one completion.
+    pub fn submit_and_wait(&self, to_submit: u32, ts: &types::Timespec) -> io::Result<()> {
+        let arg = GeteventsArg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: 0,
+            ts: ts as *const types::Timespec as u64,
+        };
+        // SAFETY: `index` is this thread's registration of a live ring (the
+        // worker registers it on the thread that runs it); `arg` and `ts`
+        // outlive the call; the queued SQEs' tail was published when the
+        // crate's submission queue handle was dropped.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.index,
+                to_submit,
+                1u32,
+                IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | IORING_ENTER_REGISTERED_RING,
+                &arg as *const GeteventsArg,
+                std::mem::size_of::<GeteventsArg>(),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@ use super::config::{
     SECOND_P99_ENV,
 };
 use super::conn::{Conn, State};
-use super::ring::{new_ring, BufRing, RingError};
+use super::ring::{new_ring, BufRing, RegisteredRing, RingError};
 use super::snapshot::{Cause, ErrorKind, FirstError};
 use super::user_data::{pack, unpack, Kind};
 use super::{Clock, Shared, WorkerPlan};
@@ -59,6 +59,8 @@ pub struct Worker {
     conns: Vec<Conn>,
     /// Sockets live in the ring's file table, slot = connection index.
     fixed_files: bool,
+    /// The ring registered with this thread, so waits skip its descriptor lookup.
+    registered: Option<RegisteredRing>,
     plan: WorkerPlan,
     shared: std::sync::Arc<Shared>,
     clock: Clock,
@@ -113,6 +115,8 @@ impl Worker {
         let ring = new_ring().map_err(super::EngineError::Ring)?;
         let bufs = BufRing::register(&ring, RECV_BUFFERS, plan.recv_buf)
             .map_err(super::EngineError::Ring)?;
+        // Worker::new runs on the worker's own thread, the one that will enter.
+        let registered = RegisteredRing::register(&ring);
         let fixed_files = std::env::var_os(FIXED_FILES_ENV).as_deref() != Some("off".as_ref());
         if fixed_files {
             ring.submitter()
@@ -175,6 +179,7 @@ impl Worker {
             bufs,
             conns,
             fixed_files,
+            registered,
             shared,
             clock,
             report,
@@ -376,8 +381,15 @@ impl Worker {
     fn submit_and_wait(&mut self, wait_ns: u64) -> Result<(), super::EngineError> {
         let ts = types::Timespec::from(Duration::from_nanos(wait_ns.max(1)));
         let args = types::SubmitArgs::new().timespec(&ts);
-        match self.ring.submitter().submit_with_args(1, &args) {
-            Ok(_) => Ok(()),
+        let entered = match &self.registered {
+            Some(r) => {
+                let queued = self.ring.submission().len() as u32;
+                r.submit_and_wait(queued, &ts)
+            }
+            None => self.ring.submitter().submit_with_args(1, &args).map(drop),
+        };
+        match entered {
+            Ok(()) => Ok(()),
             Err(e)
                 if matches!(
                     e.raw_os_error(),
