@@ -2,13 +2,14 @@
 //! afterwards, report (never act on) spec changes.
 
 use api::loadtest::baseline::MissingBaseline;
-use api::loadtest::{LoadTest, Phase, Shard, ShardPhase, Summary, ThresholdResult, Verdict};
+use api::loadtest::{
+    LoadTest, LoadTestStatus, Phase, Shard, ShardPhase, Summary, ThresholdResult, Verdict,
+};
 use api::report::{encode_histogram, Report, Summary as ReportSummary};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{DeleteParams, PropagationPolicy};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::{json, Value};
 
 use super::{condition, conditions, event, fail, merge_conditions, patch_status};
 use crate::context::Context;
@@ -30,7 +31,11 @@ pub fn merge_shards(shards: &[Shard]) -> Result<Report, String> {
 
 /// The status fields written once every shard is done. `baseline` is what
 /// relative thresholds compare with (see [`load_baseline`]).
-pub fn outcome(lt: &LoadTest, merged: &Report, baseline: &Result<ReportSummary, String>) -> Value {
+pub fn outcome(
+    lt: &LoadTest,
+    merged: &Report,
+    baseline: &Result<ReportSummary, String>,
+) -> LoadTestStatus {
     let summary = ReportSummary::from_report(merged);
     let warn_only = lt
         .spec
@@ -125,16 +130,21 @@ pub fn outcome(lt: &LoadTest, merged: &Report, baseline: &Result<ReportSummary, 
             ),
         ],
     );
-    json!({
-        "phase": Phase::Succeeded,
-        "summary": status_summary,
-        "verdict": if passed { Verdict::Passed } else { Verdict::Failed },
-        "thresholdResults": results,
-        "conditions": conds,
-        "message": message,
+    LoadTestStatus {
+        phase: Some(Phase::Succeeded),
+        summary: Some(status_summary),
+        verdict: Some(if passed {
+            Verdict::Passed
+        } else {
+            Verdict::Failed
+        }),
+        threshold_results: results,
+        conditions: conds,
+        message: Some(message),
         // The generation the Job ran with; a later spec change stays visible.
-        "observedGeneration": ran_generation(lt),
-    })
+        observed_generation: ran_generation(lt),
+        ..Default::default()
+    }
 }
 
 /// The generation the runners were started with (the current one before the Job exists).
@@ -167,9 +177,9 @@ pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     };
     let baseline = load_baseline(ctx, lt).await?;
     let status = outcome(lt, &merged, &baseline);
-    let message = status["message"].as_str().unwrap_or_default().to_string();
-    let passed = status["verdict"] == json!("Passed");
-    if let Err(e) = patch_status(ctx, lt, status).await {
+    let message = status.message.clone().unwrap_or_default();
+    let passed = status.verdict == Some(Verdict::Passed);
+    if let Err(e) = patch_status(ctx, lt, &status).await {
         // Retrying cannot make the result fit: say so instead of requeueing in Running forever.
         let Some(why) = too_large(&e) else {
             return Err(e);
@@ -284,7 +294,12 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
                 gen,
             )],
         );
-        patch_status(ctx, lt, json!({ "conditions": conds, "message": msg })).await?;
+        let patch = LoadTestStatus {
+            conditions: conds,
+            message: Some(msg.clone()),
+            ..Default::default()
+        };
+        patch_status(ctx, lt, &patch).await?;
         event(ctx, lt, true, "SpecChangedAfterFinish", msg).await;
     }
     Ok(Action::await_change())
@@ -370,16 +385,18 @@ mod tests {
         lt.status = Some(LoadTestStatus::default());
         let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
         let v = outcome(&lt, &merged, &Err("no baseline".into()));
-        assert_eq!(v["verdict"], "Failed");
-        assert_eq!(v["phase"], "Succeeded");
-        assert_eq!(v["thresholdResults"][0]["passed"], false);
-        assert_eq!(v["thresholdResults"][1]["passed"], true);
-        assert_eq!(v["summary"]["responses"], 4);
-        let conds = v["conditions"].as_array().unwrap();
-        let get = |t: &str| conds.iter().find(|c| c["type"] == t).unwrap()["status"].clone();
+        assert_eq!(v.verdict, Some(Verdict::Failed));
+        assert_eq!(v.phase, Some(Phase::Succeeded));
+        assert!(!v.threshold_results[0].passed);
+        assert!(v.threshold_results[1].passed);
+        assert_eq!(v.summary.as_ref().unwrap().responses, 4);
+        let get = |t: &str| {
+            let c = v.conditions.iter().find(|c| c.type_ == t).unwrap();
+            c.status.clone()
+        };
         assert_eq!(
-            (get("Complete"), get("ThresholdsPassed")),
-            (json!("True"), json!("False"))
+            (get("Complete").as_str(), get("ThresholdsPassed").as_str()),
+            ("True", "False")
         );
     }
 
@@ -404,22 +421,22 @@ mod tests {
         );
         let base = api::loadtest::baseline::summary_of(&stored).unwrap();
         let v = outcome(&manifest("Fail"), &merged, &Ok(base));
-        let results = &v["thresholdResults"];
+        let results = &v.threshold_results;
         // p99 went from 1ms to 5ms: caught, with both values and the change.
-        assert_eq!(results[0]["passed"], false, "{results}");
-        let text = results[0]["measured"].as_str().unwrap();
+        assert!(!results[0].passed, "{results:?}");
+        let text = results[0].measured.as_deref().unwrap();
         assert!(
             text.contains("baseline 1.00ms") && text.contains('+'),
             "{text}"
         );
-        assert_eq!(results[1]["passed"], true, "{results}");
-        assert_eq!(v["verdict"], "Failed");
+        assert!(results[1].passed, "{results:?}");
+        assert_eq!(v.verdict, Some(Verdict::Failed));
 
         let gone = Err("baseline LoadTest v41 was deleted during the test".to_string());
-        for (on_missing, verdict) in [("Fail", "Failed"), ("Warn", "Passed")] {
+        for (on_missing, verdict) in [("Fail", Verdict::Failed), ("Warn", Verdict::Passed)] {
             let v = outcome(&manifest(on_missing), &merged, &gone);
-            assert_eq!(v["verdict"], verdict, "{on_missing}");
-            let text = v["thresholdResults"][0]["measured"].as_str().unwrap();
+            assert_eq!(v.verdict, Some(verdict), "{on_missing}");
+            let text = v.threshold_results[0].measured.as_deref().unwrap();
             assert!(
                 text.starts_with("not judged: baseline LoadTest v41 was deleted"),
                 "{text}"

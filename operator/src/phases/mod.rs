@@ -8,14 +8,14 @@ pub mod starting;
 
 use std::time::Duration;
 
-use api::loadtest::{LoadTest, Phase, Shard, ShardPhase};
+use api::loadtest::{LoadTest, LoadTestStatus, Phase, Shard, ShardPhase, Verdict};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::context::Context;
 use crate::error::Result;
@@ -210,8 +210,12 @@ pub fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// Merge-patch the operator's status fields.
-pub async fn patch_status(ctx: &Context, lt: &LoadTest, status: Value) -> Result<LoadTest> {
+/// Merge-patch the operator's status fields: the fields `status` sets, nothing else.
+pub async fn patch_status(
+    ctx: &Context,
+    lt: &LoadTest,
+    status: &LoadTestStatus,
+) -> Result<LoadTest> {
     let api: Api<LoadTest> =
         Api::namespaced(ctx.client.clone(), &lt.namespace().unwrap_or_default());
     let patch = json!({ "status": status });
@@ -279,13 +283,14 @@ pub async fn fail_with(
     patch_status(
         ctx,
         lt,
-        json!({
-            "phase": Phase::Failed,
-            "verdict": "Failed",
-            "message": message,
-            "conditions": conds,
-            "observedGeneration": finished::ran_generation(lt),
-        }),
+        &LoadTestStatus {
+            phase: Some(Phase::Failed),
+            verdict: Some(Verdict::Failed),
+            message: Some(message.clone()),
+            conditions: conds,
+            observed_generation: finished::ran_generation(lt),
+            ..Default::default()
+        },
     )
     .await?;
     event(ctx, lt, true, reason, message).await;

@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 
 use api::loadtest::baseline::MissingBaseline;
-use api::loadtest::{LoadTest, LoadTestSpec, Phase};
+use api::loadtest::{LoadTest, LoadTestSpec, LoadTestStatus, Phase};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -13,7 +13,6 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::json;
 
 use super::{condition, conditions, event, fail, fail_with, patch_status, POLL};
 use crate::context::Context;
@@ -135,17 +134,27 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
     patch_status(
         ctx,
         lt,
-        json!({
-            "phase": Phase::Starting,
-            "jobName": name,
-            "observedGeneration": lt.meta().generation,
-            "message": format!("waiting for {} runner pod(s) to be ready", lt.spec.runners),
-            "baseline": baseline,
-            "conditions": super::merge_conditions(
-                &lt.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(),
-                [super::starting::waiting_condition(lt)].into_iter().chain(baseline_cond).collect(),
+        &LoadTestStatus {
+            phase: Some(Phase::Starting),
+            job_name: Some(name),
+            observed_generation: lt.meta().generation,
+            message: Some(format!(
+                "waiting for {} runner pod(s) to be ready",
+                lt.spec.runners
+            )),
+            baseline,
+            conditions: super::merge_conditions(
+                &lt.status
+                    .as_ref()
+                    .map(|s| s.conditions.clone())
+                    .unwrap_or_default(),
+                [super::starting::waiting_condition(lt)]
+                    .into_iter()
+                    .chain(baseline_cond)
+                    .collect(),
             ),
-        }),
+            ..Default::default()
+        },
     )
     .await?;
     event(ctx, lt, false, reason, note).await;

@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use api::loadtest::{LoadTest, Phase, Shard};
+use api::loadtest::{LoadTest, LoadTestStatus, Phase, Shard};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
 use super::{
     condition, conditions, event, fail, first_failure_by, merge_conditions, patch_status,
@@ -203,12 +202,13 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
             patch_status(
                 ctx,
                 lt,
-                json!({
-                    "phase": Phase::Running,
-                    "startAt": Time(start),
-                    "message": format!("{} runner(s) start at {start}", lt.spec.runners),
-                    "conditions": merge_conditions(&existing, vec![ready]),
-                }),
+                &LoadTestStatus {
+                    phase: Some(Phase::Running),
+                    start_at: Some(Time(start)),
+                    message: Some(format!("{} runner(s) start at {start}", lt.spec.runners)),
+                    conditions: merge_conditions(&existing, vec![ready]),
+                    ..Default::default()
+                },
             )
             .await?;
             event(
@@ -298,10 +298,11 @@ async fn wait(ctx: &Context, lt: &LoadTest, pods: &[Pod], ready: usize) -> Resul
     patch_status(
         ctx,
         lt,
-        json!({
-            "message": message,
-            "conditions": merge_conditions(&existing, vec![cond]),
-        }),
+        &LoadTestStatus {
+            message: Some(message.clone()),
+            conditions: merge_conditions(&existing, vec![cond]),
+            ..Default::default()
+        },
     )
     .await?;
     event(ctx, lt, true, &b.reason, message).await;
@@ -311,6 +312,8 @@ async fn wait(ctx: &Context, lt: &LoadTest, pods: &[Pod], ready: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use api::loadtest::ShardPhase;
+
+    use serde_json::json;
 
     use super::*;
 
