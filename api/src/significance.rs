@@ -12,7 +12,7 @@
 //! run are needed, below that the verdict stays the point comparison's.
 
 use crate::report::Second;
-use crate::threshold::{Metric, Op, Threshold, Verdict};
+use crate::threshold::{Evaluation, Metric, Op, Threshold};
 
 /// Significance level: a regression passes as noise unless p < ALPHA.
 pub const ALPHA: f64 = 0.01;
@@ -98,7 +98,7 @@ fn normal_cdf(z: f64) -> f64 {
 /// Reconsider a failed relative verdict with the runs' per-second samples: it
 /// stays failed only if the shift is significant; either way the verdict says
 /// what the test found. Other verdicts are returned as they are.
-pub fn judge(t: &Threshold, v: Verdict, now: &Seconds, base: &Seconds) -> Verdict {
+pub fn judge(t: &Threshold, v: Evaluation, now: &Seconds, base: &Seconds) -> Evaluation {
     if !t.is_relative() || v.passed {
         return v;
     }
@@ -118,7 +118,7 @@ pub fn judge(t: &Threshold, v: Verdict, now: &Seconds, base: &Seconds) -> Verdic
             x.len(),
             y.len()
         );
-        return Verdict {
+        return Evaluation {
             significance: Some(note),
             ..v
         };
@@ -129,7 +129,7 @@ pub fn judge(t: &Threshold, v: Verdict, now: &Seconds, base: &Seconds) -> Verdic
         p_larger(y, x)
     };
     let significant = p < ALPHA;
-    Verdict {
+    Evaluation {
         passed: !significant,
         significance: Some(format!(
             "{} over {} vs {} seconds, p={p:.4}",
@@ -188,7 +188,7 @@ mod tests {
             &[510, 470, 530, 495, 515, 485],
         );
         let t = Threshold::parse("p99 < baseline * 1.02").unwrap();
-        let failed = |measured: &str| Verdict {
+        let failed = |measured: &str| Evaluation {
             threshold: t.to_string(),
             measured: measured.into(),
             value: 0.0,

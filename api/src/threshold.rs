@@ -220,7 +220,7 @@ pub struct ThresholdError {
 /// The outcome of one threshold against a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Verdict {
+pub struct Evaluation {
     /// The threshold in canonical form.
     pub threshold: String,
     /// The measured value for people, with its unit.
@@ -240,7 +240,7 @@ pub struct Verdict {
     pub significance: Option<String>,
 }
 
-impl Verdict {
+impl Evaluation {
     /// What was measured, for people: `measured 1.20ms`, and against a
     /// baseline `measured 2.40ms, baseline 1.20ms, +100%`.
     pub fn measured_text(&self) -> String {
@@ -528,11 +528,11 @@ impl Threshold {
     }
 
     /// Evaluate against a run, and for a relative threshold against the baseline run.
-    pub fn evaluate(&self, s: &Summary, baseline: Option<&Summary>) -> Verdict {
+    pub fn evaluate(&self, s: &Summary, baseline: Option<&Summary>) -> Evaluation {
         // With nothing measured a threshold cannot hold: `p99 < 50ms` over no
         // samples (target down) must not pass on a latency of 0.
         if let Some(missing) = self.missing_data(s) {
-            return Verdict {
+            return Evaluation {
                 threshold: self.to_string(),
                 measured: missing.to_string(),
                 value: 0.0,
@@ -543,7 +543,7 @@ impl Threshold {
             };
         }
         let (value, measured) = self.measure(s);
-        let mut verdict = Verdict {
+        let mut verdict = Evaluation {
             threshold: self.to_string(),
             measured,
             value,
@@ -581,7 +581,11 @@ impl Threshold {
 }
 
 /// Evaluate every threshold against a run (and the baseline run, for relative ones), in order.
-pub fn evaluate(thresholds: &[Threshold], s: &Summary, baseline: Option<&Summary>) -> Vec<Verdict> {
+pub fn evaluate(
+    thresholds: &[Threshold],
+    s: &Summary,
+    baseline: Option<&Summary>,
+) -> Vec<Evaluation> {
     thresholds.iter().map(|t| t.evaluate(s, baseline)).collect()
 }
 

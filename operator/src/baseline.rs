@@ -77,7 +77,7 @@ pub async fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use api::loadtest::{LoadTestSpec, LoadTestStatus, Summary};
+    use api::loadtest::{LoadTestSpec, LoadTestStatus, MergedSummary};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
@@ -92,9 +92,9 @@ mod tests {
         lt.status = Some(LoadTestStatus {
             phase: Some(phase),
             verdict: Some(verdict),
-            summary: Some(Summary {
+            summary: Some(MergedSummary {
                 histogram: "HISTFAAAA".into(),
-                ..Summary::default()
+                ..MergedSummary::default()
             }),
             ..LoadTestStatus::default()
         });

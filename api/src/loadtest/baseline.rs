@@ -4,7 +4,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Summary;
+use super::MergedSummary;
 use crate::report::{decode_histogram, Counts, Report, Summary as ReportSummary};
 use crate::threshold::{Metric, Threshold};
 
@@ -61,7 +61,7 @@ pub fn unsupported(t: &Threshold) -> Option<String> {
 
 /// A baseline LoadTest's merged result, as the thresholds read a run: counts
 /// from its summary, percentiles from its merged histogram.
-pub fn summary_of(s: &Summary) -> Result<ReportSummary, String> {
+pub fn summary_of(s: &MergedSummary) -> Result<ReportSummary, String> {
     if s.histogram.is_empty() {
         return Err("its status keeps no merged histogram".into());
     }

@@ -21,7 +21,7 @@ use crate::threshold::{Threshold, ThresholdError};
 use baseline::BaselineRef;
 
 pub use status::{
-    LatencySummary, LoadTestStatus, Phase, Shard, ShardPhase, Summary, SummaryErrors,
+    LatencyPercentiles, LoadTestStatus, MergedSummary, Phase, Shard, ShardPhase, SummaryErrors,
     SummaryStatus, ThresholdResult, Verdict,
 };
 pub use thresholds::ThresholdExpr;

@@ -25,7 +25,7 @@ pub struct LoadTestStatus {
     pub shards: Vec<Shard>,
     /// The merged result of all shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<Summary>,
+    pub summary: Option<MergedSummary>,
     /// `Passed` when every threshold holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -145,7 +145,7 @@ pub struct ThresholdResult {
 /// Merged result of every shard.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub struct MergedSummary {
     /// Requests sent.
     pub requests: u64,
     /// Responses received.
@@ -159,7 +159,7 @@ pub struct Summary {
     /// Bytes received per second.
     pub bandwidth_bytes_per_sec: f64,
     /// Latency from the merged histogram.
-    pub latency: LatencySummary,
+    pub latency: LatencyPercentiles,
     /// Responses by status class.
     pub status: SummaryStatus,
     /// Faults.
@@ -181,13 +181,13 @@ pub struct SummaryTls {
     /// Of those, resumed sessions.
     pub resumed: u64,
     /// Handshake latency, TCP connected to TLS established.
-    pub handshake_latency: LatencySummary,
+    pub handshake_latency: LatencyPercentiles,
 }
 
 /// Latency percentiles in microseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LatencySummary {
+pub struct LatencyPercentiles {
     /// Mean.
     pub avg_us: f64,
     /// Median.
@@ -224,7 +224,7 @@ pub struct SummaryErrors {
     pub by_kind: Errors,
 }
 
-impl Summary {
+impl MergedSummary {
     /// The status form of a merged run's summary; `histogram` is the merged histogram, encoded.
     pub fn from_summary(s: &ReportSummary, histogram: String) -> Self {
         Self {
@@ -234,7 +234,7 @@ impl Summary {
             elapsed_sec: s.elapsed_sec,
             rps: (s.rps * 10.0).round() / 10.0,
             bandwidth_bytes_per_sec: s.bandwidth_bps.round(),
-            latency: LatencySummary::of(&s.latency),
+            latency: LatencyPercentiles::of(&s.latency),
             status: SummaryStatus {
                 classes: s.status,
                 unexpected: s.unexpected_status,
@@ -246,14 +246,14 @@ impl Summary {
             tls: s.handshake.as_ref().map(|h| SummaryTls {
                 handshakes: s.tls_handshakes,
                 resumed: s.tls_resumed,
-                handshake_latency: LatencySummary::of(h),
+                handshake_latency: LatencyPercentiles::of(h),
             }),
             histogram,
         }
     }
 }
 
-impl LatencySummary {
+impl LatencyPercentiles {
     /// The status form of a report's latency statistics.
     fn of(l: &ReportLatency) -> Self {
         Self {

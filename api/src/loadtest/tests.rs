@@ -83,7 +83,7 @@ fn summary_comes_from_the_merged_histogram() {
     }
     r.counts.responses = 1000;
     r.elapsed_sec = 2.0;
-    let s = Summary::from_summary(&ReportSummary::from_report(&r), "h".into());
+    let s = MergedSummary::from_summary(&ReportSummary::from_report(&r), "h".into());
     assert_eq!(s.rps, 500.0);
     assert!(
         (989..=991).contains(&s.latency.p99_us),
@@ -102,7 +102,7 @@ fn summary_comes_from_the_merged_histogram() {
     r.handshake = Some(hs);
     r.counts.tls_handshakes = 2;
     r.counts.tls_resumed = 1;
-    let s = Summary::from_summary(&ReportSummary::from_report(&r), String::new());
+    let s = MergedSummary::from_summary(&ReportSummary::from_report(&r), String::new());
     let tls = s.tls.expect("TLS summary");
     assert_eq!((tls.handshakes, tls.resumed), (2, 1));
     assert!(

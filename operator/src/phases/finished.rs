@@ -3,7 +3,7 @@
 
 use api::loadtest::baseline::MissingBaseline;
 use api::loadtest::{
-    LoadTest, LoadTestStatus, Phase, Shard, ShardPhase, Summary, ThresholdResult, Verdict,
+    LoadTest, LoadTestStatus, MergedSummary, Phase, Shard, ShardPhase, ThresholdResult, Verdict,
 };
 use api::report::{encode_histogram, Report, Summary as ReportSummary};
 use k8s_openapi::api::batch::v1::Job;
@@ -91,7 +91,7 @@ pub fn outcome(
         .filter(|r| !r.passed)
         .map(|r| r.expr.as_str())
         .collect();
-    let status_summary = Summary::from_summary(&summary, encode_histogram(&merged.latency));
+    let status_summary = MergedSummary::from_summary(&summary, encode_histogram(&merged.latency));
     let message = if passed {
         format!(
             "completed: {:.0} req/s, p99 {}; all thresholds passed",
@@ -415,7 +415,7 @@ mod tests {
         let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
         // The baseline as its status stores it: p99 1ms, 3 responses.
         let old = merge_shards(&[shard(0, &[1000, 900, 800], 3)]).unwrap();
-        let stored = Summary::from_summary(
+        let stored = MergedSummary::from_summary(
             &ReportSummary::from_report(&old),
             encode_histogram(&old.latency),
         );

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use api::report::{Report, Summary};
 use api::significance::{judge, Seconds};
-use api::threshold::{evaluate, Threshold, Verdict};
+use api::threshold::{evaluate, Evaluation, Threshold};
 
 use crate::output::baseline::{self, Baseline};
 
@@ -50,7 +50,7 @@ impl Gate {
     }
 
     /// Every threshold's verdict on a run, in order.
-    pub fn verdicts(&self, report: &Report) -> Vec<Verdict> {
+    pub fn verdicts(&self, report: &Report) -> Vec<Evaluation> {
         let summary = Summary::from_report(report);
         let base = self.baseline.as_ref();
         let verdicts = evaluate(&self.thresholds, &summary, base.map(|b| &b.summary));

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use api::plan::LoadPlan;
 use api::report::Report;
-use api::threshold::Verdict;
+use api::threshold::Evaluation;
 use clap::Parser;
 
 use self::args::{Cli, Command, LoadArgs};
@@ -214,7 +214,7 @@ fn load_test(a: &LoadArgs) -> Result<i32, String> {
 pub fn finish(
     plan: &LoadPlan,
     report: &Report,
-    verdicts: &[Verdict],
+    verdicts: &[Evaluation],
     ending: &Ending,
     mode: Mode,
     buckets: usize,
@@ -294,7 +294,7 @@ fn percent(p: &Progress) -> f64 {
 pub fn print_result(
     plan: &LoadPlan,
     report: &Report,
-    verdicts: &[Verdict],
+    verdicts: &[Evaluation],
     ending: &Ending,
     mode: Mode,
     buckets: usize,
@@ -340,7 +340,7 @@ fn record_history(plan: &LoadPlan, report: &Report) -> Vec<crate::history::Entry
 
 /// 3 when interrupted (whatever the thresholds say: the run is partial), 1
 /// when a runner failed, nothing succeeded or a threshold failed, else 0.
-pub fn exit_code(report: &Report, verdicts: &[Verdict], ending: &Ending) -> i32 {
+pub fn exit_code(report: &Report, verdicts: &[Evaluation], ending: &Ending) -> i32 {
     if ending.interrupted.is_some() {
         return EXIT_INTERRUPTED;
     }
@@ -352,7 +352,7 @@ pub fn exit_code(report: &Report, verdicts: &[Verdict], ending: &Ending) -> i32 
 }
 
 /// Why a complete run failed, in one line; `None` when it passed.
-pub fn failure_reason(report: &Report, verdicts: &[Verdict], ending: &Ending) -> Option<String> {
+pub fn failure_reason(report: &Report, verdicts: &[Evaluation], ending: &Ending) -> Option<String> {
     if let Some(why) = &ending.failure {
         return Some(format!("run failed: {why}"));
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use api::duration::HumanDuration;
 use api::report::Report;
-use api::threshold::Verdict;
+use api::threshold::Evaluation;
 use clap::Args;
 
 use crate::engine::Run;
@@ -97,7 +97,7 @@ impl Outputs {
         &mut self,
         name: &str,
         report: &Report,
-        verdicts: &[Verdict],
+        verdicts: &[Evaluation],
     ) -> Result<(), String> {
         if let Some(o) = self.observer.take() {
             o.finish(Some(report))?;

@@ -2,7 +2,7 @@
 
 use api::plan::LoadPlan;
 use api::report::{LatencySummary, Report, Second, Summary};
-use api::threshold::Verdict;
+use api::threshold::Evaluation;
 use serde::Serialize;
 
 /// Latency statistics in microseconds, as `latency_us` holds them.
@@ -141,7 +141,7 @@ pub const ORIGINAL_FIELDS: [&str; 16] = [
 ];
 
 /// The `--json` object for one run that ran to its end, on one line.
-pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> String {
+pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Evaluation]) -> String {
     render_json_ended(plan, report, verdicts, &super::Ending::default())
 }
 
@@ -149,7 +149,7 @@ pub fn render_json(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> St
 pub fn render_json_ended(
     plan: &LoadPlan,
     report: &Report,
-    verdicts: &[Verdict],
+    verdicts: &[Evaluation],
     ending: &super::Ending,
 ) -> String {
     let s = Summary::from_report(report);

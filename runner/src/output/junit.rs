@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use api::report::{Report, Summary};
-use api::threshold::Verdict;
+use api::threshold::Evaluation;
 
 /// `classname` of every test case: CI tools group cases by it.
 const CLASSNAME: &str = "gcannon.thresholds";
@@ -24,7 +24,7 @@ pub struct Suite<'a> {
 }
 
 /// Render the JUnit document for a finished run.
-pub fn render(suite: &Suite<'_>, report: &Report, verdicts: &[Verdict]) -> String {
+pub fn render(suite: &Suite<'_>, report: &Report, verdicts: &[Evaluation]) -> String {
     let s = Summary::from_report(report);
     let time = format!("{:.3}", report.elapsed_sec.max(0.0));
     let run_ok = report.counts.responses > report.counts.unexpected_status;
@@ -93,7 +93,7 @@ pub fn write(
     path: &Path,
     suite: &Suite<'_>,
     report: &Report,
-    verdicts: &[Verdict],
+    verdicts: &[Evaluation],
 ) -> Result<(), String> {
     std::fs::write(path, render(suite, report, verdicts))
         .map_err(|e| format!("--junit {}: {e}", path.display()))
@@ -121,8 +121,8 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn verdict(threshold: &str, measured: &str, passed: bool) -> Verdict {
-        Verdict {
+    fn verdict(threshold: &str, measured: &str, passed: bool) -> Evaluation {
+        Evaluation {
             threshold: threshold.into(),
             measured: measured.into(),
             value: 0.0,

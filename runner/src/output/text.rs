@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use api::plan::LoadPlan;
 use api::report::{format_latency_us, LatencySummary, Report, Summary};
-use api::threshold::Verdict;
+use api::threshold::Evaluation;
 
 use super::format;
 
@@ -119,13 +119,13 @@ fn latency_row(s: &mut String, label: &str, l: &LatencySummary) {
 
 /// One threshold verdict: `✓ p99 < 5ms (measured 1.20ms)`, and against a
 /// baseline `✗ p99 < baseline * 1.1 (measured 2.40ms, baseline 1.20ms, +100%)`.
-pub fn render_verdict(v: &Verdict) -> String {
+pub fn render_verdict(v: &Evaluation) -> String {
     let mark = if v.passed { '✓' } else { '✗' };
     format!("{mark} {} ({})", v.threshold, v.measured_text())
 }
 
 /// The threshold block: a pass count, then one verdict line each; empty when none.
-pub fn render_verdicts(verdicts: &[Verdict]) -> String {
+pub fn render_verdicts(verdicts: &[Evaluation]) -> String {
     let mut out = String::new();
     if verdicts.is_empty() {
         return out;
@@ -166,7 +166,7 @@ pub fn render_timeline(timeline: &[api::report::Second]) -> String {
 const TIMELINE_ROWS: usize = 60;
 
 /// The result printed after the run.
-pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Verdict]) -> String {
+pub fn render_result(plan: &LoadPlan, report: &Report, verdicts: &[Evaluation]) -> String {
     let s = Summary::from_report(report);
     let rate_mode = plan.rate_mode().is_open();
     let mut out = String::from("\n");

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use api::loadtest::{LoadTest, Phase, Shard, ShardPhase, Verdict as LtVerdict};
+use api::loadtest::{LoadTest, Phase, Shard, ShardPhase, Verdict};
 use api::report::{decode_histogram, Report};
-use api::threshold::Verdict;
+use api::threshold::Evaluation;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::tui::{LiveFrame, RunnerLine};
@@ -146,13 +146,13 @@ pub fn report(lt: &LoadTest) -> Option<Report> {
 }
 
 /// The thresholds as the operator judged them.
-pub fn verdicts(lt: &LoadTest) -> Vec<Verdict> {
+pub fn verdicts(lt: &LoadTest) -> Vec<Evaluation> {
     let Some(st) = lt.status.as_ref() else {
         return Vec::new();
     };
     st.threshold_results
         .iter()
-        .map(|t| Verdict {
+        .map(|t| Evaluation {
             threshold: t.expr.clone(),
             measured: t.measured.clone().unwrap_or_else(|| "-".into()),
             value: f64::NAN,
@@ -172,5 +172,5 @@ pub fn outcome(lt: &LoadTest) -> Option<bool> {
     if !phase.is_finished() {
         return None;
     }
-    Some(phase == Phase::Succeeded && st.verdict == Some(LtVerdict::Passed))
+    Some(phase == Phase::Succeeded && st.verdict == Some(Verdict::Passed))
 }
