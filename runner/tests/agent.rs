@@ -403,7 +403,7 @@ async fn full_run_against_serve_applies_ready_then_done() {
         .query
         .contains(&("fieldManager".into(), "glass-cannon-runner-1".into()))));
     let first = shard_of(applies[0]);
-    assert_eq!(first.phase, ShardPhase::Running);
+    assert_eq!(first.phase, ShardPhase::Ready);
     assert!(first.report.is_none());
     let last = shard_of(applies[applies.len() - 1]);
     assert_eq!((last.index, last.phase), (1, ShardPhase::Done));

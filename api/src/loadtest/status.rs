@@ -111,6 +111,8 @@ fn preserve_unknown(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 pub enum ShardPhase {
+    /// Plan resolved and waiting for `startAt`; no load yet.
+    Ready,
     /// Sending load.
     #[default]
     Running,

@@ -29,7 +29,7 @@ pub enum ShardState<'a> {
 /// This runner's shard entry in `state`, stamped `now`.
 pub fn build_shard(cfg: &AgentConfig, state: ShardState<'_>, now: Timestamp) -> Shard {
     let (phase, message, report) = match state {
-        ShardState::Ready => (ShardPhase::Running, None, None),
+        ShardState::Ready => (ShardPhase::Ready, None, None),
         ShardState::Progress(p) => (ShardPhase::Running, None, Some(progress_report(&p))),
         ShardState::Done(r) => (ShardPhase::Done, None, Some(r.to_wire())),
         ShardState::Failed(m) => (ShardPhase::Failed, Some(m), None),

@@ -91,6 +91,7 @@ pub fn frame(lt: &LoadTest, now: Timestamp, previous: &mut Vec<(u64, f64, f64)>)
             line.responses = responses;
             line.errors = errors;
             line.state = match (s.phase, &s.message) {
+                (ShardPhase::Ready, _) => "ready".into(),
                 (ShardPhase::Running, _) => "running".into(),
                 (ShardPhase::Done, _) => "done".into(),
                 (ShardPhase::Failed, Some(m)) => format!("failed: {m}"),

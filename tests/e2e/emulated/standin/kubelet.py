@@ -638,3 +638,9 @@ def _ranges(idx: list[int]) -> str:
             out.append(f"{start}-{prev}" if prev != start else str(start))
             start = prev = i
     return ",".join(out)
+
+
+def _ready(pod: dict) -> bool:
+    """The pod's Ready condition is True (the Job's `status.ready` counts these)."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
