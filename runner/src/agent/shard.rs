@@ -116,7 +116,7 @@ mod tests {
         assert_eq!(shards[0]["index"], 1);
         assert_eq!(shards[0]["pod"], "smoke-1-x");
         assert_eq!(shards[0]["node"], "node-a");
-        assert_eq!(shards[0]["phase"], "Running");
+        assert_eq!(shards[0]["phase"], "Ready");
         assert_eq!(shards[0]["updatedAt"], "1970-01-01T00:00:00Z");
         assert!(shards[0].get("report").is_none() && shards[0].get("message").is_none());
     }
