@@ -189,20 +189,32 @@ fn demo_runs_against_the_embedded_server() {
     assert!(v["responses"].as_u64().unwrap() > 0);
 }
 
+/// `gcannon URL ARGS --json` with one engine switch set in its environment
+/// (and a scratch run history): the JSON report of a run that exited 0.
+fn json_run_with(url: &str, args: &[&str], switch: (&str, &str)) -> serde_json::Value {
+    let history = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .arg(url)
+        .args(args)
+        .arg("--json")
+        .env(switch.0, switch.1)
+        .env("GCANNON_HISTORY", history.path().join("h.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}={}", switch.0, switch.1);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn older_kernel_ring_set_ups_work_too() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     for fallback in ["1", "2"] {
-        let history = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_gcannon"))
-            .args([url.as_str(), "-c", "4", "-p", "4", "-d", "300ms", "--json"])
-            .env("GCANNON_RING_FALLBACK", fallback)
-            .env("GCANNON_HISTORY", history.path().join("h.json"))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "fallback {fallback}");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = json_run_with(
+            &url,
+            &["-c", "4", "-p", "4", "-d", "300ms"],
+            ("GCANNON_RING_FALLBACK", fallback),
+        );
         assert!(
             v["responses"].as_u64().unwrap() > 0,
             "fallback {fallback}: {v}"
@@ -221,16 +233,11 @@ fn sockets_in_and_out_of_the_file_table_reconnect_cleanly() {
     let srv = serve();
     let url = format!("http://{}/", srv.local_addr());
     for fixed in ["on", "off"] {
-        let history = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_gcannon"))
-            .args([url.as_str(), "-c", "4", "-p", "2", "-r", "3", "-d", "300ms"])
-            .args(["--json"])
-            .env("GCANNON_FIXED_FILES", fixed)
-            .env("GCANNON_HISTORY", history.path().join("h.json"))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "fixed files {fixed}");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = json_run_with(
+            &url,
+            &["-c", "4", "-p", "2", "-r", "3", "-d", "300ms"],
+            ("GCANNON_FIXED_FILES", fixed),
+        );
         assert!(
             v["reconnects"].as_u64().unwrap() > 10,
             "fixed files {fixed}: {v}"

@@ -47,3 +47,9 @@ pub const FIXED_FILES_ENV: &str = "GCANNON_FIXED_FILES";
 /// Environment variable that skips the first N ring set-ups (1: no
 /// `DEFER_TASKRUN`, 2: plain ring) so the fallbacks can be tested and compared.
 pub const RING_FALLBACK_ENV: &str = "GCANNON_RING_FALLBACK";
+
+/// True when the measurement switch `var` (one of the `*_ENV` names above) is
+/// set to `off`; every switch is on by default.
+pub fn switched_off(var: &str) -> bool {
+    std::env::var_os(var).as_deref() == Some("off".as_ref())
+}

@@ -14,8 +14,8 @@ use api::report::{new_histogram, Report};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::config::{
-    BUF_GROUP, CQE_BATCH, FIXED_FILES_ENV, LATE_NS, MAX_WAIT, RECV_BUFFERS, SCAN_INTERVAL,
-    SECOND_P99_ENV,
+    switched_off, BUF_GROUP, CQE_BATCH, FIXED_FILES_ENV, LATE_NS, MAX_WAIT, RECV_BUFFERS,
+    SCAN_INTERVAL, SECOND_P99_ENV,
 };
 use super::conn::{Conn, State};
 use super::ring::{new_ring, BufRing, RegisteredRing, RingError};
@@ -117,7 +117,7 @@ impl Worker {
             .map_err(super::EngineError::Ring)?;
         // Worker::new runs on the worker's own thread, the one that will enter.
         let registered = RegisteredRing::register(&ring);
-        let fixed_files = std::env::var_os(FIXED_FILES_ENV).as_deref() != Some("off".as_ref());
+        let fixed_files = !switched_off(FIXED_FILES_ENV);
         if fixed_files {
             ring.submitter()
                 .register_files_sparse(plan.connections)
@@ -163,8 +163,7 @@ impl Worker {
         // Every mode keeps each second's p99: the TUI, the timeline and
         // noise-aware baseline comparisons read it (bench/second_p99.sh turns
         // it off to show what it costs).
-        let second_p99 = (std::env::var_os(SECOND_P99_ENV).as_deref() != Some("off".as_ref()))
-            .then(stats::SecondP99::new);
+        let second_p99 = (!switched_off(SECOND_P99_ENV)).then(stats::SecondP99::new);
         let tls = plan.tls.as_ref().map(|setup| {
             Box::new(TlsSide::new(
                 setup.clone(),
