@@ -27,7 +27,7 @@ fn simple_get() {
         (
             lt.spec.runners,
             lt.spec.connections,
-            lt.spec.duration.to_string().as_str()
+            lt.spec.duration().to_string().as_str()
         ),
         (1, 64, "30s")
     );
@@ -149,7 +149,7 @@ fn quickstart_schedules_on_a_laptop_kind_cluster() {
         runners * mebibytes(&requests["memory"]) <= 256,
         "{requests:?}"
     );
-    assert!(lt.spec.duration.get() <= std::time::Duration::from_secs(30));
+    assert!(lt.spec.duration().get() <= std::time::Duration::from_secs(30));
     assert!(!lt.spec.thresholds.is_empty());
     let (deploy, _) = quickstart_target();
     let pod = deploy.spec.template.spec.unwrap();

@@ -224,7 +224,7 @@ fn manifests_are_read_strictly() {
                 "  warmup: 0s",
                 "  warmup: 0s\n  stages:\n    - {duration: 2s, target: 10}",
             ),
-            "spec.duration 1s does not match spec.stages, which last 2s",
+            "set duration or stages, not both",
         ),
     ];
     for (text, want) in cases {

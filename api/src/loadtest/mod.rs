@@ -50,7 +50,8 @@ pub use thresholds::ThresholdExpr;
 #[x_kube(validation = Rule::new("self.connections >= self.runners * self.threads").message(rule::CONNECTIONS_PER_THREAD_MIN))]
 #[x_kube(validation = Rule::new(format!("self.connections <= self.runners * self.threads * {MAX_CONNECTIONS_PER_THREAD}")).message(rule::CONNECTIONS_PER_THREAD_MAX))]
 #[x_kube(validation = Rule::new("!has(self.rate) || (has(self.stages) && size(self.stages) > 0) || self.rate >= self.runners").message(rule::RATE_PER_RUNNER))]
-#[x_kube(validation = Rule::new(format!("!self.duration.matches('{}')", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::DURATION))]
+#[x_kube(validation = Rule::new(format!("!has(self.duration) || !self.duration.matches('{}')", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::DURATION))]
+#[x_kube(validation = Rule::new("!has(self.duration) || !has(self.stages) || size(self.stages) == 0").message(rule::DURATION_WITH_STAGES))]
 #[x_kube(validation = Rule::new(format!("!self.timeout.matches('{}')", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::TIMEOUT))]
 #[x_kube(validation = Rule::new(format!("!has(self.stages) || self.stages.all(s, !s.duration.matches('{}'))", cel_pattern(ZERO_DURATION_PATTERN))).message(rule::STAGE_DURATION))]
 #[serde(rename_all = "camelCase")]
@@ -84,9 +85,9 @@ pub struct LoadTestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub requests_per_connection: Option<u64>,
-    /// Measured duration, e.g. `30s`.
-    #[serde(default = "default_duration")]
-    pub duration: HumanDuration,
+    /// Measured duration, e.g. `30s` (10s when absent); not with `stages`, which set their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<HumanDuration>,
     /// Warm-up excluded from the results, e.g. `1s`.
     #[serde(default = "default_warmup")]
     pub warmup: HumanDuration,
@@ -386,6 +387,9 @@ pub enum SpecError {
     /// A threshold does not parse.
     #[error("thresholds: {0}")]
     Threshold(ThresholdError),
+    /// Both `duration` and `stages` are set.
+    #[error("{}", rule::DURATION_WITH_STAGES)]
+    DurationWithStages,
     /// A ConfigMap template could not be resolved.
     #[error("template {index}: {reason}")]
     Unresolved {
@@ -411,7 +415,12 @@ impl LoadTestSpec {
 
     /// Warm-up plus the measured part, stages included (see [`crate::plan::run_length`]).
     pub fn run_length(&self) -> std::time::Duration {
-        crate::plan::run_length(self.warmup, self.duration, &self.stages)
+        crate::plan::run_length(self.warmup, self.duration(), &self.stages)
+    }
+
+    /// The measured duration as written, or the default when absent.
+    pub fn duration(&self) -> HumanDuration {
+        self.duration.unwrap_or(LoadPlan::default().duration)
     }
 
     /// The engine's plan for the whole test; `resolve` reads ConfigMap and Secret templates.
@@ -419,6 +428,9 @@ impl LoadTestSpec {
         &self,
         mut resolve: impl FnMut(TemplateRef<'_>) -> Result<String, String>,
     ) -> Result<LoadPlan, SpecError> {
+        if self.duration.is_some() && !self.stages.is_empty() {
+            return Err(SpecError::DurationWithStages);
+        }
         let mut templates = Vec::with_capacity(self.templates.len());
         for (index, t) in self.templates.iter().enumerate() {
             let unresolved = |reason| SpecError::Unresolved { index, reason };
@@ -454,7 +466,7 @@ impl LoadTestSpec {
             threads: self.threads,
             pipeline: self.pipeline,
             requests_per_connection: self.requests_per_connection,
-            duration: self.duration,
+            duration: self.duration(),
             warmup: self.warmup,
             expected_status: self.expected_status,
             recv_buf: self.recv_buf,
@@ -485,9 +497,6 @@ fn one() -> u32 {
 }
 fn default_connections() -> u32 {
     LoadPlan::default().connections
-}
-fn default_duration() -> HumanDuration {
-    LoadPlan::default().duration
 }
 fn default_warmup() -> HumanDuration {
     LoadPlan::default().warmup

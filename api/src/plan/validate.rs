@@ -45,6 +45,9 @@ pub mod rule {
     pub const TIMEOUT: &str = "timeout must be greater than 0: it bounds each request's whole life";
     /// A zero-length stage.
     pub const STAGE_DURATION: &str = "every stage's duration must be greater than 0";
+    /// Both run lengths given (as k6, which refuses the two shortcuts together).
+    pub const DURATION_WITH_STAGES: &str =
+        "set duration or stages, not both: the stages' durations add up to the run's";
 }
 
 /// Why a load plan cannot run.

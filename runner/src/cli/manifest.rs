@@ -51,21 +51,7 @@ pub fn parse(text: &str) -> Result<LoadTest, String> {
             return Err(format!("unknown field {}", unknown.join(", ")));
         }
     }
-    let duration_given = value
-        .get("spec")
-        .is_some_and(|s| s.get("duration").is_some());
-    let lt: LoadTest =
-        serde_yaml::from_value(value).map_err(|e| format!("not a LoadTest manifest: {e}"))?;
-    let stages: std::time::Duration = lt.spec.stages.iter().map(|s| s.duration.get()).sum();
-    if duration_given && !lt.spec.stages.is_empty() && lt.spec.duration.get() != stages {
-        // As `-d` with `--stages`: the duration would be silently ignored.
-        return Err(format!(
-            "spec.duration {} does not match spec.stages, which last {}: leave duration out",
-            lt.spec.duration,
-            api::duration::HumanDuration(stages)
-        ));
-    }
-    Ok(lt)
+    serde_yaml::from_value(value).map_err(|e| format!("not a LoadTest manifest: {e}"))
 }
 
 /// Collect the paths of fields in `value` that `schema` does not declare.

@@ -136,7 +136,7 @@ fn whole_plan(lt: &LoadTest) -> LoadPlan {
         connections: s.connections,
         threads: s.threads * s.runners.max(1),
         pipeline: s.pipeline,
-        duration: s.duration,
+        duration: s.duration(),
         warmup: s.warmup,
         rate: s.rate,
         stages: s.stages.clone(),

@@ -19,7 +19,7 @@ import urllib.request
 import yaml
 
 from standin import Cluster, wait_until
-from standin.errors import forbidden
+from standin.errors import ApiError, forbidden
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 SCENARIOS: list[tuple[str, str, object]] = []
@@ -145,20 +145,25 @@ def failing_threshold(c: Cluster) -> None:
     assert_cleaned_up(c, "gate")
 
 
-@scenario("3", "open model whose stages outlast `duration`: the deadline follows the stages")
-def stages_outlast_duration(c: Cluster) -> None:
-    # A short report grace makes the old deadline (warm-up + duration + grace) end
-    # before the stages do, so a deadline that ignored them fails this run.
-    c.start_operator({"GC_REPORT_GRACE": "2s"})
+@scenario("3", "open model: the stages set the run's length and the deadline; `duration` with them is refused")
+def stages_set_the_run_length(c: Cluster) -> None:
+    c.start_operator()
     target = c.start_target()
     stages = [{"duration": "2s", "target": 400}, {"duration": "3s", "target": 200}]
-    c.client.create("loadtests", c.namespace, loadtest(
-        "ramp", target.url, runners=2, connections=4, duration="1s", stages=stages))
+    both = loadtest("both", target.url, runners=2, connections=4, duration="1s", stages=stages)
+    try:
+        c.client.create("loadtests", c.namespace, both)
+        raise AssertionError("a LoadTest with both duration and stages was admitted")
+    except ApiError as e:
+        assert e.code == 422 and "set duration or stages, not both" in e.message, (e.code, e.message)
+    ramp = loadtest("ramp", target.url, runners=2, connections=4, stages=stages)
+    del ramp["spec"]["duration"]
+    c.client.create("loadtests", c.namespace, ramp)
     o = c.wait_for("loadtests", "ramp", finished, 90, "ramp to finish")
     st = o["status"]
     assert phase(o) == "Succeeded", st.get("message")
     summary = st["summary"]
-    assert summary["elapsedSec"] >= 4.9, f"the run lasted the stages' 5s, not duration's 1s: {summary['elapsedSec']}"
+    assert summary["elapsedSec"] >= 4.9, f"the run lasted the stages' 5s: {summary['elapsedSec']}"
     # Ramp 0->400/s over 2s, then 400->200/s over 3s: 400 + 900 requests scheduled in all.
     scheduled = sum(r["requests"] + r.get("unsent", 0) for r in shard_reports(o))
     assert 1200 <= scheduled <= 1400, scheduled
