@@ -47,7 +47,7 @@ def test_create_sets_metadata_and_lists_carry_kind(api):
     o = api.create("loadtests", NS, lt())
     m = o["metadata"]
     assert m["uid"] and m["resourceVersion"] and m["generation"] == 1 and m["creationTimestamp"].endswith("Z")
-    assert o["spec"]["duration"] == "10s", "CRD defaults are applied"
+    assert o["spec"]["timeout"] == "2s", "CRD defaults are applied"
     lst = api.request("GET", api.path("loadtests", NS))
     assert lst["kind"] == "LoadTestList" and lst["metadata"]["resourceVersion"]
     assert [i["metadata"]["name"] for i in lst["items"]] == ["smoke"]
