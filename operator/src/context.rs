@@ -1,10 +1,14 @@
-//! `Context`: what every reconcile shares (client, settings, event recorder, metrics).
+//! `Context`: what every reconcile shares (client, settings, event recorder, metrics,
+//! the runners' results merged so far).
+
+use std::sync::Arc;
 
 use kube::runtime::events::{Recorder, Reporter};
 use kube::Client;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::results::Results;
 
 /// Name the operator reports events and field ownership under.
 pub const CONTROLLER_NAME: &str = api::contract::OPERATOR_NAME;
@@ -19,6 +23,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Reconcile metrics.
     pub metrics: Metrics,
+    /// The runners' results, merged as they arrive (fed by `results::watch`).
+    pub results: Arc<Results>,
 }
 
 impl Context {
@@ -35,6 +41,7 @@ impl Context {
             client,
             config,
             metrics,
+            results: Arc::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ use kube::{Api, ResourceExt};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::phases;
+use crate::results;
 
 /// Move one LoadTest one step along `Pending -> Starting -> Running -> Succeeded | Failed`.
 pub async fn reconcile(lt: Arc<LoadTest>, ctx: Arc<Context>) -> Result<Action> {
@@ -23,7 +24,7 @@ pub async fn reconcile(lt: Arc<LoadTest>, ctx: Arc<Context>) -> Result<Action> {
     }
     let status = lt.status.clone().unwrap_or_default();
     tracing::debug!(name = %lt.name_any(), phase = ?status.phase, "reconcile");
-    match status.phase {
+    let result = match status.phase {
         None | Some(Phase::Pending) => phases::pending::reconcile(&ctx, &lt).await,
         // A restart can find Starting with startAt already set: the runners are running.
         Some(Phase::Starting) if status.start_at.is_none() => {
@@ -31,8 +32,24 @@ pub async fn reconcile(lt: Arc<LoadTest>, ctx: Arc<Context>) -> Result<Action> {
         }
         Some(Phase::Starting) | Some(Phase::Running) => phases::running::reconcile(&ctx, &lt).await,
         Some(Phase::Succeeded) | Some(Phase::Failed) => {
-            phases::finished::reconcile(&ctx, &lt).await
+            return phases::finished::reconcile(&ctx, &lt).await
         }
+    };
+    // A write the API server refuses for its size never succeeds on a retry:
+    // end the test saying so instead of requeueing forever.
+    match result {
+        Err(e) => match phases::finished::too_large(&e) {
+            Some(why) => {
+                let message = format!(
+                    "the API server refused a write of this test as too large ({why}); \
+                     each runner's result stays in its RunnerResult"
+                );
+                phases::fail(&ctx, &lt, "ObjectTooLarge", message).await?;
+                Ok(Action::await_change())
+            }
+            None => Err(e),
+        },
+        ok => ok,
     }
 }
 
@@ -73,6 +90,10 @@ pub async fn run(ctx: Arc<Context>, ready: Arc<AtomicBool>) {
     if let Some(lease) = ctx.config.leader_election.clone() {
         crate::leader::acquire_and_keep(ctx.client.clone(), lease).await;
     }
+    // RunnerResults where the operator watches LoadTests: one merged stream.
+    let namespaces = ctx.config.watch_namespaces.clone();
+    let (client, results) = (ctx.client.clone(), ctx.results.clone());
+    tokio::spawn(async move { results::watch(client, &namespaces, results).await });
     let controllers = scopes.into_iter().map(|(lts, jobs)| {
         let controller = Controller::new(lts, watcher::Config::default().any_semantic())
             .owns(jobs, watcher::Config::default());

@@ -1,7 +1,7 @@
 //! The pure runner-RBAC builders: a LoadTest in, the ServiceAccount its runner
 //! pods run as and the namespace-scoped Role and RoleBinding that let exactly
-//! those pods read this LoadTest (and the ConfigMaps it names) and patch this
-//! LoadTest's status, out. All three are owned by the LoadTest, so they are
+//! those pods read this LoadTest (and the ConfigMaps it names) and patch the
+//! status of its RunnerResults, out. All three are owned by the LoadTest, so they are
 //! garbage-collected with it, and a runner token can touch no other LoadTest.
 
 use std::collections::BTreeSet;
@@ -57,14 +57,19 @@ fn rule(group: &str, resource: &str, verb: &str, names: Vec<String>) -> PolicyRu
 }
 
 /// What the agent calls, on this LoadTest only: `get` it (the plan, then polling
-/// for `startAt`), `patch` its status (server-side apply of its shard), and `get`
-/// the ConfigMaps its templates name. The operator holds every one of these
-/// verbs itself, which is what lets it grant them without `escalate` or `bind`.
+/// for `startAt`), `patch` the status of its RunnerResults (`<loadtest>-<index>`,
+/// created by the operator: a runner never writes the LoadTest), and `get` the
+/// ConfigMaps its templates name. The operator holds every one of these verbs
+/// itself, which is what lets it grant them without `escalate` or `bind`.
 pub fn role(lt: &LoadTest) -> Result<Role, Error> {
-    let this = vec![lt.name_any()];
     let mut rules = vec![
-        rule("glasscannon.dev", "loadtests", "get", this.clone()),
-        rule("glasscannon.dev", "loadtests/status", "patch", this),
+        rule("glasscannon.dev", "loadtests", "get", vec![lt.name_any()]),
+        rule(
+            "glasscannon.dev",
+            "runnerresults/status",
+            "patch",
+            crate::results::runner_result_names(lt),
+        ),
     ];
     let config_maps: BTreeSet<String> = lt
         .spec
@@ -146,6 +151,7 @@ mod tests {
             })
             .collect();
         let smoke = vec!["smoke".to_string()];
+        let results = vec!["smoke-0".to_string()];
         assert_eq!(
             flat,
             [
@@ -153,13 +159,13 @@ mod tests {
                     "glasscannon.dev".into(),
                     "loadtests".into(),
                     vec!["get".into()],
-                    smoke.clone()
+                    smoke
                 ),
                 (
                     "glasscannon.dev".into(),
-                    "loadtests/status".into(),
+                    "runnerresults/status".into(),
                     vec!["patch".into()],
-                    smoke
+                    results
                 ),
             ]
         );

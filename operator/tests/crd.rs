@@ -1,11 +1,20 @@
-//! The checked-in CRD must be exactly what `crdgen` prints.
+//! The checked-in CRDs must be exactly what `crdgen` prints.
+
+fn check(file: &str, generated: String, args: &str) {
+    let path = format!("{}/../crds/{file}", env!("CARGO_MANIFEST_DIR"));
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("crds/{file} exists"));
+    assert!(
+        on_disk == generated,
+        "crds/{file} is stale; regenerate it with:\n    cargo run -p operator --bin crdgen{args} > crds/{file}"
+    );
+}
 
 #[test]
-fn checked_in_crd_is_up_to_date() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/loadtest.yaml");
-    let on_disk = std::fs::read_to_string(path).expect("crds/loadtest.yaml exists");
-    assert!(
-        on_disk == operator::crd_yaml(),
-        "crds/loadtest.yaml is stale; regenerate it with:\n    cargo run -p operator --bin crdgen > crds/loadtest.yaml"
+fn checked_in_crds_are_up_to_date() {
+    check("loadtest.yaml", operator::crd_yaml(), "");
+    check(
+        "runnerresult.yaml",
+        operator::runner_result_crd_yaml(),
+        " -- runnerresult",
     );
 }

@@ -148,6 +148,7 @@ async fn what_the_admin_allows_goes_on_to_the_runners() {
     reconcile_under(policy, spec, |mut s, lt| async move {
         let [sa, ..] = s.expect_runner_rbac().await;
         assert_eq!(sa["metadata"]["name"], "smoke-runner");
+        s.expect_runner_results(1).await;
         s.expect("GET", "/apis/batch/v1/namespaces/perf/jobs/smoke")
             .await
             .not_found();

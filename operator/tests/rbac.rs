@@ -53,7 +53,11 @@ fn the_operator_holds_every_permission_it_grants_runners() {
     lt.metadata.uid = Some("uid".into());
     let held = cluster_role_grants();
     let rules = rbac::role(&lt).unwrap().rules.unwrap();
-    assert_eq!(rules.len(), 3, "loadtests, loadtests/status, configmaps");
+    assert_eq!(
+        rules.len(),
+        3,
+        "loadtests, runnerresults/status, configmaps"
+    );
     for rule in rules {
         for g in rule.api_groups.unwrap() {
             for r in rule.resources.clone().unwrap() {
@@ -64,8 +68,9 @@ fn the_operator_holds_every_permission_it_grants_runners() {
             }
         }
     }
-    // And it may create the three objects (get: to recognise its own after a restart).
+    // And it may create the objects (get: to recognise its own after a restart).
     for (g, r) in [
+        ("glasscannon.dev", "runnerresults"),
         ("", "serviceaccounts"),
         ("rbac.authorization.k8s.io", "roles"),
         ("rbac.authorization.k8s.io", "rolebindings"),
@@ -76,5 +81,10 @@ fn the_operator_holds_every_permission_it_grants_runners() {
                 "{g}/{r} {v}"
             );
         }
+    }
+    // It watches every runner's result to merge each once.
+    for v in ["list", "watch"] {
+        let need = ("glasscannon.dev".into(), "runnerresults".into(), v.into());
+        assert!(held.contains(&need), "{need:?}");
     }
 }

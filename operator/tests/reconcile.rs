@@ -5,7 +5,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::loadtest::{LoadTest, LoadTestStatus, Phase, Shard, ShardPhase};
+use api::loadtest::{
+    LoadTest, LoadTestStatus, Phase, RunnerResult, RunnerResultStatus, Shard, ShardPhase,
+};
 use api::report::Report;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -19,6 +21,7 @@ use support::{
 const JOBS: &str = "/apis/batch/v1/namespaces/perf/jobs";
 const JOB: &str = "/apis/batch/v1/namespaces/perf/jobs/smoke";
 const PODS: &str = "/api/v1/namespaces/perf/pods";
+const RESULTS: &str = "/apis/glasscannon.dev/v1alpha1/namespaces/perf/runnerresults";
 
 /// Run one reconcile while `script` plays the API server; both must finish.
 async fn run<F, Fut>(lt: LoadTest, script: F) -> Action
@@ -26,7 +29,20 @@ where
     F: FnOnce(ApiServer, LoadTest) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    run_with(lt, vec![], script).await
+}
+
+/// [`run`], with these runner results already seen by the operator's watch.
+async fn run_with<F, Fut>(lt: LoadTest, results: Vec<RunnerResult>, script: F) -> Action
+where
+    F: FnOnce(ApiServer, LoadTest) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (ctx, server) = context();
+    for rr in &results {
+        ctx.results.observe(rr);
+    }
+    ctx.results.set_synced();
     let server_task = tokio::spawn(script(server, lt.clone()));
     let action = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(lt), ctx))
         .await
@@ -47,18 +63,34 @@ fn status(phase: Phase, shards: Vec<Shard>) -> Option<LoadTestStatus> {
     })
 }
 
-/// Shards the agents write once up and waiting for `startAt`.
-fn announced(n: u32) -> Vec<Shard> {
+/// The RunnerResult of runner `index` of `perf/smoke` with this status.
+fn result(index: u32, status: RunnerResultStatus) -> RunnerResult {
+    let lt = loadtest("target: http://svc:8080/\n", None);
+    let mut rr = operator::results::runner_result(&lt, index).unwrap();
+    rr.status = Some(RunnerResultStatus {
+        pod: Some(format!("smoke-{index}-x")),
+        ..status
+    });
+    rr
+}
+
+/// Results the agents write once up and waiting for `startAt`.
+fn announced(n: u32) -> Vec<RunnerResult> {
     (0..n)
-        .map(|index| Shard {
-            index,
-            pod: Some(format!("smoke-{index}-x")),
-            ..Shard::default()
-        })
+        .map(|index| result(index, RunnerResultStatus::default()))
         .collect()
 }
 
-fn done_shard(index: u32, latencies_us: &[u64]) -> Shard {
+/// The compact entries the operator shows for these results.
+fn compact(results: &[RunnerResult]) -> Vec<Shard> {
+    let mut acc = operator::results::Accumulator::default();
+    for rr in results {
+        acc.observe(rr);
+    }
+    acc.shard_list()
+}
+
+fn done_result(index: u32, latencies_us: &[u64]) -> RunnerResult {
     let mut r = Report {
         elapsed_sec: 2.0,
         ..Report::default()
@@ -69,13 +101,14 @@ fn done_shard(index: u32, latencies_us: &[u64]) -> Shard {
     r.counts.requests = latencies_us.len() as u64;
     r.counts.responses = latencies_us.len() as u64;
     r.counts.status.s2xx = latencies_us.len() as u64;
-    Shard {
+    result(
         index,
-        phase: ShardPhase::Done,
-        pod: Some(format!("smoke-{index}-x")),
-        report: Some(r.to_wire()),
-        ..Shard::default()
-    }
+        RunnerResultStatus {
+            phase: ShardPhase::Done,
+            report: Some(r.to_wire()),
+            ..RunnerResultStatus::default()
+        },
+    )
 }
 
 #[tokio::test]
@@ -88,10 +121,18 @@ async fn new_loadtest_creates_the_indexed_job() {
         let [sa, role, binding] = s.expect_runner_rbac().await;
         assert_eq!(sa["metadata"]["name"], "smoke-runner");
         assert_eq!(sa["metadata"]["ownerReferences"][0]["uid"], "uid-smoke");
-        // The runner token reaches this LoadTest only.
-        for rule in role["rules"].as_array().unwrap() {
-            assert_eq!(rule["resourceNames"], json!(["smoke"]), "{rule}");
-        }
+        // The runner token reaches this LoadTest and its runners' results only.
+        let rules = role["rules"].as_array().unwrap();
+        assert_eq!(rules[0]["resourceNames"], json!(["smoke"]));
+        assert_eq!(rules[1]["resources"], json!(["runnerresults/status"]));
+        assert_eq!(rules[1]["resourceNames"], json!(["smoke-0", "smoke-1"]));
+        let results = s.expect_runner_results(2).await;
+        assert_eq!(results[1]["metadata"]["name"], "smoke-1");
+        assert_eq!(results[1]["spec"], json!({"loadTest": "smoke", "index": 1}));
+        assert_eq!(
+            results[1]["metadata"]["ownerReferences"][0]["uid"],
+            "uid-smoke"
+        );
         assert_eq!(
             binding["subjects"],
             json!([{"kind": "ServiceAccount", "name": "smoke-runner", "namespace": "perf"}])
@@ -138,6 +179,7 @@ async fn restart_with_existing_job_adopts_it_instead_of_creating_another() {
     let lt = loadtest("target: http://svc:8080/\n", None);
     run(lt, |mut s, lt| async move {
         s.expect_runner_rbac().await;
+        s.expect_runner_results(1).await;
         let get = s.expect("GET", JOB).await;
         let existing = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "smoke", "namespace": "perf",
             "ownerReferences": [{"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "name": "smoke", "uid": "uid-smoke", "controller": true}]}});
@@ -181,10 +223,10 @@ async fn invalid_spec_sets_a_condition_and_creates_no_job() {
 async fn all_pods_ready_sets_start_at_in_the_future() {
     let lt = loadtest(
         "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
-        status(Phase::Starting, announced(2)),
+        status(Phase::Starting, vec![]),
     );
     let before = Timestamp::now();
-    run(lt, move |mut s, lt| async move {
+    run_with(lt, announced(2), move |mut s, lt| async move {
         let list = s.expect("GET", PODS).await;
         assert!(
             list.query
@@ -209,9 +251,9 @@ async fn all_pods_ready_sets_start_at_in_the_future() {
 async fn pods_not_all_ready_keep_waiting_without_writes() {
     let lt = loadtest(
         "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
-        status(Phase::Starting, announced(2)),
+        status(Phase::Starting, compact(&announced(2))),
     );
-    let action = run(lt, |mut s, _| async move {
+    let action = run_with(lt, announced(2), |mut s, _| async move {
         s.expect("GET", PODS)
             .await
             .respond(200, pod_list(vec![pod(0, true, None), pod(1, false, None)]));
@@ -222,21 +264,23 @@ async fn pods_not_all_ready_keep_waiting_without_writes() {
 
 #[tokio::test]
 async fn all_shards_done_merges_judges_reports_and_cleans_up() {
-    let shards = vec![
-        done_shard(0, &[100, 200, 300]),
-        done_shard(1, &[400, 500, 600]),
+    let results = vec![
+        done_result(0, &[100, 200, 300]),
+        done_result(1, &[400, 500, 600]),
     ];
     let lt = loadtest(
         "target: http://svc:8080/\nrunners: 2\nconnections: 2\nthresholds: ['p99 < 1s', 'rps >= 1000000']\n",
-        status(Phase::Running, shards),
+        status(Phase::Running, vec![]),
     );
-    run(lt, |mut s, lt| async move {
+    run_with(lt, results, |mut s, lt| async move {
         s.expect("GET", PODS).await.respond(200, pod_list(vec![]));
         let patch = s.expect_status_patch(&lt).await;
         assert_eq!(patch["phase"], "Succeeded");
         assert_eq!(patch["summary"]["responses"], 6);
         assert_eq!(patch["summary"]["rps"], 3.0);
         assert!(!patch["summary"]["histogram"].as_str().unwrap().is_empty());
+        assert_eq!(patch["shards"][1]["responses"], 3);
+        assert_eq!(patch["shards"][1]["phase"], "Done");
         assert_eq!(patch["verdict"], "Failed");
         assert_eq!(patch["thresholdResults"][0]["passed"], true);
         assert_eq!(patch["thresholdResults"][1]["passed"], false);
@@ -260,9 +304,9 @@ async fn all_shards_done_merges_judges_reports_and_cleans_up() {
 async fn keep_policy_leaves_the_job() {
     let lt = loadtest(
         "target: http://svc:8080/\ncleanup: Keep\n",
-        status(Phase::Running, vec![done_shard(0, &[100])]),
+        status(Phase::Running, vec![]),
     );
-    run(lt, |mut s, lt| async move {
+    run_with(lt, vec![done_result(0, &[100])], |mut s, lt| async move {
         s.expect("GET", PODS).await.respond(200, pod_list(vec![]));
         assert_eq!(s.expect_status_patch(&lt).await["verdict"], "Passed");
         s.expect_event("Passed").await;
@@ -274,9 +318,9 @@ async fn keep_policy_leaves_the_job() {
 async fn failed_pod_fails_the_test_naming_it_and_keeps_shards() {
     let lt = loadtest(
         "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
-        status(Phase::Running, vec![done_shard(0, &[100])]),
+        status(Phase::Running, vec![]),
     );
-    run(lt, |mut s, lt| async move {
+    run_with(lt, vec![done_result(0, &[100])], |mut s, lt| async move {
         s.expect("GET", PODS).await.respond(
             200,
             pod_list(vec![pod(0, false, None), pod(1, false, Some("Evicted"))]),
@@ -284,9 +328,10 @@ async fn failed_pod_fails_the_test_naming_it_and_keeps_shards() {
         let patch = s.expect_status_patch(&lt).await;
         assert_eq!(patch["phase"], "Failed");
         assert_eq!(patch["message"], "runner pod smoke-1-x failed: Evicted");
-        assert!(
-            patch.get("shards").is_none(),
-            "the operator must not overwrite the runners' shards"
+        assert_eq!(
+            patch["shards"],
+            json!([{"index": 0, "pod": "smoke-0-x", "phase": "Done", "requests": 1, "responses": 1, "errors": 0, "elapsedSec": 2.0}]),
+            "the finished runner's entry is kept"
         );
         s.expect_event("RunnerFailed").await;
         s.expect("DELETE", JOB).await.respond(
@@ -295,6 +340,46 @@ async fn failed_pod_fails_the_test_naming_it_and_keeps_shards() {
         );
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_write_refused_as_too_large_fails_the_test_instead_of_retrying_forever() {
+    let lt = loadtest(
+        "target: http://svc:8080/\nrunners: 2\nconnections: 2\n",
+        status(Phase::Running, vec![]),
+    );
+    let too_large = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "message": "etcdserver: request is too large", "code": 500});
+    let action = run_with(lt, vec![done_result(0, &[100])], move |mut s, lt| async move {
+        s.expect("GET", PODS)
+            .await
+            .respond(200, pod_list(vec![pod(0, true, None), pod(1, true, None)]));
+        // The runners' entries, refused; then the failure with them, refused; then without.
+        let path = "/apis/glasscannon.dev/v1alpha1/namespaces/perf/loadtests/smoke/status";
+        let progress = s.expect("PATCH", path).await;
+        assert!(progress.body["status"]["shards"].is_array());
+        progress.respond(500, too_large.clone());
+        let with = s.expect("PATCH", path).await;
+        assert_eq!(with.body["status"]["phase"], "Failed");
+        assert!(with.body["status"]["shards"].is_array());
+        with.respond(500, too_large);
+        let patch = s.expect_status_patch(&lt).await;
+        assert_eq!(patch["phase"], "Failed");
+        assert!(patch.get("shards").is_none(), "{patch}");
+        assert_eq!(
+            patch["message"],
+            "the API server refused a write of this test as too large (etcdserver: request is too large); \
+             each runner's result stays in its RunnerResult"
+        );
+        assert_eq!(condition(&patch, "Failed")["reason"], "ObjectTooLarge");
+        s.expect_event("ObjectTooLarge").await;
+        s.expect("DELETE", JOB).await.respond(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    })
+    .await;
+    assert_eq!(action, Action::await_change());
 }
 
 #[tokio::test]
@@ -324,10 +409,10 @@ async fn spec_change_after_finish_is_reported_not_rerun() {
 
 #[tokio::test]
 async fn restart_after_start_at_was_set_resumes_watching_and_creates_nothing() {
-    let mut st = status(Phase::Starting, announced(1));
+    let mut st = status(Phase::Starting, compact(&announced(1)));
     st.as_mut().unwrap().start_at = Some(Time(Timestamp::now()));
     let lt = loadtest("target: http://svc:8080/\n", st);
-    let action = run(lt, |mut s, _| async move {
+    let action = run_with(lt, announced(1), |mut s, _| async move {
         // Straight to watching the runners: no Job lookup, no Job creation, no new startAt.
         s.expect("GET", PODS)
             .await
@@ -340,12 +425,9 @@ async fn restart_after_start_at_was_set_resumes_watching_and_creates_nothing() {
 #[tokio::test]
 async fn spec_change_during_the_run_is_reported_after_it_finishes() {
     // The runners started with generation 1; the user edited the spec (generation 2) mid-run.
-    let mut lt = loadtest(
-        "target: http://svc:8080/\n",
-        status(Phase::Running, vec![done_shard(0, &[100])]),
-    );
+    let mut lt = loadtest("target: http://svc:8080/\n", status(Phase::Running, vec![]));
     lt.metadata.generation = Some(2);
-    run(lt, |mut s, lt| async move {
+    run_with(lt, vec![done_result(0, &[100])], |mut s, lt| async move {
         s.expect("GET", PODS).await.respond(200, pod_list(vec![]));
         assert_eq!(s.expect_status_patch(&lt).await["observedGeneration"], 1);
         s.expect_event("Passed").await;
@@ -362,6 +444,7 @@ async fn job_created_concurrently_is_not_an_error_and_is_not_created_twice() {
     let lt = loadtest("target: http://svc:8080/\n", None);
     let action = run(lt, |mut s, _| async move {
         s.expect_runner_rbac().await;
+        s.expect_runner_results(1).await;
         s.expect("GET", JOB).await.not_found();
         s.expect("POST", JOBS).await.respond(
             409,
@@ -389,6 +472,14 @@ async fn runner_rbac_left_by_an_earlier_pass_is_kept() {
                 .await
                 .respond(200, owned("smoke-runner", "uid-smoke"));
         }
+        s.expect("POST", RESULTS)
+            .await
+            .respond(409, already_exists());
+        let mut mine = owned("smoke-0", "uid-smoke");
+        mine["spec"] = json!({"loadTest": "smoke", "index": 0});
+        s.expect("GET", &format!("{RESULTS}/smoke-0"))
+            .await
+            .respond(200, mine);
         s.expect("GET", JOB).await.not_found();
         let create = s.expect("POST", JOBS).await;
         let job = create.body.clone();
@@ -505,6 +596,7 @@ async fn the_job_created_starts_the_wait_for_runners() {
     let lt = loadtest("target: http://svc:8080/\n", None);
     run(lt, |mut s, lt| async move {
         s.expect_runner_rbac().await;
+        s.expect_runner_results(1).await;
         s.expect("GET", JOB).await.not_found();
         let create = s.expect("POST", JOBS).await;
         let job = create.body.clone();
@@ -598,6 +690,7 @@ async fn a_reason_already_reported_is_not_written_again() {
     let first = pods.clone();
     let answer = lt.clone();
     let (ctx, mut server) = context();
+    ctx.results.set_synced();
     let task = tokio::spawn(async move {
         server
             .expect("GET", PODS)

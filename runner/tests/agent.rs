@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::loadtest::{Shard, ShardPhase};
+use api::loadtest::{RunnerResultStatus as Shard, ShardPhase};
 use api::report::{Report, WireReport};
 use http::{Request, Response};
 use k8s_openapi::jiff::Timestamp;
@@ -117,7 +117,14 @@ fn serve_api(
                 break;
             };
             let s = read(req).await;
-            let (code, body) = answer(&s, n);
+            let (code, mut body) = answer(&s, n);
+            if code == 200 && s.path.contains("/runnerresults/") {
+                // What the server answers an apply with: the whole RunnerResult.
+                body = json!({"apiVersion": "glasscannon.dev/v1alpha1", "kind": "RunnerResult",
+                    "metadata": {"name": s.path.rsplit('/').nth(1), "namespace": "perf"},
+                    "spec": {"loadTest": "smoke", "index": 1},
+                    "status": s.body.as_ref().map(|b| b["status"].clone())});
+            }
             send.send_response(respond(code, &body));
             seen.push(s);
         }
@@ -127,7 +134,7 @@ fn serve_api(
 
 fn shard_of(seen: &Seen) -> Shard {
     let body = seen.body.as_ref().expect("apply has a body");
-    serde_json::from_value(body["status"]["shards"][0].clone()).unwrap()
+    serde_json::from_value(body["status"].clone()).unwrap()
 }
 
 /// The built-in server on an ephemeral loopback port: the load test's target.
@@ -176,7 +183,7 @@ fn tiny_spec(target: &str) -> Value {
 }
 
 #[tokio::test]
-async fn apply_is_a_forced_server_side_apply_of_only_this_shard() {
+async fn apply_is_a_forced_server_side_apply_of_only_this_runners_result() {
     let (client, handle) = mock();
     let api = serve_api(handle, |_, _| (200, loadtest(json!({}), json!({}))));
     let agent = Agent::new(client, cfg(1), fast());
@@ -185,14 +192,17 @@ async fn apply_is_a_forced_server_side_apply_of_only_this_shard() {
     report.elapsed_sec = 0.3;
     report.latency.record(120).unwrap();
     let shard =
-        runner::agent::build_shard(agent.config(), ShardState::Done(&report), Timestamp::now());
+        runner::agent::build_status(agent.config(), ShardState::Done(&report), Timestamp::now());
     agent.apply(&shard).await.unwrap();
     drop(agent);
     let seen = api.await.unwrap();
     assert_eq!(seen.len(), 1);
     let s = &seen[0];
     assert_eq!(s.method, "PATCH");
-    assert_eq!(s.path, format!("{LT_PATH}/status"));
+    assert_eq!(
+        s.path,
+        "/apis/glasscannon.dev/v1alpha1/namespaces/perf/runnerresults/smoke-1/status"
+    );
     assert!(
         s.query
             .contains(&("fieldManager".into(), "glass-cannon-runner-1".into())),
@@ -212,11 +222,10 @@ async fn apply_is_a_forced_server_side_apply_of_only_this_shard() {
     let mut keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
     keys.sort();
     assert_eq!(keys, ["apiVersion", "kind", "metadata", "status"]);
-    assert_eq!(body["metadata"], json!({"name": "smoke"}));
-    assert_eq!(body["status"].as_object().unwrap().len(), 1);
-    assert_eq!(body["status"]["shards"].as_array().unwrap().len(), 1);
+    assert_eq!(body["metadata"], json!({"name": "smoke-1"}));
+    assert_eq!(body["kind"], "RunnerResult");
     let shard = shard_of(s);
-    assert_eq!((shard.index, shard.phase), (1, ShardPhase::Done));
+    assert_eq!(shard.phase, ShardPhase::Done);
     assert_eq!(shard.pod.as_deref(), Some("smoke-1-abcde"));
     assert_eq!(shard.node.as_deref(), Some("node-a"));
     let back = Report::from_wire(&shard.report.unwrap()).unwrap();
@@ -322,10 +331,7 @@ async fn a_shard_too_large_for_etcd_is_not_retried() {
     let too_large = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                            "message": "etcdserver: request is too large", "code": 500});
     let api = serve_api(handle, move |_, _| (500, too_large.clone()));
-    let shard = Shard {
-        index: 0,
-        ..Shard::default()
-    };
+    let shard = Shard::default();
     let err = Agent::new(client, cfg(0), fast())
         .apply(&shard)
         .await
@@ -406,10 +412,15 @@ async fn full_run_against_serve_applies_ready_then_done() {
     assert_eq!(first.phase, ShardPhase::Ready);
     assert!(first.report.is_none());
     let last = shard_of(applies[applies.len() - 1]);
-    assert_eq!((last.index, last.phase), (1, ShardPhase::Done));
+    assert_eq!(last.phase, ShardPhase::Done);
+    assert!(applies
+        .iter()
+        .all(|s| s.path.ends_with("/runnerresults/smoke-1/status")));
     let wire: WireReport = last.report.unwrap();
     let report = Report::from_wire(&wire).unwrap();
     assert!(report.counts.responses > 0, "{:?}", report.counts);
+    let timeline = last.timeline.expect("a timeline");
+    assert_eq!(timeline.total_responses(), report.counts.responses);
     assert_eq!(report.counts.responses, report.latency.len());
     assert!(server.requests() >= report.counts.responses);
     server.shutdown();
@@ -496,5 +507,122 @@ async fn sigterm_while_waiting_for_start_at_stops_at_once() {
     assert!(msg.contains("SIGTERM") && msg.contains("startAt"), "{msg}");
     assert!(last.report.is_none());
     assert_eq!(server.requests(), 0, "no load is sent");
+    server.shutdown();
+}
+
+/// kube-apiserver's answer when etcd refuses an object (kubernetes/kubernetes#112152).
+fn etcd_too_large() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": "etcdserver: request is too large", "code": 500})
+}
+
+/// A Done result with a per-second timeline of `seconds` points.
+fn done_with_timeline(seconds: u64) -> Shard {
+    let mut report = Report::default();
+    report.timeline = (0..seconds)
+        .map(|i| api::report::Second {
+            responses: 10 + i,
+            p99_us: 500,
+        })
+        .collect();
+    report.counts.responses = report.timeline.iter().map(|s| s.responses).sum();
+    runner::agent::build_status(&cfg(0), ShardState::Done(&report), Timestamp::now())
+}
+
+#[tokio::test]
+async fn a_result_the_server_refuses_as_too_large_is_reduced_not_lost() {
+    let (client, handle) = mock();
+    // A server stricter than our own bound: it stores no timeline longer than 3 points.
+    let api = serve_api(handle, |s, _| {
+        let points = s.body.as_ref().unwrap()["status"]["timeline"]["responses"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if points > 3 {
+            (500, etcd_too_large())
+        } else {
+            (200, json!({}))
+        }
+    });
+    let full = done_with_timeline(20);
+    let stored = Agent::new(client, cfg(0), fast())
+        .apply_reducing(full.clone())
+        .await
+        .unwrap();
+    let seen = applied(api).await;
+    let steps: Vec<u32> = seen
+        .iter()
+        .map(|s| s.timeline.as_ref().unwrap().step_sec)
+        .collect();
+    assert_eq!(
+        steps,
+        [1, 2, 4, 8],
+        "one doubling per refusal, not retried as is"
+    );
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (&stored.timeline, &stored.reduced),
+        (&last.timeline, &last.reduced),
+        "the stored result is returned"
+    );
+    let t = stored.timeline.as_ref().unwrap();
+    assert_eq!(t.len(), 3);
+    assert_eq!(
+        t.total_responses(),
+        full.timeline.as_ref().unwrap().total_responses(),
+        "every response is still counted"
+    );
+    assert_eq!(
+        stored.report, full.report,
+        "counts and histograms are untouched"
+    );
+    assert_eq!(
+        stored.reduced.as_deref(),
+        Some("timeline coarsened to 8 s steps: the API server refused it at 4 s steps as too large (etcdserver: request is too large)")
+    );
+}
+
+#[tokio::test]
+async fn a_result_too_large_even_at_one_point_fails_the_runner_saying_so() {
+    let server = target();
+    let spec = tiny_spec(&format!("http://{}/", server.local_addr()));
+    let (client, handle) = mock();
+    // Every Done result is refused, however small its timeline; the failure report is stored.
+    let api = serve_api(handle, move |s, _| match s.method.as_str() {
+        "PATCH" if s.body.as_ref().unwrap()["status"]["phase"] == "Done" => (500, etcd_too_large()),
+        "PATCH" => (200, json!({})),
+        _ => (
+            200,
+            loadtest(
+                spec.clone(),
+                json!({"startAt": Timestamp::now().to_string()}),
+            ),
+        ),
+    });
+    let err = run(client, cfg(0), fast(), Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AgentError::TooLarge { .. }), "{err}");
+    let shards = applied(api).await;
+    let dones: Vec<&Shard> = shards
+        .iter()
+        .filter(|s| s.phase == ShardPhase::Done)
+        .collect();
+    assert!(!dones.is_empty());
+    assert!(
+        dones
+            .last()
+            .unwrap()
+            .timeline
+            .as_ref()
+            .map_or(0, |t| t.len())
+            <= 1,
+        "reduced to one point before giving up"
+    );
+    let last = shards.last().unwrap();
+    assert_eq!(last.phase, ShardPhase::Failed);
+    assert_eq!(
+        last.message.as_deref(),
+        Some("the API server refused RunnerResult smoke-0 as too large even with its timeline reduced to one point (etcdserver: request is too large); its counts and histograms alone are more than it stores")
+    );
     server.shutdown();
 }

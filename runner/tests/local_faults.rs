@@ -240,3 +240,21 @@ fn manifests_are_read_strictly() {
         String::from_utf8_lossy(&out.stderr).contains("runners must be between 1 and 1000, got 0")
     );
 }
+
+#[test]
+fn more_runners_than_one_machine_runs_are_refused_in_one_line() {
+    let good = manifest("http://127.0.0.1:1/", 1, "1s");
+    let flag = gcannon_run(&good, &["--runners", "1001"]);
+    let spec = gcannon_run(&good.replace("runners: 1", "runners: 1001"), &[]);
+    for out in [flag, spec] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.starts_with("gcannon: ")
+                && err.contains("runners must be between 1 and 1000, got 1001"),
+            "{err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(out.stdout.is_empty(), "nothing ran");
+    }
+}

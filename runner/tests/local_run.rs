@@ -163,3 +163,59 @@ fn spec_timeout_reaches_every_runner_process() {
     assert!(v["errors"]["timeout"].as_u64().unwrap() >= 6, "{v}");
     assert_eq!(v["responses"].as_u64().unwrap(), 0, "{v}");
 }
+
+/// A runner process as `gcannon run` starts it, the plan line already sent.
+fn shard_process(url: &str) -> std::process::Child {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gcannon"))
+        .args(["shard", "--index", "0", "--runners", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let plan = serde_json::to_string(&common::plan(url, 2, 1, 300)).unwrap();
+    writeln!(child.stdin.as_mut().unwrap(), "{plan}").unwrap();
+    child
+}
+
+#[test]
+fn a_runner_sends_nothing_before_the_common_start_and_runs_from_it() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let srv = serve();
+    let url = format!("http://{}/", srv.local_addr());
+    let mut child = shard_process(&url);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n", "the runner says it is ready first");
+    // Ready and waiting: however long the others take, it sends nothing.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(srv.requests(), 0, "load before the start");
+    let start = SystemTime::now() + Duration::from_millis(200);
+    let nanos = start.duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "start {nanos}").unwrap();
+    drop(stdin);
+    let mut report = String::new();
+    out.read_to_string(&mut report).unwrap();
+    assert!(child.wait().unwrap().success());
+    let wire: api::report::WireReport = serde_json::from_str(&report).unwrap();
+    assert!(wire.counts.responses > 0, "{report}");
+    assert!(srv.requests() >= wire.counts.responses);
+    srv.shutdown();
+
+    // The parent stopped before the start (its stdin closes): no load, exit 3.
+    let srv = serve();
+    let mut child = shard_process(&format!("http://{}/", srv.local_addr()));
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    drop(child.stdin.take());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    assert_eq!((rest.as_str(), srv.requests()), ("", 0));
+    srv.shutdown();
+}

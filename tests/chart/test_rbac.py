@@ -9,6 +9,8 @@ from conftest import NAMESPACE, find, one, render
 OPERATOR = {
     ("glasscannon.dev", "loadtests"): {"get", "list", "watch"},
     ("glasscannon.dev", "loadtests/status"): {"patch"},
+    ("glasscannon.dev", "runnerresults"): {"create", "get", "list", "watch"},
+    ("glasscannon.dev", "runnerresults/status"): {"patch"},
     ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
     ("", "pods"): {"list"},
     ("", "events"): {"list"},
@@ -19,12 +21,12 @@ OPERATOR = {
     ("rbac.authorization.k8s.io", "roles"): {"create", "get"},
     ("rbac.authorization.k8s.io", "rolebindings"): {"create", "get"},
 }
-# What operator/src/rbac.rs grants a LoadTest's runners (on that LoadTest and the
-# ConfigMaps it names only). RBAC lets the operator create that Role and bind it
+# What operator/src/rbac.rs grants a LoadTest's runners (on that LoadTest, its
+# RunnerResults and the ConfigMaps it names only; never the LoadTest's status). RBAC lets the operator create that Role and bind it
 # only because it holds every one of these verbs itself: no `escalate`, no `bind`.
 RUNNER = {
     ("glasscannon.dev", "loadtests"): {"get"},
-    ("glasscannon.dev", "loadtests/status"): {"patch"},
+    ("glasscannon.dev", "runnerresults/status"): {"patch"},
     ("", "configmaps"): {"get"},
 }
 LEASES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}

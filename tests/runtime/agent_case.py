@@ -46,9 +46,13 @@ def main() -> None:
         indexes = sorted(s["index"] for s in shards)
         if indexes != list(range(RUNNERS)):
             raise AssertionError(f"shards reported: {indexes}")
-        responses = [s["report"]["responses"] for s in shards]
-        if not all(r > 0 for r in responses) or st["summary"]["responses"] != sum(responses):
-            raise AssertionError(f"shard responses {responses}, summary {st['summary']['responses']}")
+        # Each agent wrote its full report into its own RunnerResult.
+        results = c.client.list("runnerresults", c.namespace, "glasscannon.dev/loadtest=in-runc")
+        responses = [r["status"]["report"]["responses"] for r in sorted(results, key=lambda r: r["spec"]["index"])]
+        if len(responses) != RUNNERS or not all(r > 0 for r in responses) \
+                or [s["responses"] for s in sorted(shards, key=lambda s: s["index"])] != responses \
+                or st["summary"]["responses"] != sum(responses):
+            raise AssertionError(f"runner results {responses}, shards {shards}, summary {st['summary']['responses']}")
         print(f"{RUNNERS} agents under runc reported shards of {responses} responses, verdict Passed")
 
 

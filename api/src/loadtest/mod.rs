@@ -2,6 +2,7 @@
 //! plus how to run it on a cluster. `gcannon run` reads the same manifest.
 
 pub mod baseline;
+mod result;
 mod status;
 mod thresholds;
 
@@ -20,6 +21,9 @@ use crate::threshold::{Threshold, ThresholdError};
 
 use baseline::BaselineRef;
 
+pub use result::{
+    runner_result_name, RunnerResult, RunnerResultSpec, RunnerResultStatus, MAX_RESULT_BYTES,
+};
 pub use status::{
     LatencyPercentiles, LoadTestStatus, MergedSummary, Phase, Shard, ShardPhase, SummaryErrors,
     SummaryStatus, ThresholdResult, Verdict,

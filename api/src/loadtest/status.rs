@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::{
     format_latency_us, Errors, LatencySummary as ReportLatency, StatusClasses,
-    Summary as ReportSummary, WireReport,
+    Summary as ReportSummary, Timeline,
 };
 
 /// Observed state of a LoadTest.
@@ -19,13 +19,18 @@ pub struct LoadTestStatus {
     /// When every runner starts sending: set once all runner pods are ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at: Option<Time>,
-    /// One entry per runner, each written by that runner (field manager `glass-cannon-runner-<index>`).
+    /// One compact entry per runner (phase and counts), written by the operator
+    /// from the runners' RunnerResults, which hold each runner's full result.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["index".into()]))]
     pub shards: Vec<Shard>,
     /// The merged result of all shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<MergedSummary>,
+    /// The merged timeline, at most `MAX_POINTS` points: per second up to 10
+    /// minutes, then the step doubles (see `api::report::timeline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
     /// `Passed` when every threshold holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -72,7 +77,8 @@ impl Phase {
     }
 }
 
-/// One runner's entry.
+/// One runner's entry: what `kubectl get loadtest -o yaml` shows per runner.
+/// Its full result (histograms, timeline) is its RunnerResult `<loadtest>-<index>`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Shard {
@@ -81,25 +87,27 @@ pub struct Shard {
     /// Runner pod name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
-    /// Node the pod ran on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
     /// Progress of this runner.
     #[serde(default)]
     pub phase: ShardPhase,
-    /// Last update by the runner.
+    /// Requests sent so far (final once `Done`).
+    #[serde(default)]
+    pub requests: u64,
+    /// Responses received so far (final once `Done`).
+    #[serde(default)]
+    pub responses: u64,
+    /// Faults so far (final once `Done`).
+    #[serde(default)]
+    pub errors: u64,
+    /// Seconds this runner has measured so far (to the millisecond), for its rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<Time>,
+    pub elapsed_sec: Option<f64>,
     /// Why the runner failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Counts and serialized histogram so far (final once `Done`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "preserve_unknown")]
-    pub report: Option<WireReport>,
 }
 
-fn preserve_unknown(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn preserve_unknown(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true

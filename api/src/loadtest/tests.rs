@@ -11,6 +11,7 @@ fn crd_carries_cel_rules_list_maps_and_columns() {
     );
     assert!(crd.contains("(has(self.secretRef) ? 1 : 0) == 1"));
     assert!(crd.contains(r#""x-kubernetes-list-map-keys":["index"]"#));
+    assert!(crd.contains(r#""x-kubernetes-list-map-keys":["type"]"#));
     assert!(crd.contains(r#""x-kubernetes-list-type":"map""#));
     assert!(crd.contains(r#""shortNames":["lt"]"#));
     assert!(crd.contains(r#""jsonPath":".status.summary.latency.p99Text""#));
@@ -181,5 +182,100 @@ fn templates_from_a_secret_key_name_the_secret_never_the_text() {
     assert_eq!(
         both.plan(|_| unreachable!()).unwrap_err().to_string(),
         "template 0: set exactly one of text, configMapRef or secretRef"
+    );
+}
+
+#[test]
+fn runner_result_crd_is_namespaced_with_a_status_subresource() {
+    let crd = serde_json::to_value(RunnerResult::crd()).unwrap();
+    assert_eq!(crd["metadata"]["name"], "runnerresults.glasscannon.dev");
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    assert_eq!(
+        crd["spec"]["versions"][0]["subresources"]["status"],
+        serde_json::json!({})
+    );
+    assert_eq!(runner_result_name("smoke", 7), "smoke-7");
+}
+
+#[test]
+fn an_oversized_result_coarsens_its_timeline_and_says_so() {
+    use crate::report::{Second, Timeline, WireReport};
+    let day: Vec<Second> = (0..86_400u64)
+        .map(|i| Second {
+            responses: 10_000 + i % 1000,
+            p99_us: 2_000 + i % 500,
+        })
+        .collect();
+    let full = Timeline::from_seconds(&day);
+    let mut st = RunnerResultStatus {
+        phase: ShardPhase::Done,
+        report: Some(WireReport::default()),
+        timeline: Some(full.clone()),
+        ..Default::default()
+    };
+    let bytes = st.fit(MAX_RESULT_BYTES);
+    assert!(bytes <= MAX_RESULT_BYTES, "{bytes}");
+    assert_eq!(serde_json::to_vec(&st).unwrap().len(), bytes);
+    let t = st.timeline.as_ref().unwrap();
+    assert!(t.step_sec > 1 && t.step_sec.is_power_of_two());
+    assert_eq!(
+        t.total_responses(),
+        full.total_responses(),
+        "no response is lost"
+    );
+    // The finest step that fits: one step finer would not.
+    let mut finer = full;
+    finer.coarsen(t.step_sec / 2);
+    let finer = RunnerResultStatus {
+        timeline: Some(finer),
+        reduced: st.reduced.clone(),
+        ..st.clone()
+    };
+    assert!(serde_json::to_vec(&finer).unwrap().len() > MAX_RESULT_BYTES);
+    assert!(
+        st.reduced
+            .as_deref()
+            .unwrap()
+            .starts_with("timeline coarsened from 1 s to "),
+        "{:?}",
+        st.reduced
+    );
+    // A small result stays as it is.
+    let mut small = RunnerResultStatus {
+        timeline: Some(Timeline::from_seconds(&day[..30])),
+        ..Default::default()
+    };
+    small.fit(MAX_RESULT_BYTES);
+    assert_eq!((small.timeline.unwrap().step_sec, small.reduced), (1, None));
+}
+
+#[test]
+fn a_refused_result_halves_its_timeline_until_one_point_and_says_why() {
+    use crate::report::{Second, Timeline};
+    let seconds: Vec<Second> = (0..10u64)
+        .map(|i| Second {
+            responses: 100 + i,
+            p99_us: 900 + i,
+        })
+        .collect();
+    let mut st = RunnerResultStatus {
+        timeline: Some(Timeline::from_seconds(&seconds)),
+        ..Default::default()
+    };
+    let why = "etcdserver: request is too large";
+    let mut steps = vec![];
+    while st.reduce_after_refusal(why) {
+        let t = st.timeline.as_ref().unwrap();
+        steps.push((t.step_sec, t.len()));
+        assert_eq!(t.total_responses(), 1045, "no response is lost");
+    }
+    assert_eq!(steps, [(2, 5), (4, 3), (8, 2), (16, 1)]);
+    assert_eq!(
+        st.reduced.as_deref(),
+        Some("timeline coarsened to 16 s steps: the API server refused it at 8 s steps as too large (etcdserver: request is too large)")
+    );
+    assert!(
+        !RunnerResultStatus::default().reduce_after_refusal(why),
+        "nothing to reduce"
     );
 }

@@ -19,7 +19,8 @@ pub const MAX_TEMPLATES: usize = 64;
 pub const MAX_CONNECTIONS_PER_THREAD: u64 = 16_384;
 /// Most connections one test may open (over all runners).
 pub const MAX_CONNECTIONS: u32 = 10_000_000;
-/// Most runners (processes or pods) one test may be split over.
+/// Most runners (processes or pods) one test may be split over: the design
+/// point of the bounded LoadTest status (docs/kubernetes.md, Limits).
 pub const MAX_RUNNERS: u32 = 1000;
 /// Most ramp stages one plan may carry.
 pub const MAX_STAGES: usize = 1000;

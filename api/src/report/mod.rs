@@ -11,6 +11,7 @@ pub mod timeline;
 pub use codec::{decode_histogram, encode_histogram, CodecError, WireReport};
 pub use merge::add_histogram;
 pub use summary::{format_latency_us, LatencySummary, Summary};
+pub use timeline::{Timeline, TimelineError};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};

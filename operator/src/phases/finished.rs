@@ -1,11 +1,12 @@
-//! Finished: merge the shards, judge the thresholds, report, clean up; and
-//! afterwards, report (never act on) spec changes.
+//! Finished: judge the merged results, report, clean up; and afterwards,
+//! report (never act on) spec changes.
 
 use api::loadtest::baseline::MissingBaseline;
 use api::loadtest::{
-    LoadTest, LoadTestStatus, MergedSummary, Phase, Shard, ShardPhase, ThresholdResult, Verdict,
+    LoadTest, LoadTestStatus, MergedSummary, Phase, Shard, ThresholdResult, Verdict,
 };
-use api::report::{encode_histogram, Report, Summary as ReportSummary};
+use api::report::timeline::MAX_POINTS;
+use api::report::{encode_histogram, Report, Summary as ReportSummary, Timeline};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{DeleteParams, PropagationPolicy};
 use kube::runtime::controller::Action;
@@ -15,25 +16,15 @@ use super::{condition, conditions, event, fail, merge_conditions, patch_status};
 use crate::context::Context;
 use crate::error::Result;
 
-/// Merge the final reports of the done shards exactly (counts add, histograms add).
-pub fn merge_shards(shards: &[Shard]) -> Result<Report, String> {
-    let mut merged = Report::default();
-    for s in shards.iter().filter(|s| s.phase == ShardPhase::Done) {
-        let wire = s
-            .report
-            .as_ref()
-            .ok_or_else(|| format!("shard {} is Done but has no report", s.index))?;
-        let r = Report::from_wire(wire).map_err(|e| format!("shard {}: {e}", s.index))?;
-        merged.merge(&r);
-    }
-    Ok(merged)
-}
-
-/// The status fields written once every shard is done. `baseline` is what
-/// relative thresholds compare with (see [`load_baseline`]).
+/// The status fields written once every runner is done: from the exact merge
+/// of their reports, their merged timeline (bounded to `MAX_POINTS`) and
+/// their compact entries. `baseline` is what relative thresholds compare with
+/// (see [`load_baseline`]).
 pub fn outcome(
     lt: &LoadTest,
     merged: &Report,
+    timeline: &Timeline,
+    shards: &[Shard],
     baseline: &Result<ReportSummary, String>,
 ) -> LoadTestStatus {
     let summary = ReportSummary::from_report(merged);
@@ -133,6 +124,8 @@ pub fn outcome(
     LoadTestStatus {
         phase: Some(Phase::Succeeded),
         summary: Some(status_summary),
+        timeline: Some(timeline.clone().bounded(MAX_POINTS)),
+        shards: shards.to_vec(),
         verdict: Some(if passed {
             Verdict::Passed
         } else {
@@ -155,28 +148,23 @@ pub fn ran_generation(lt: &LoadTest) -> Option<i64> {
         .or(lt.meta().generation)
 }
 
-/// Merge, judge, write the result, emit events and clean up.
+/// Judge the merged result, write it, emit events and clean up.
 pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
-    let shards = lt
-        .status
-        .as_ref()
-        .map(|s| s.shards.clone())
-        .unwrap_or_default();
-    let merged = match merge_shards(&shards) {
-        Ok(m) => m,
-        Err(msg) => {
-            fail(
-                ctx,
-                lt,
-                "BadReport",
-                format!("could not merge runner reports: {msg}"),
-            )
-            .await?;
-            return Ok(Action::await_change());
-        }
-    };
+    let (merged, timeline, shards, bad) = ctx.results.with(lt, |acc| {
+        (
+            acc.report.clone(),
+            acc.timeline.clone(),
+            acc.shard_list(),
+            acc.bad.clone(),
+        )
+    });
+    if !bad.is_empty() {
+        let msg = format!("could not merge runner reports: {}", bad.join("; "));
+        fail(ctx, lt, "BadReport", msg).await?;
+        return Ok(Action::await_change());
+    }
     let baseline = load_baseline(ctx, lt).await?;
-    let status = outcome(lt, &merged, &baseline);
+    let status = outcome(lt, &merged, &timeline, &shards, &baseline);
     let message = status.message.clone().unwrap_or_default();
     let passed = status.verdict == Some(Verdict::Passed);
     if let Err(e) = patch_status(ctx, lt, &status).await {
@@ -187,7 +175,7 @@ pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
         let summary = ReportSummary::from_report(&merged);
         let msg = format!(
             "the result could not be stored: the API server rejected the final status as too large ({why}); \
-             measured {:.0} req/s over {} runner(s), p99 {}; each runner's report stays in status.shards",
+             measured {:.0} req/s over {} runner(s), p99 {}; each runner's full result stays in its RunnerResult",
             summary.rps,
             lt.spec.runners,
             api::report::format_latency_us(summary.latency.p99 as f64),
@@ -195,6 +183,7 @@ pub async fn finish(ctx: &Context, lt: &LoadTest) -> Result<Action> {
         fail(ctx, lt, "StatusTooLarge", msg).await?;
         return Ok(Action::await_change());
     }
+    ctx.results.forget(lt);
     event(
         ctx,
         lt,
@@ -272,6 +261,8 @@ pub fn spec_changed_message(name: &str) -> String {
 
 /// A finished test never runs again; a later spec change is reported once.
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
+    // Results seen again after a restart or a relist are not accumulated for a finished test.
+    ctx.results.forget(lt);
     let status = lt.status.clone().unwrap_or_default();
     let gen = lt.meta().generation;
     let already = status
@@ -310,36 +301,52 @@ mod tests {
     use api::loadtest::{LoadTestSpec, LoadTestStatus};
     use api::report::new_histogram;
 
+    use crate::results::Accumulator;
+
     use super::*;
 
-    fn shard(index: u32, lat: &[u64], responses: u64) -> Shard {
-        let mut r = Report {
-            elapsed_sec: 1.0,
-            latency: new_histogram(),
-            ..Report::default()
-        };
-        for v in lat {
-            r.latency.record(*v).unwrap();
+    fn merged(parts: &[(&[u64], u64)]) -> Accumulator {
+        let lt = crate::job::tests::sample("target: http://t/\nrunners: 2\nconnections: 2\n");
+        let mut acc = Accumulator::default();
+        for (index, (lat, responses)) in parts.iter().enumerate() {
+            let mut r = Report {
+                elapsed_sec: 1.0,
+                latency: new_histogram(),
+                ..Report::default()
+            };
+            for v in *lat {
+                r.latency.record(*v).unwrap();
+            }
+            r.counts.responses = *responses;
+            r.counts.status.s2xx = *responses;
+            r.timeline = vec![
+                api::report::Second {
+                    responses: *responses,
+                    p99_us: 1
+                };
+                2
+            ];
+            let mut rr = crate::results::runner_result(&lt, index as u32).unwrap();
+            rr.status = Some(api::loadtest::RunnerResultStatus {
+                phase: api::loadtest::ShardPhase::Done,
+                report: Some(r.to_wire()),
+                ..Default::default()
+            });
+            acc.observe(&rr);
         }
-        r.counts.responses = responses;
-        r.counts.status.s2xx = responses;
-        Shard {
-            index,
-            phase: ShardPhase::Done,
-            report: Some(r.to_wire()),
-            ..Default::default()
-        }
+        acc
     }
 
     #[test]
     fn merge_equals_recording_everything_in_one_histogram() {
-        let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
-        assert_eq!(merged.counts.responses, 4);
-        assert_eq!(merged.latency.len(), 4);
+        let acc = merged(&[(&[100, 200], 2), (&[300, 5000], 2)]);
+        assert_eq!(acc.report.counts.responses, 4);
+        assert_eq!(acc.report.latency.len(), 4);
         assert_eq!(
-            merged.latency.max(),
-            merged.latency.highest_equivalent(5000)
+            acc.report.latency.max(),
+            acc.report.latency.highest_equivalent(5000)
         );
+        assert_eq!(acc.timeline.responses, [4, 4]);
     }
 
     #[test]
@@ -362,19 +369,6 @@ mod tests {
     }
 
     #[test]
-    fn done_shard_without_report_is_an_error() {
-        let s = Shard {
-            index: 3,
-            phase: ShardPhase::Done,
-            ..Default::default()
-        };
-        assert_eq!(
-            merge_shards(&[s]).unwrap_err(),
-            "shard 3 is Done but has no report"
-        );
-    }
-
-    #[test]
     fn outcome_sets_verdict_conditions_and_measured_values() {
         let spec: LoadTestSpec = serde_yaml::from_str(
             "target: http://t/\nthresholds: ['p99 < 1ms', 'status_5xx == 0']\n",
@@ -383,8 +377,16 @@ mod tests {
         let mut lt = LoadTest::new("smoke", spec);
         lt.metadata.generation = Some(1);
         lt.status = Some(LoadTestStatus::default());
-        let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
-        let v = outcome(&lt, &merged, &Err("no baseline".into()));
+        let acc = merged(&[(&[100, 200], 2), (&[300, 5000], 2)]);
+        let v = outcome(
+            &lt,
+            &acc.report,
+            &acc.timeline,
+            &acc.shard_list(),
+            &Err("no baseline".into()),
+        );
+        assert_eq!(v.timeline.as_ref().unwrap().responses, [4, 4]);
+        assert_eq!(v.shards[1].responses, 2);
         assert_eq!(v.verdict, Some(Verdict::Failed));
         assert_eq!(v.phase, Some(Phase::Succeeded));
         assert!(!v.threshold_results[0].passed);
@@ -412,15 +414,18 @@ mod tests {
             .unwrap();
             LoadTest::new("v42", spec)
         };
-        let merged = merge_shards(&[shard(0, &[100, 200], 2), shard(1, &[300, 5000], 2)]).unwrap();
+        let now = merged(&[(&[100, 200], 2), (&[300, 5000], 2)]);
+        let judge = |lt: &LoadTest, base: &Result<ReportSummary, String>| {
+            outcome(lt, &now.report, &now.timeline, &now.shard_list(), base)
+        };
         // The baseline as its status stores it: p99 1ms, 3 responses.
-        let old = merge_shards(&[shard(0, &[1000, 900, 800], 3)]).unwrap();
+        let old = merged(&[(&[1000, 900, 800], 3)]).report;
         let stored = MergedSummary::from_summary(
             &ReportSummary::from_report(&old),
             encode_histogram(&old.latency),
         );
         let base = api::loadtest::baseline::summary_of(&stored).unwrap();
-        let v = outcome(&manifest("Fail"), &merged, &Ok(base));
+        let v = judge(&manifest("Fail"), &Ok(base));
         let results = &v.threshold_results;
         // p99 went from 1ms to 5ms: caught, with both values and the change.
         assert!(!results[0].passed, "{results:?}");
@@ -434,7 +439,7 @@ mod tests {
 
         let gone = Err("baseline LoadTest v41 was deleted during the test".to_string());
         for (on_missing, verdict) in [("Fail", Verdict::Failed), ("Warn", Verdict::Passed)] {
-            let v = outcome(&manifest(on_missing), &merged, &gone);
+            let v = judge(&manifest(on_missing), &gone);
             assert_eq!(v.verdict, Some(verdict), "{on_missing}");
             let text = v.threshold_results[0].measured.as_deref().unwrap();
             assert!(

@@ -1,5 +1,6 @@
-//! One module per phase of a LoadTest; each decides from what it observes and
-//! writes only the status fields the operator owns (runners own `shards`).
+//! One module per phase of a LoadTest; each decides from what it observes (the
+//! pods, and the runners' results as `results.rs` accumulated them) and writes
+//! the status. Runners write only their own RunnerResult, never the LoadTest.
 
 pub mod finished;
 pub mod pending;
@@ -259,7 +260,18 @@ pub fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// Mark the test Failed with a message; partial shards stay in status.
+/// The runners' compact entries, when they differ from what the status shows.
+pub fn changed_shards(lt: &LoadTest, shards: &[Shard]) -> Option<Vec<Shard>> {
+    let shown = lt
+        .status
+        .as_ref()
+        .map(|s| &s.shards[..])
+        .unwrap_or_default();
+    (shown != shards).then(|| shards.to_vec())
+}
+
+/// Mark the test Failed with a message; the runners' entries and results stay
+/// (the entries, when the server refuses them as too large, only in the RunnerResults).
 pub async fn fail(ctx: &Context, lt: &LoadTest, reason: &str, message: String) -> Result<()> {
     fail_with(ctx, lt, reason, message, Vec::new()).await
 }
@@ -280,19 +292,34 @@ pub async fn fail_with(
     ];
     new.extend(extra);
     let conds = merge_conditions(&status.conditions, new);
-    patch_status(
-        ctx,
-        lt,
-        &LoadTestStatus {
-            phase: Some(Phase::Failed),
-            verdict: Some(Verdict::Failed),
-            message: Some(message.clone()),
-            conditions: conds,
-            observed_generation: finished::ran_generation(lt),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let status = LoadTestStatus {
+        phase: Some(Phase::Failed),
+        verdict: Some(Verdict::Failed),
+        message: Some(message.clone()),
+        conditions: conds,
+        observed_generation: finished::ran_generation(lt),
+        ..Default::default()
+    };
+    let written = match changed_shards(lt, &ctx.results.shards(lt)) {
+        Some(shards) => {
+            let with = LoadTestStatus {
+                shards,
+                ..status.clone()
+            };
+            patch_status(ctx, lt, &with).await
+        }
+        None => patch_status(ctx, lt, &status).await,
+    };
+    match written {
+        // The entries alone may be what makes it too large; the runners' results keep them.
+        Err(e) if finished::too_large(&e).is_some() => {
+            patch_status(ctx, lt, &status).await?;
+        }
+        other => {
+            other?;
+        }
+    }
+    ctx.results.forget(lt);
     event(ctx, lt, true, reason, message).await;
     finished::cleanup(ctx, lt).await
 }

@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 
 use api::loadtest::baseline::MissingBaseline;
-use api::loadtest::{LoadTest, LoadTestSpec, LoadTestStatus, Phase};
+use api::loadtest::{LoadTest, LoadTestSpec, LoadTestStatus, Phase, RunnerResult};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -18,7 +18,8 @@ use super::{condition, conditions, event, fail, fail_with, patch_status, POLL};
 use crate::context::Context;
 use crate::error::Result;
 use crate::job::{build_job, job_name};
-use crate::rbac;
+use crate::{rbac, results};
+use futures::{stream, StreamExt};
 
 /// Every rule of the spec, as `gcannon run` and the agent check it
 /// ([`api::plan::LoadPlan::validate_for`]), and the thresholds; a test with
@@ -105,6 +106,10 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
         fail(ctx, lt, "RunnerRBACFailed", msg).await?;
         return Ok(Action::await_change());
     }
+    if let Err(msg) = ensure_runner_results(ctx, lt, &ns).await? {
+        fail(ctx, lt, "RunnerResultsFailed", msg).await?;
+        return Ok(Action::await_change());
+    }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let name = job_name(lt);
     let (reason, note) = match jobs.get_opt(&name).await? {
@@ -183,6 +188,31 @@ async fn ensure_runner_rbac(ctx: &Context, lt: &LoadTest, ns: &str) -> Result<Re
     }
     let binding = Api::<RoleBinding>::namespaced(c.clone(), ns);
     create_owned(binding, rbac::role_binding(lt)?, lt).await
+}
+
+/// Requests in flight while creating the runners' result objects.
+const CREATE_CONCURRENCY: usize = 8;
+
+/// Create every runner's empty RunnerResult (`results.rs`) before the Job, so
+/// each runner finds its own to write; keep ours from an earlier pass.
+async fn ensure_runner_results(
+    ctx: &Context,
+    lt: &LoadTest,
+    ns: &str,
+) -> Result<Result<(), String>> {
+    let api = Api::<RunnerResult>::namespaced(ctx.client.clone(), ns);
+    let objects = (0..lt.spec.runners)
+        .map(|i| results::runner_result(lt, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut created = stream::iter(objects)
+        .map(|rr| create_owned(api.clone(), rr, lt))
+        .buffered(CREATE_CONCURRENCY);
+    while let Some(one) = created.next().await {
+        if let Err(msg) = one? {
+            return Ok(Err(msg));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Create `obj`; when it already exists, accept it only if `lt` owns it.

@@ -1,14 +1,14 @@
-//! Running: watch the runners' shards and pods until all report or one fails.
+//! Running: watch the runners' results and pods until all report or one fails.
 
 use std::time::Duration;
 
-use api::loadtest::{LoadTest, ShardPhase};
+use api::loadtest::{LoadTest, LoadTestStatus, Shard, ShardPhase};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
-use super::{fail, finished, first_failure, runner_pods, POLL};
+use super::{changed_shards, fail, finished, first_failure, patch_status, runner_pods, POLL};
 use crate::context::Context;
 use crate::error::Result;
 
@@ -31,20 +31,24 @@ pub enum RunDecision {
     },
 }
 
-/// Decide from shards, pods and the clock; `deadline` is when every shard must be final.
-pub fn decide(lt: &LoadTest, pods: &[Pod], now: Timestamp, deadline: Timestamp) -> RunDecision {
-    let status = lt.status.clone().unwrap_or_default();
+/// Decide from the runners' entries, pods and the clock; `deadline` is when every runner must be final.
+pub fn decide(
+    lt: &LoadTest,
+    shards: &[Shard],
+    pods: &[Pod],
+    now: Timestamp,
+    deadline: Timestamp,
+) -> RunDecision {
     let runners = lt.spec.runners;
     let done = |i: u32| {
-        status
-            .shards
+        shards
             .iter()
             .any(|s| s.index == i && s.phase == ShardPhase::Done)
     };
     if (0..runners).all(done) {
         return RunDecision::Finish;
     }
-    if let Some((pod, why)) = first_failure(pods, &status.shards) {
+    if let Some((pod, why)) = first_failure(pods, shards) {
         return RunDecision::Fail {
             reason: "RunnerFailed",
             message: format!("runner pod {pod} failed: {why}"),
@@ -88,12 +92,26 @@ pub fn deadline(lt: &LoadTest, grace: Duration) -> Timestamp {
         .unwrap_or(Timestamp::MAX)
 }
 
-/// Check shards and pods; finish or fail when the time comes.
+/// Check the runners' results and pods; finish or fail when the time comes.
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
+    if !ctx.results.is_synced() {
+        // Right after a (re)start the results are still being listed.
+        return Ok(Action::requeue(POLL));
+    }
     let pods = runner_pods(ctx, lt).await?;
     let deadline = deadline(lt, ctx.config.report_grace);
-    match decide(lt, &pods, Timestamp::now(), deadline) {
-        RunDecision::Wait => Ok(Action::requeue(POLL)),
+    let shards = ctx.results.shards(lt);
+    match decide(lt, &shards, &pods, Timestamp::now(), deadline) {
+        RunDecision::Wait => {
+            if let Some(shards) = changed_shards(lt, &shards) {
+                let status = LoadTestStatus {
+                    shards,
+                    ..Default::default()
+                };
+                patch_status(ctx, lt, &status).await?;
+            }
+            Ok(Action::requeue(POLL))
+        }
         RunDecision::Finish => finished::finish(ctx, lt).await,
         RunDecision::Fail { reason, message } => {
             fail(ctx, lt, reason, message).await?;
@@ -148,10 +166,25 @@ mod tests {
             shard(0, ShardPhase::Done),
             shard(1, ShardPhase::Running),
         ]);
-        assert_eq!(decide(&l, &[], now, deadline(&l, GRACE)), RunDecision::Wait);
+        assert_eq!(
+            decide(
+                &l,
+                &l.status.as_ref().unwrap().shards,
+                &[],
+                now,
+                deadline(&l, GRACE)
+            ),
+            RunDecision::Wait
+        );
         let l = lt(vec![shard(1, ShardPhase::Done), shard(0, ShardPhase::Done)]);
         assert_eq!(
-            decide(&l, &[], now, deadline(&l, GRACE)),
+            decide(
+                &l,
+                &l.status.as_ref().unwrap().shards,
+                &[],
+                now,
+                deadline(&l, GRACE)
+            ),
             RunDecision::Finish
         );
     }
@@ -170,9 +203,13 @@ mod tests {
             "imageID": "", "ready": false, "restartCount": 0,
             "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}]}}))
         .unwrap();
-        let RunDecision::Fail { message, .. } =
-            decide(&l, &[deleting, killed], now, deadline(&l, GRACE))
-        else {
+        let RunDecision::Fail { message, .. } = decide(
+            &l,
+            &l.status.as_ref().unwrap().shards,
+            &[deleting, killed],
+            now,
+            deadline(&l, GRACE),
+        ) else {
             panic!()
         };
         assert_eq!(
@@ -223,7 +260,13 @@ mod tests {
         let mut failed = shard(1, ShardPhase::Failed);
         failed.message = Some("io_uring blocked by seccomp".into());
         let l = lt(vec![shard(0, ShardPhase::Done), failed]);
-        let RunDecision::Fail { message, .. } = decide(&l, &[], now, deadline(&l, GRACE)) else {
+        let RunDecision::Fail { message, .. } = decide(
+            &l,
+            &l.status.as_ref().unwrap().shards,
+            &[],
+            now,
+            deadline(&l, GRACE),
+        ) else {
             panic!()
         };
         assert_eq!(
@@ -237,6 +280,7 @@ mod tests {
             .unwrap();
         let got = decide(
             &l,
+            &l.status.as_ref().unwrap().shards,
             &[indexed_pod(0), indexed_pod(1)],
             late,
             deadline(&l, GRACE),

@@ -13,8 +13,8 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 
 use super::{
-    condition, conditions, event, fail, first_failure_by, merge_conditions, patch_status,
-    pod_failed, pod_ready, pod_stuck, pod_unschedulable, runner_pods, POLL,
+    changed_shards, condition, conditions, event, fail, first_failure_by, merge_conditions,
+    patch_status, pod_failed, pod_ready, pod_stuck, pod_unschedulable, runner_pods, POLL,
 };
 use crate::context::Context;
 use crate::error::Result;
@@ -56,7 +56,7 @@ pub enum StartDecision {
 }
 
 /// Decide whether the test can start: every runner pod ready and every runner
-/// announced in `status.shards` (the agent writes its entry once its plan is resolved).
+/// announced in its RunnerResult (the agent writes it once its plan is resolved).
 pub fn decide(pods: &[Pod], shards: &[Shard], runners: u32) -> StartDecision {
     // A stuck container is not a failure yet: `wait` reports it until the deadline.
     if let Some((pod, reason)) = first_failure_by(pods, shards, pod_failed) {
@@ -161,14 +161,22 @@ async fn failed_creates(ctx: &Context, lt: &LoadTest) -> Result<Vec<CoreEvent>> 
 
 /// Start the runners together once all are ready; until then say what is in the way.
 pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
+    if !ctx.results.is_synced() {
+        return Ok(Action::requeue(POLL));
+    }
     let pods = runner_pods(ctx, lt).await?;
-    let shards = lt
-        .status
-        .as_ref()
-        .map(|s| s.shards.clone())
-        .unwrap_or_default();
+    let shards = ctx.results.shards(lt);
     match decide(&pods, &shards, lt.spec.runners) {
-        StartDecision::Wait { ready } => wait(ctx, lt, &pods, ready).await,
+        StartDecision::Wait { ready } => {
+            if let Some(shards) = changed_shards(lt, &shards) {
+                let status = LoadTestStatus {
+                    shards,
+                    ..Default::default()
+                };
+                patch_status(ctx, lt, &status).await?;
+            }
+            wait(ctx, lt, &pods, ready).await
+        }
         StartDecision::Fail { pod, reason } => {
             fail(
                 ctx,
@@ -207,6 +215,7 @@ pub async fn reconcile(ctx: &Context, lt: &LoadTest) -> Result<Action> {
                     start_at: Some(Time(start)),
                     message: Some(format!("{} runner(s) start at {start}", lt.spec.runners)),
                     conditions: merge_conditions(&existing, vec![ready]),
+                    shards,
                     ..Default::default()
                 },
             )

@@ -104,6 +104,23 @@ impl ApiServer {
         bodies.try_into().unwrap()
     }
 
+    /// Expect the `n` runners' empty RunnerResults to be created, in index order; returns the bodies.
+    pub async fn expect_runner_results(&mut self, n: u32) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        for _ in 0..n {
+            let seen = self
+                .expect(
+                    "POST",
+                    "/apis/glasscannon.dev/v1alpha1/namespaces/perf/runnerresults",
+                )
+                .await;
+            let body = seen.body.clone();
+            seen.respond(201, body.clone());
+            bodies.push(body);
+        }
+        bodies
+    }
+
     /// Expect the status merge patch and answer with the patched object; returns the patch.
     pub async fn expect_status_patch(&mut self, lt: &LoadTest) -> Value {
         let seen = self

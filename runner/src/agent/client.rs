@@ -1,5 +1,5 @@
 //! The agent's few API calls: read its LoadTest and ConfigMaps, apply its
-//! shard on the status subresource, poll for `startAt`. Transient failures
+//! RunnerResult's status, poll for `startAt`. Transient failures
 //! (connection errors, 429, 5xx) are retried with exponential back-off.
 
 use std::collections::btree_map::Entry;
@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use api::loadtest::{ConfigMapKeyRef, LoadTest, Phase, Shard, TemplateRef};
+use api::loadtest::{
+    runner_result_name, ConfigMapKeyRef, LoadTest, Phase, RunnerResult, RunnerResultStatus,
+    TemplateRef,
+};
 use api::plan::LoadPlan;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
@@ -15,7 +18,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
 use super::config::AgentConfig;
-use super::shard::apply_body;
+use super::result::apply_body;
 use super::AgentError;
 
 /// How often and how patiently the agent talks to the API server.
@@ -47,6 +50,7 @@ pub struct Agent {
     cfg: AgentConfig,
     timing: Timing,
     loadtests: Api<LoadTest>,
+    results: Api<RunnerResult>,
     configmaps: Api<ConfigMap>,
 }
 
@@ -64,6 +68,17 @@ fn transient(e: &kube::Error) -> bool {
 /// What kube-apiserver answers (as a 500) when etcd refuses an object over its size limit.
 pub const TOO_LARGE: &str = "request is too large";
 
+/// The server's words when it refused a write as too large (etcd's limit, as a
+/// 500, or the request body limit, as a 413).
+pub fn too_large(e: &kube::Error) -> Option<String> {
+    match e {
+        kube::Error::Api(s) if s.code == 413 || s.message.contains(TOO_LARGE) => {
+            Some(s.message.clone())
+        }
+        _ => None,
+    }
+}
+
 fn not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
@@ -73,6 +88,7 @@ impl Agent {
     pub fn new(client: Client, cfg: AgentConfig, timing: Timing) -> Self {
         Self {
             loadtests: Api::namespaced(client.clone(), &cfg.namespace),
+            results: Api::namespaced(client.clone(), &cfg.namespace),
             configmaps: Api::namespaced(client, &cfg.namespace),
             cfg,
             timing,
@@ -171,26 +187,55 @@ impl Agent {
         }
     }
 
-    /// Server-side-apply this runner's shard on the status subresource.
-    pub async fn apply(&self, shard: &Shard) -> Result<(), AgentError> {
-        let name = &self.cfg.loadtest;
+    /// Server-side-apply this runner's RunnerResult status (the operator created the object).
+    pub async fn apply(&self, status: &RunnerResultStatus) -> Result<(), AgentError> {
+        let (lt, index) = (&self.cfg.loadtest, self.cfg.index);
+        let name = runner_result_name(lt, index);
         let params = PatchParams::apply(&self.cfg.field_manager()).force();
-        let body = Patch::Apply(apply_body(name, shard));
-        self.retry("applying the shard", || {
-            self.loadtests.patch_status(name, &params, &body)
+        let body = Patch::Apply(apply_body(lt, index, status));
+        self.retry("applying the result", || {
+            self.results.patch_status(&name, &params, &body)
         })
         .await
         .map(drop)
         .map_err(|e| {
             if not_found(&e) {
-                AgentError::Deleted(name.clone())
+                // The operator creates every result before the Job: gone means deleted.
+                AgentError::Deleted(lt.clone())
             } else {
-                AgentError::kube(
-                    format!("applying shard {} of LoadTest {name}", self.cfg.index),
-                    e,
-                )
+                AgentError::kube(format!("applying RunnerResult {name} of LoadTest {lt}"), e)
             }
         })
+    }
+
+    /// Apply a result with measurements; when the API server refuses it as
+    /// too large, coarsen its timeline and apply again rather than lose it.
+    /// Returns what was stored; [`AgentError::TooLarge`] when even one
+    /// timeline point is refused.
+    pub async fn apply_reducing(
+        &self,
+        mut status: RunnerResultStatus,
+    ) -> Result<RunnerResultStatus, AgentError> {
+        loop {
+            let refused = match self.apply(&status).await {
+                Ok(()) => return Ok(status),
+                Err(AgentError::Kube { source, context }) => match too_large(&source) {
+                    Some(why) => why,
+                    None => return Err(AgentError::Kube { source, context }),
+                },
+                Err(other) => return Err(other),
+            };
+            if !status.reduce_after_refusal(&refused) {
+                return Err(AgentError::TooLarge {
+                    name: runner_result_name(&self.cfg.loadtest, self.cfg.index),
+                    why: refused,
+                });
+            }
+            eprintln!(
+                "gcannon agent: {}",
+                status.reduced.as_deref().unwrap_or_default()
+            );
+        }
     }
 
     /// Poll until the operator sets `status.startAt`; give up after the

@@ -1,11 +1,12 @@
 //! `gcannon agent`: the runner inside a LoadTest's pod. It reads its LoadTest,
-//! takes its share of the plan, reports ready in its `status.shards` entry,
-//! waits for `status.startAt`, runs the engine with progress updates and
-//! applies its final report (or its failure) for the operator to merge.
+//! takes its share of the plan, reports ready in its RunnerResult
+//! (`<loadtest>-<index>`), waits for `status.startAt`, runs the engine with
+//! progress updates and applies its final report (or its failure) there for
+//! the operator to merge. It never writes the LoadTest.
 
 pub mod client;
 pub mod config;
-pub mod shard;
+pub mod result;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 
 pub use client::{Agent, Timing};
 pub use config::{AgentConfig, ConfigError};
-pub use shard::{apply_body, build_shard, ShardState};
+pub use result::{apply_body, build_status, ShardState};
 
 use crate::engine::{Run, RunOptions};
 use crate::observe::metrics::{Labels, MetricsServer};
@@ -65,6 +66,14 @@ pub enum AgentError {
     /// SIGTERM arrived before the load started (the pod was deleted while waiting).
     #[error("interrupted by SIGTERM while waiting for status.startAt; no load was sent")]
     InterruptedBeforeStart,
+    /// The API server refused the result as too large, even with its timeline at one point.
+    #[error("the API server refused RunnerResult {name} as too large even with its timeline reduced to one point ({why}); its counts and histograms alone are more than it stores")]
+    TooLarge {
+        /// The RunnerResult.
+        name: String,
+        /// The server's words.
+        why: String,
+    },
     /// The async runtime could not be set up.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -134,7 +143,7 @@ pub async fn run(
         // not hold the others at startAt.
         let rate_mode = share.rate_mode().is_open();
         let run = Run::new(&share, &opts).map_err(|e| AgentError::Plan(e.to_string()))?;
-        agent.apply(&shard_now(&agent, ShardState::Ready)).await?;
+        agent.apply(&status_now(&agent, ShardState::Ready)).await?;
         eprintln!(
             "gcannon agent: runner {} of {runners} ready, waiting for startAt",
             agent.config().index
@@ -153,11 +162,15 @@ pub async fn run(
         execute(&agent, run, rate_mode, interrupt.clone(), live).await
     }
     .await;
+    let outcome = match outcome {
+        Ok(report) => agent
+            .apply_reducing(status_now(&agent, ShardState::Done(&report)))
+            .await
+            .map(|_| report),
+        Err(e) => Err(e),
+    };
     match outcome {
         Ok(report) => {
-            agent
-                .apply(&shard_now(&agent, ShardState::Done(&report)))
-                .await?;
             eprintln!(
                 "gcannon agent: done, {} responses in {:.2}s",
                 report.counts.responses, report.elapsed_sec
@@ -175,7 +188,7 @@ pub async fn run(
                     other => ShardState::Failed(other.to_string()),
                 };
                 // Best effort: the operator also notices the pod's failure.
-                if let Err(apply) = agent.apply(&shard_now(&agent, state)).await {
+                if let Err(apply) = agent.apply_reducing(status_now(&agent, state)).await {
                     eprintln!("gcannon agent: could not report the failure: {apply}");
                 }
             }
@@ -222,8 +235,8 @@ pub fn my_share(plan: &LoadPlan, runners: u32, index: u32) -> Result<LoadPlan, A
     Ok(shares.swap_remove(index as usize))
 }
 
-fn shard_now(agent: &Agent, state: ShardState<'_>) -> api::loadtest::Shard {
-    build_shard(agent.config(), state, Timestamp::now())
+fn status_now(agent: &Agent, state: ShardState<'_>) -> api::loadtest::RunnerResultStatus {
+    build_status(agent.config(), state, Timestamp::now())
 }
 
 /// Resolves once `flag` is set (by the SIGTERM handler).
@@ -273,7 +286,7 @@ async fn execute(
                 let latest = *rx.borrow_and_update();
                 if let Some(p) = latest {
                     // Progress is informative only: a failed update must not stop the run.
-                    if let Err(e) = agent.apply(&shard_now(agent, ShardState::Progress(p))).await {
+                    if let Err(e) = agent.apply(&status_now(agent, ShardState::Progress(p))).await {
                         eprintln!("gcannon agent: progress update failed: {e}");
                     }
                 }

@@ -212,7 +212,8 @@ pub struct DemoArgs {
 pub struct RunArgs {
     /// A LoadTest manifest (YAML).
     pub manifest: PathBuf,
-    /// Runner processes (default: the manifest's spec.runners).
+    /// Runner processes, at most 1000 (default: the manifest's spec.runners);
+    /// they start together once every one is ready.
     #[arg(long)]
     pub runners: Option<u32>,
     /// One JSON object instead of text.

@@ -85,6 +85,7 @@ fn execute_plain(run: Run, plan: &LoadPlan, source: &FrameSource) -> Result<Repo
 #[derive(Default)]
 pub struct PlainProgress {
     last: Option<(f64, u64)>,
+    rps: f64,
     shown: bool,
 }
 
@@ -93,9 +94,15 @@ impl PlainProgress {
     pub fn show(&mut self, f: &LiveFrame) {
         let now = f.elapsed.as_secs_f64();
         let (t0, n0) = self.last.unwrap_or((0.0, 0));
-        let rps = f.counts.responses.saturating_sub(n0) as f64 / (now - t0).max(1e-9);
+        // The frame's own rate when it has one (a watched LoadTest's runners');
+        // a frame that does not move time forward keeps the last rate.
+        if let Some(rate) = f.rate {
+            self.rps = rate;
+        } else if now > t0 {
+            self.rps = f.counts.responses.saturating_sub(n0) as f64 / (now - t0);
+        }
         self.last = Some((now, f.counts.responses));
-        let line = progress_line(f, rps);
+        let line = progress_line(f, self.rps);
         let _ = if std::io::stderr().is_terminal() {
             write!(std::io::stderr(), "\r\x1b[2K{line}")
         } else {

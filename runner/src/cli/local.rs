@@ -1,12 +1,14 @@
 //! `gcannon run loadtest.yaml`: the manifest a cluster would run, run here by
 //! N runner processes whose reports merge exactly as the operator merges pods'.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::SystemTime;
 
 use api::plan::LoadPlan;
 use api::report::Report;
@@ -16,7 +18,7 @@ use super::args::{RunArgs, ShardArgs};
 use super::live::PlainProgress;
 use super::local_live::{LiveLine, LiveMerge};
 use super::observe::ObserveArgs;
-use super::{finish, gate::Gate, Mode, EXIT_INTERRUPTED, INTERRUPTED};
+use super::{finish, gate::Gate, start, Mode, EXIT_INTERRUPTED, INTERRUPTED};
 use crate::engine::{Run, RunOptions};
 use crate::observe::metrics::Labels;
 use crate::output::hlog;
@@ -225,17 +227,21 @@ impl ChildOutputs {
     }
 }
 
-/// What one runner process left behind.
+/// One runner process and its pipes.
 struct Runner {
     index: u32,
     child: std::process::Child,
+    /// Open until the start line is written (`start.rs`).
+    stdin: Option<ChildStdin>,
+    /// Its report, once it ends.
     stdout: std::thread::JoinHandle<String>,
 }
 
 /// A live line from runner `.0`.
 type Heard = (usize, LiveLine);
 
-/// Start one `gcannon shard` child per runner, feed each the plan, merge the
+/// Start one `gcannon shard` child per runner, feed each the plan, start them
+/// all at one time once every one is ready (`start.rs`), and merge the
 /// reports of every runner that produced one. A runner that died or was
 /// interrupted is named in the returned [`Ending`]; the survivors' results
 /// are kept. A stop signal to this process is passed on to every runner, and
@@ -251,8 +257,12 @@ fn run_processes(
 ) -> Result<(Report, Ending), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the gcannon executable: {e}"))?;
-    let plan_json = serde_json::to_vec(plan).map_err(|e| e.to_string())?;
-    let (heard_tx, heard) = std::sync::mpsc::channel::<Heard>();
+    let mut plan_line = serde_json::to_vec(plan).map_err(|e| e.to_string())?;
+    plan_line.push(b'\n');
+    // Two pipes per runner stay open until the start: past a 1024 soft limit at scale.
+    raise_open_files_limit();
+    let (settled_tx, settled) = mpsc::channel();
+    let (heard_tx, heard) = mpsc::channel::<Heard>();
     let mut started: Vec<Runner> = Vec::with_capacity(runners as usize);
     for index in 0..runners {
         let tx = live.is_some().then(|| heard_tx.clone());
@@ -260,7 +270,8 @@ fn run_processes(
             if tx.is_some() {
                 extra.push("--live".into());
             }
-            spawn_runner(&exe, index, runners, &extra, &plan_json, tx)
+            let pipes = (settled_tx.clone(), tx);
+            spawn_runner(&exe, index, runners, &extra, &plan_line, pipes)
         });
         match spawned {
             Ok(r) => started.push(r),
@@ -273,7 +284,8 @@ fn run_processes(
             }
         }
     }
-    drop(heard_tx);
+    drop((settled_tx, heard_tx));
+    start_together(&mut started, &settled);
     // Wait for every runner, passing a stop signal on once.
     let mut forwarded = false;
     let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; started.len()];
@@ -360,14 +372,53 @@ fn run_processes(
     Ok((merged.unwrap_or_default(), ending))
 }
 
-/// Start runner `index`, hand it the plan, and collect its stdout on a thread.
+/// Wait until every runner is ready or gone, then write one start time to
+/// all of them; when a stop signal comes first, close their stdin instead, so
+/// each ends without sending load.
+fn start_together(started: &mut [Runner], settled: &mpsc::Receiver<u32>) {
+    let mut waiting = started.len();
+    while waiting > 0 && !INTERRUPTED.load(Ordering::Relaxed) {
+        match settled.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(_) => waiting -= 1,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let line = (!INTERRUPTED.load(Ordering::Relaxed))
+        .then(|| start::start_line(SystemTime::now() + start::START_LEAD));
+    for r in started {
+        if let (Some(mut stdin), Some(line)) = (r.stdin.take(), line.as_ref()) {
+            // A runner that already died has its report (or absence) said below.
+            let _ = stdin.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Lift the soft open-files limit to the hard one, as the engine does.
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a live rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Start runner `index`, hand it the plan, and read its stdout on a thread:
+/// its `ready` line is announced on `settled` (so is its end without one),
+/// the rest is its report.
 fn spawn_runner(
     exe: &std::path::Path,
     index: u32,
     runners: u32,
     extra: &[String],
-    plan_json: &[u8],
-    live: Option<std::sync::mpsc::Sender<Heard>>,
+    plan_line: &[u8],
+    (settled, live): (mpsc::Sender<u32>, Option<mpsc::Sender<Heard>>),
 ) -> Result<Runner, String> {
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -401,38 +452,58 @@ fn spawn_runner(
         .spawn()
         .map_err(|e| format!("cannot start runner {index}: {e}"))?;
     let mut stdin = child.stdin.take().expect("piped");
-    let mut stdout = child.stdout.take().expect("piped");
-    let written = stdin.write_all(plan_json);
-    drop(stdin);
-    if let Err(e) = written {
+    let stdout = child.stdout.take().expect("piped");
+    if let Err(e) = stdin.write_all(plan_line) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(format!("runner {index}: cannot send the plan: {e}"));
     }
-    let stdout = std::thread::spawn(move || {
-        let mut out = String::new();
-        let Some(tx) = live else {
-            let _ = stdout.read_to_string(&mut out);
-            return out;
-        };
-        // Live lines go to the parent's view; everything else is the report.
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            match LiveLine::parse(&line) {
-                Some(l) => {
-                    let _ = tx.send((index as usize, l));
-                }
-                None => {
-                    out.push_str(&line);
-                    out.push('\n');
+    let reader = std::thread::Builder::new()
+        .name(format!("gcannon-runner-{index}"))
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut out = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = out.read_line(&mut first);
+            let _ = settled.send(index);
+            let mut report = if first.trim_end() == start::READY {
+                String::new()
+            } else {
+                first
+            };
+            let Some(tx) = live else {
+                let _ = out.read_to_string(&mut report);
+                return report;
+            };
+            // Live lines go to the parent's view; everything else is the report.
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                match LiveLine::parse(&line) {
+                    Some(l) => {
+                        let _ = tx.send((index as usize, l));
+                    }
+                    None => {
+                        report.push_str(&line);
+                        report.push('\n');
+                    }
                 }
             }
+            report
+        });
+    let stdout = match reader {
+        Ok(handle) => handle,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "runner {index}: cannot start its reader thread: {e}"
+            ));
         }
-        out
-    });
+    };
     Ok(Runner {
         index,
         child,
+        stdin: Some(stdin),
         stdout,
     })
 }
@@ -446,14 +517,16 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// The child side: read the whole plan on stdin, run share `index`, print its wire report.
+/// The child side: read the plan line on stdin, check share `index`, say
+/// `ready`, wait for the common start, run, print its wire report.
 pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .map_err(|e| e.to_string())?;
+    let mut input = std::io::stdin().lock();
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the plan: {e}"))?;
     let plan: LoadPlan =
-        serde_json::from_str(&input).map_err(|e| format!("bad plan on stdin: {e}"))?;
+        serde_json::from_str(&line).map_err(|e| format!("bad plan on stdin: {e}"))?;
     let shares = plan.validate_for(a.runners).map_err(|e| e.to_string())?;
     let share = shares
         .get(a.index as usize)
@@ -469,6 +542,15 @@ pub fn run_shard(a: &ShardArgs) -> Result<i32, String> {
         runner: a.index,
     };
     let mut outputs = a.observe.prepare(&labels)?;
+    super::emit(&format!("{}\n", start::READY))?;
+    let started = match start::read_start(&mut input)? {
+        Some(at) => start::sleep_until(at, &INTERRUPTED),
+        None => false,
+    };
+    if !started {
+        // Stopped before the start: no load sent, nothing to report.
+        return Ok(EXIT_INTERRUPTED);
+    }
     outputs.watch(&run, share.rate_mode().is_open());
     let snapshots = run.snapshots();
     let report = run

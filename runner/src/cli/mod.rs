@@ -14,6 +14,7 @@ mod local_live;
 mod manifest;
 pub mod observe;
 pub mod signals;
+mod start;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;

@@ -13,13 +13,7 @@ use crate::tui::{LiveFrame, RunnerLine};
 
 /// What one runner has reported so far: (responses, errors, measured seconds).
 fn shard_numbers(s: &Shard) -> (u64, u64, Option<f64>) {
-    s.report.as_ref().map_or((0, 0, None), |r| {
-        (
-            r.counts.responses,
-            r.counts.errors.total(),
-            Some(r.elapsed_sec),
-        )
-    })
+    (s.responses, s.errors, s.elapsed_sec)
 }
 
 /// `Running · runners 2/3 ready, 2 running, 0 done`, with the phase's message.

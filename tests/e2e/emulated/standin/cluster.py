@@ -240,6 +240,10 @@ def wait_until(pred: Callable[[], object], timeout: float, what: str, every: flo
         time.sleep(every)
 
 
+# The CustomResourceDefinitions the stand-in serves, from the repository's crds/.
+CRD_FILES = ("loadtest.yaml", "runnerresult.yaml")
+
+
 class Cluster:
     """Stand-in API server + kubelet (+ operator, target on demand), in a temp dir."""
 
@@ -253,7 +257,8 @@ class Cluster:
         self.dir = tempfile.mkdtemp(prefix="standin-")
         self.keep_dir = keep_dir
         self.namespace = namespace
-        self.store = Store(builtin_resources() + crd_resources(os.path.join(repo, "crds", "loadtest.yaml")),
+        crds = [r for f in CRD_FILES for r in crd_resources(os.path.join(repo, "crds", f))]
+        self.store = Store(builtin_resources() + crds,
                            max_object_bytes=max_object_bytes, history_window=history_window)
         self.server = ApiServer(self.store).start()
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")

@@ -106,8 +106,13 @@ def validate(obj, s: dict | None, path: str = "") -> list[tuple[str, str, str]]:
             bad("FieldValueTooMany", f"Too many: {len(obj)}: must have at most {s['maxItems']} items")
         if "minItems" in s and len(obj) < s["minItems"]:
             bad("FieldValueInvalid", f"Invalid value: {len(obj)}: {name} in body should have at least {s['minItems']} items")
-        for i, item in enumerate(obj):
-            errs += validate(item, s.get("items"), f"{path}[{i}]")
+        items = s.get("items")
+        plain = items is not None and items.get("type") in ("integer", "number") \
+            and not set(items) - {"type", "format", "description", "nullable"}
+        # A long list of plain numbers (a timeline) is checked in one pass.
+        if not (plain and all(type(x) is int for x in obj)):
+            for i, item in enumerate(obj):
+                errs += validate(item, items, f"{path}[{i}]")
         if s.get("x-kubernetes-list-type") == "map":
             keys = s.get("x-kubernetes-list-map-keys") or []
             seen = set()

@@ -63,6 +63,8 @@ class Store:
         self.compacted_before = 0  # watches from below this rv get 410 Gone
         self.max_object_bytes = max_object_bytes
         self.closed = False
+        # The largest object stored per resource, whole JSON as stored (managed fields included).
+        self.largest: dict[tuple[str, str], int] = {}
         self.logs: dict[tuple[str, str], str] = {}  # (namespace, pod) -> log file, filled by the kubelet
         self._gc_wake = threading.Event()
         self._gc = threading.Thread(target=self._gc_loop, name="standin-gc", daemon=True)
@@ -398,8 +400,11 @@ class Store:
         if not meta["managedFields"]:
             del meta["managedFields"]
         meta["resourceVersion"] = str(self.rv + 1)
-        if size_of(obj) > self.max_object_bytes:
+        size = size_of(obj)
+        if size > self.max_object_bytes:
             raise errors.etcd_too_large()
+        if not dry_run:
+            self.largest[res.key] = max(self.largest.get(res.key, 0), size)
         if dry_run:
             return copy.deepcopy(obj)
         if rec is not None and meta.get("deletionTimestamp") and not meta.get("finalizers") \
@@ -428,7 +433,14 @@ class Store:
         """Events after `rv`; raises 410 Gone when the window no longer reaches back to it."""
         if self.compacted_before and rv + 1 < self.compacted_before:
             raise errors.gone(f"too old resource version: {rv} ({self.compacted_before - 1})")
-        return [e for e in self.history if e.rv > rv]
+        # Newest first, as far back as `rv`: a watch's wake-up costs what it receives.
+        fresh = []
+        for e in reversed(self.history):
+            if e.rv <= rv:
+                break
+            fresh.append(e)
+        fresh.reverse()
+        return fresh
 
     def watch(self, res: Resource, ns: str | None, since: int | None, label_selector: str | None = None,
               field_selector: str | None = None, initial: bool = True, timeout: float | None = None,
