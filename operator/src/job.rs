@@ -35,7 +35,12 @@ const TEMPLATE_VOLUME: &str = "tpl-secret";
 
 /// The Job's name for a LoadTest: its own name, so `kubectl get job` matches `kubectl get lt`.
 pub fn job_name(lt: &LoadTest) -> String {
-    lt.name_any()
+    job_name_of(&lt.name_any())
+}
+
+/// The Job name of the LoadTest named `loadtest`; its pods are `<job>-<index>-<suffix>`.
+pub fn job_name_of(loadtest: &str) -> String {
+    loadtest.to_string()
 }
 
 /// Labels on runner pods and the Job.

@@ -143,19 +143,46 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The uid of the LoadTest controlling a runner result.
-fn owner_uid(rr: &RunnerResult) -> Option<String> {
+/// The LoadTest controlling a runner result: `(uid, name)`.
+fn owner(rr: &RunnerResult) -> Option<(String, String)> {
     rr.owner_references()
         .iter()
         .find(|o| o.kind == "LoadTest" && o.controller == Some(true))
-        .map(|o| o.uid.clone())
+        .map(|o| (o.uid.clone(), o.name.clone()))
+}
+
+/// Why `rr` is not runner `spec.index`'s own result of the LoadTest `loadtest`,
+/// if it is not: its name, its spec and the pod it names must all be that
+/// runner's (a runner token may write every result object of its test; the
+/// runner-status admission policy holds it to its own, this check is the
+/// operator's side of that rule).
+pub fn impostor(rr: &RunnerResult, loadtest: &str) -> Option<String> {
+    let index = rr.spec.index;
+    let name = rr.name_any();
+    if name != runner_result_name(loadtest, index) || rr.spec.load_test != loadtest {
+        return Some(format!(
+            "RunnerResult {name} claims runner {index} of LoadTest {}, but LoadTest {loadtest} owns it",
+            rr.spec.load_test
+        ));
+    }
+    let pod = rr.status.as_ref()?.pod.as_deref()?;
+    let prefix = format!("{}-{index}-", crate::job::job_name_of(loadtest));
+    (!pod.starts_with(&prefix)).then(|| {
+        format!("RunnerResult {name} was written for pod {pod}, which is not runner {index}'s ({prefix}*)")
+    })
 }
 
 impl Results {
     /// Take in one runner result (from the watch, or a test).
     pub fn observe(&self, rr: &RunnerResult) {
-        let Some(uid) = owner_uid(rr) else { return };
+        let Some((uid, loadtest)) = owner(rr) else {
+            return;
+        };
         if rr.status.is_none() || lock(&self.finished).contains(&uid) {
+            return;
+        }
+        if let Some(why) = impostor(rr, &loadtest) {
+            tracing::warn!(namespace = rr.namespace(), "ignored: {why}");
             return;
         }
         lock(&self.by_uid).entry(uid).or_default().observe(rr);
@@ -337,6 +364,37 @@ mod tests {
                 acc.shards.len(),
                 1,
                 "empty and ownerless results are not runners"
+            );
+        });
+    }
+
+    /// A runner's token may write every result object of its test; what one
+    /// runner writes into another's, or names another pod in, is not merged.
+    #[test]
+    fn results_written_for_another_runner_are_ignored() {
+        let lt = sample("target: http://t/\nrunners: 3\nconnections: 3\n");
+        let results = Results::default();
+        // Runner 0's pod writing a Done result into runner 1's object.
+        let mut forged = done(&lt, 1, &[1, 1, 1]);
+        forged.status.as_mut().unwrap().pod = Some("smoke-0-x".into());
+        // An object renamed to pass as runner 2's, and one claiming another test.
+        let mut renamed = done(&lt, 2, &[1]);
+        renamed.metadata.name = Some("smoke-9".into());
+        let mut other = done(&lt, 0, &[1]);
+        other.spec.load_test = "victim".into();
+        for rr in [&forged, &renamed, &other] {
+            assert!(impostor(rr, "smoke").is_some(), "{rr:?}");
+            results.observe(rr);
+        }
+        assert!(results.shards(&lt).is_empty(), "nothing forged is shown");
+        let honest = done(&lt, 1, &[100]);
+        assert_eq!(impostor(&honest, "smoke"), None);
+        results.observe(&honest);
+        results.with(&lt, |acc| {
+            assert_eq!(acc.merged, BTreeSet::from([1]));
+            assert_eq!(
+                acc.report.counts.responses, 1,
+                "only the real runner's result"
             );
         });
     }

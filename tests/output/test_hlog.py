@@ -8,7 +8,7 @@ import subprocess
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from conftest import ROOT, run_json
+from conftest import run_json
 
 
 def intervals(path: pathlib.Path) -> tuple[list[HdrHistogram], float]:

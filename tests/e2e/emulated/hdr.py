@@ -10,8 +10,9 @@ import base64
 import struct
 import zlib
 
-V2 = 0x1C849303
-V2_DEFLATE = 0x1C849304
+# The cookies with the word-size bits (0x10) the Rust hdrhistogram crate writes and requires.
+V2 = 0x1C849313
+V2_DEFLATE = 0x1C849314
 LOWEST, HIGHEST, SIGFIG = 1, 3_600_000_000, 3
 SUB_BUCKET_HALF = 1024  # 2 * 10^3 rounded up to a power of two, halved
 
@@ -60,10 +61,10 @@ def decode(text: str) -> dict[int, int]:
     """Counts by index of a V2+DEFLATE histogram in the project's layout."""
     raw = base64.b64decode(text)
     cookie, length = struct.unpack(">ii", raw[:8])
-    assert cookie == V2_DEFLATE, hex(cookie)
+    assert cookie & ~0xF0 == V2_DEFLATE & ~0xF0, hex(cookie)
     v2 = zlib.decompress(raw[8:8 + length])
     cookie, plen, _offset, sigfig, low, high, _ratio = struct.unpack(">iiiiqqd", v2[:40])
-    assert (cookie, sigfig, low, high) == (V2, SIGFIG, LOWEST, HIGHEST), (hex(cookie), sigfig, low, high)
+    assert (cookie & ~0xF0, sigfig, low, high) == (V2 & ~0xF0, SIGFIG, LOWEST, HIGHEST), (hex(cookie), sigfig, low, high)
     data, pos, index, counts = v2[40:40 + plen], 0, 0, {}
     while pos < len(data):
         z, shift = 0, 0

@@ -20,7 +20,7 @@ import urllib.request
 import yaml
 
 import hdr
-from standin import Cluster, wait_until
+from standin import Client, Cluster, wait_until
 from standin.errors import ApiError, forbidden
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -36,6 +36,14 @@ def scenario(number: str, title: str):
 
 
 # ----- helpers ----------------------------------------------------------------------------------------
+
+def chart_policy() -> dict:
+    """The chart's default `policy` values, as the operator gets them (GC_POLICY)."""
+    with open(os.path.join(REPO, "charts", "glass-cannon", "values.yaml")) as f:
+        policy = yaml.safe_load(f)["policy"]
+    del policy["admission"]
+    return policy
+
 
 def loadtest(name: str, target: str, **spec) -> dict:
     return {"apiVersion": "glasscannon.dev/v1alpha1", "kind": "LoadTest", "metadata": {"name": name},
@@ -702,9 +710,7 @@ def watch(c: Cluster) -> None:
 @scenario("18", "the admin policy: a LoadTest breaking each rule is Rejected naming it, with no runner objects or pods; "
               "watchNamespaces: RoleBindings and LoadTests there only; a template from a Secret key")
 def admin_policy(c: Cluster) -> None:
-    with open(os.path.join(REPO, "charts", "glass-cannon", "values.yaml")) as f:
-        policy = yaml.safe_load(f)["policy"]  # what the chart hands the operator (GC_POLICY)
-    del policy["admission"]
+    policy = chart_policy()
     policy["max"]["runners"] = 3
     # The API server as the operator finds it in a pod: KUBERNETES_SERVICE_HOST.
     c.start_operator({"GC_POLICY": json.dumps(policy), "KUBERNETES_SERVICE_HOST": "127.0.0.2"})
@@ -851,7 +857,11 @@ def wide_result(index: int, pod: str) -> tuple[dict, dict[int, int]]:
 def thousand_runners_a_day_each(c: Cluster) -> None:
     n, name = SCALE_RUNNERS, "scale"
     c.kubelet.fake = lambda pod: pod["metadata"].get("labels", {}).get(LT_LABEL) == name
-    c.start_operator()
+    # The chart's default policy caps runners at 100 and runs at 1 h; an admin
+    # running tests this size lifts both.
+    policy = chart_policy()
+    policy["max"].update({"runners": n, "duration": "25h"})
+    c.start_operator({"GC_POLICY": json.dumps(policy)})
     c.client.create("loadtests", c.namespace, loadtest(
         name, "http://127.0.0.1:9/", runners=n, connections=n, duration="24h",
         thresholds=["errors == 0", "status_2xx > 0"]))
@@ -861,7 +871,7 @@ def thousand_runners_a_day_each(c: Cluster) -> None:
     pods = {int(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]): p["metadata"]["name"]
             for p in c.pods(f"{LT_LABEL}={name}")}
     for i in range(n):  # each runner announces itself, as the agent does once its plan is resolved
-        c.client.patch("runnerresults", c.namespace, f"{name}-{i}", {"status": {"phase": "Running", "pod": pods[i]}},
+        c.client.patch("runnerresults", c.namespace, f"{name}-{i}", {"status": {"phase": "Ready", "pod": pods[i]}},
                        "merge", "status")
     c.wait_for("loadtests", name, reached("Running"), 120, "startAt")
     total: dict[int, int] = {}
@@ -891,6 +901,66 @@ def thousand_runners_a_day_each(c: Cluster) -> None:
           f"(LoadTest {sizes['loadtests']}, RunnerResult {sizes['runnerresults']})", flush=True)
     assert max(sizes.values()) <= OBJECT_LIMIT, sizes
     assert_cleaned_up(c, name)
+
+
+def small_result(pod: str, latencies: dict[int, int]) -> dict:
+    """A runner's final RunnerResult status: these latency counts (by histogram index), 1 s."""
+    n = sum(latencies.values())
+    report = {"requests": n, "responses": n, "bytesRead": n * 100, "status": {"2xx": n}, "elapsedSec": 1.0,
+              "histogram": hdr.encode(latencies)}
+    return {"phase": "Done", "pod": pod, "report": report,
+            "timeline": {"stepSec": 1, "responses": [n], "p99Us": [max(latencies)]}}
+
+
+@scenario("19", "a runner's token: another LoadTest's results and every LoadTest status refused (403); "
+              "a result one runner writes for another is not merged")
+def runner_cannot_forge(c: Cluster) -> None:
+    names = ("victim", "forger")
+    c.kubelet.fake = lambda pod: pod["metadata"].get("labels", {}).get(LT_LABEL) in names
+    c.start_operator()
+    for name in names:
+        c.client.create("loadtests", c.namespace, loadtest(name, "http://127.0.0.1:9/", runners=2, connections=2,
+                                                           thresholds=["errors == 0"]))
+    pods: dict[str, dict[int, str]] = {}
+    for name in names:
+        wait_until(lambda: len(c.pods(f"{LT_LABEL}={name}")) == 2, 60, f"{name}'s runner pods")
+        pods[name] = {int(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]):
+                      p["metadata"]["name"] for p in c.pods(f"{LT_LABEL}={name}")}
+    # The forger's runners' token, as the kubelet mounts it into their pods.
+    runner = Client(c.server.url, c.store, token=c.server.tokens.issue(c.namespace, "forger-runner"))
+    refused = [("loadtests", "victim", {"status": {"phase": "Succeeded", "verdict": "Passed"}}),
+               ("loadtests", "forger", {"status": {"verdict": "Passed"}}),
+               ("runnerresults", "victim-0", {"status": small_result(pods["victim"][0], {100: 10**6})})]
+    for plural, target, body in refused:
+        try:
+            runner.patch(plural, c.namespace, target, body, "merge", "status")
+            raise AssertionError(f"a runner's token wrote {plural}/{target}")
+        except ApiError as e:
+            assert e.code == 403, (plural, target, e.code, e.message)
+    for name in names:  # each runner announces itself, as the agent does
+        for i, pod in pods[name].items():
+            c.client.patch("runnerresults", c.namespace, f"{name}-{i}", {"status": {"phase": "Ready", "pod": pod}},
+                           "merge", "status")
+        c.wait_for("loadtests", name, reached("Running"), 60, f"{name}'s startAt")
+    # Runner 0 writes a huge result into runner 1's object (its token may; only
+    # the admission policy, which the stand-in lacks, would refuse it), naming itself.
+    forged = small_result(pods["forger"][0], {100: 10**6})
+    runner.patch("runnerresults", c.namespace, "forger-1", {"status": forged}, "merge", "status")
+    time.sleep(1)  # the operator's watch sees the forged result before the real one replaces it
+    honest = {name: {i: {200 + i: 5 + i} for i in range(2)} for name in names}
+    for name in names:
+        for i, pod in pods[name].items():
+            c.client.patch("runnerresults", c.namespace, f"{name}-{i}", {"status": small_result(pod, honest[name][i])},
+                           "merge", "status")
+            c.kubelet.finish(c.namespace, pod, 0)
+    for name in names:
+        o = c.wait_for("loadtests", name, finished, 60, f"{name} to finish")
+        st = o["status"]
+        assert phase(o) == "Succeeded" and st["verdict"] == "Passed", st.get("message")
+        want = {k: v for part in honest[name].values() for k, v in part.items()}
+        assert st["summary"]["responses"] == sum(want.values()), (name, st["summary"]["responses"])
+        assert hdr.decode(st["summary"]["histogram"]) == want, name
+        assert_cleaned_up(c, name)
 
 
 # ----- runner -------------------------------------------------------------------------------------------------

@@ -240,7 +240,8 @@ class Kubelet:
 
     def _job_pods(self, job: dict) -> list[dict]:
         sel = f"batch.kubernetes.io/controller-uid={job['metadata']['uid']}"
-        items, _ = self.store.list(self.pods, job["metadata"]["namespace"], sel)
+        # Read only: a copy of every pod on each sync made a 1000-pod Job take minutes to come up.
+        items, _ = self.store.list(self.pods, job["metadata"]["namespace"], sel, read_only=True)
         return items
 
     def _sync_job(self, ns: str, name: str) -> None:

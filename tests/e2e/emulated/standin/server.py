@@ -269,7 +269,8 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.api.store
         if q.get("watch") in ("true", "1"):
             return self._watch(res, ns, q)
-        items, rv = store.list(res, ns, q.get("labelSelector"), q.get("fieldSelector"))
+        # Stored objects are replaced, never changed in place: serializing them needs no copy.
+        items, rv = store.list(res, ns, q.get("labelSelector"), q.get("fieldSelector"), read_only=True)
         limit = int(q.get("limit") or 0)
         start = 0
         if q.get("continue"):
@@ -288,9 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             items = items[start:]
         if not res.is_crd:
-            for i in items:
-                i.pop("apiVersion", None)
-                i.pop("kind", None)
+            items = [{k: v for k, v in i.items() if k not in ("apiVersion", "kind")} for i in items]
         self._send(200, {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
                          "items": items})
 

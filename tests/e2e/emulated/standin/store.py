@@ -91,10 +91,12 @@ class Store:
             return copy.deepcopy(rec.obj) if rec else None
 
     def list(self, res: Resource, ns: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None) -> tuple[list[dict], int]:
+             field_selector: str | None = None, read_only: bool = False) -> tuple[list[dict], int]:
+        """The matching objects, copies unless `read_only` (the caller promises not to change them)."""
         lm, fm = label_matcher(label_selector), field_matcher(field_selector)
+        keep = (lambda o: o) if read_only else copy.deepcopy
         with self.lock:
-            items = [copy.deepcopy(r.obj) for (o_ns, _), r in sorted(self.objects[res.key].items())
+            items = [keep(r.obj) for (o_ns, _), r in sorted(self.objects[res.key].items())
                      if (ns is None or o_ns == ns) and lm(r.obj["metadata"].get("labels")) and fm(r.obj)]
             return items, self.rv
 
