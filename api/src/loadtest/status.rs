@@ -22,7 +22,9 @@ pub struct LoadTestStatus {
     /// One compact entry per runner (phase and counts), written by the operator
     /// from the runners' RunnerResults, which hold each runner's full result.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["index".into()]))]
+    // Atomic: the operator alone writes it, always whole, so the server records
+    // one managed field for it rather than one per runner (about 100 kB at 1000).
+    #[x_kube(merge_strategy = ListMerge::Atomic)]
     pub shards: Vec<Shard>,
     /// The merged result of all shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,7 +10,7 @@ fn crd_carries_cel_rules_list_maps_and_columns() {
         "{crd}"
     );
     assert!(crd.contains("(has(self.secretRef) ? 1 : 0) == 1"));
-    assert!(crd.contains(r#""x-kubernetes-list-map-keys":["index"]"#));
+    assert!(crd.contains(r#""x-kubernetes-list-type":"atomic""#));
     assert!(crd.contains(r#""x-kubernetes-list-map-keys":["type"]"#));
     assert!(crd.contains(r#""x-kubernetes-list-type":"map""#));
     assert!(crd.contains(r#""shortNames":["lt"]"#));
