@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
     KeyToPath, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
     PodTemplateSpec, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 
 use crate::config::Config;
@@ -52,14 +52,20 @@ pub fn runner_labels(lt: &LoadTest) -> BTreeMap<String, String> {
     ])
 }
 
-/// Build the Indexed Job that runs `spec.runners` agents for this LoadTest.
-pub fn build_job(lt: &LoadTest, cfg: &Config) -> Result<Job, Error> {
+/// The controller reference to `lt` and its namespace, which every object made for it carries.
+pub fn owner_and_namespace(lt: &LoadTest) -> Result<(OwnerReference, String), Error> {
     let owner = lt
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("metadata.uid"))?;
     let namespace = lt
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
+    Ok((owner, namespace))
+}
+
+/// Build the Indexed Job that runs `spec.runners` agents for this LoadTest.
+pub fn build_job(lt: &LoadTest, cfg: &Config) -> Result<Job, Error> {
+    let (owner, namespace) = owner_and_namespace(lt)?;
     let spec = &lt.spec;
     let runners = i32::try_from(spec.runners).unwrap_or(i32::MAX);
     let labels = runner_labels(lt);

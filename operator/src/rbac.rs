@@ -10,7 +10,7 @@ use api::loadtest::LoadTest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 
 use crate::error::Error;
 use crate::job::runner_labels;
@@ -22,15 +22,10 @@ pub fn runner_rbac_name(lt: &LoadTest) -> String {
 
 /// Metadata of one of the three objects: named, namespaced, labelled, owned by the LoadTest.
 fn meta(lt: &LoadTest) -> Result<ObjectMeta, Error> {
-    let owner = lt
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingField("metadata.uid"))?;
+    let (owner, namespace) = crate::job::owner_and_namespace(lt)?;
     Ok(ObjectMeta {
         name: Some(runner_rbac_name(lt)),
-        namespace: Some(
-            lt.namespace()
-                .ok_or(Error::MissingField("metadata.namespace"))?,
-        ),
+        namespace: Some(namespace),
         labels: Some(runner_labels(lt)),
         owner_references: Some(vec![owner]),
         ..ObjectMeta::default()

@@ -18,7 +18,7 @@ use api::report::{Report, Timeline};
 use futures::StreamExt;
 use kube::api::ObjectMeta;
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 
 use crate::error::Error;
 use crate::job::runner_labels;
@@ -29,12 +29,7 @@ pub const LIST_PAGE: u32 = 50;
 
 /// The empty result object of runner `index`, owned by the LoadTest.
 pub fn runner_result(lt: &LoadTest, index: u32) -> Result<RunnerResult, Error> {
-    let owner = lt
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingField("metadata.uid"))?;
-    let namespace = lt
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let (owner, namespace) = crate::job::owner_and_namespace(lt)?;
     Ok(RunnerResult {
         metadata: ObjectMeta {
             name: Some(runner_result_name(&lt.name_any(), index)),
