@@ -252,6 +252,55 @@ fn pipelined_requests_answered_in_order() {
 }
 
 #[test]
+fn repeated_requests_are_answered_alike_and_any_change_is_parsed_again() {
+    // The server answers a request identical to the connection's previous one
+    // without parsing it; every request below differs from its predecessor in a
+    // way that changes the answer, so a stale reuse shows as a wrong response.
+    let h = server(1);
+    let mut c = connect(h.local_addr());
+    let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".as_slice();
+    let batch = [
+        get,
+        get,
+        get,
+        b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
+        get,
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n",
+        b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /status/503 HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        get,
+    ]
+    .concat();
+    send(&mut c, &batch);
+    let hello = read_resp(&mut c);
+    assert_eq!(hello.status, 200);
+    assert!(!hello.body.is_empty());
+    for _ in 0..2 {
+        let r = read_resp(&mut c);
+        assert_eq!((r.status, &r.body), (200, &hello.body));
+    }
+    let head = read_resp_for(&mut c, true);
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    for _ in 0..2 {
+        let r = read_resp(&mut c);
+        assert_eq!((r.status, &r.body), (200, &hello.body));
+    }
+    for _ in 0..2 {
+        let r = read_resp(&mut c);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+    }
+    assert_eq!(read_resp(&mut c).status, 503);
+    let last = read_resp(&mut c);
+    assert_eq!(last.header("connection"), Some("close"));
+    // The request after the closing one is never answered.
+    assert_eof(&mut c);
+    assert_eq!(h.requests(), 10);
+    h.shutdown();
+}
+
+#[test]
 fn request_split_byte_by_byte() {
     let h = server(1);
     let mut c = connect(h.local_addr());

@@ -14,7 +14,7 @@ use api::report::{new_histogram, Report};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::config::{
-    switched_off, BUF_GROUP, CQE_BATCH, FIXED_FILES_ENV, LATE_NS, MAX_WAIT, RECV_BUFFERS,
+    recv_buffers, switched_off, BUF_GROUP, CQE_BATCH, FIXED_FILES_ENV, LATE_NS, MAX_WAIT,
     SCAN_INTERVAL, SECOND_P99_ENV,
 };
 use super::conn::{Conn, State};
@@ -113,7 +113,7 @@ impl Worker {
         clock: Clock,
     ) -> Result<Self, super::EngineError> {
         let ring = new_ring().map_err(super::EngineError::Ring)?;
-        let bufs = BufRing::register(&ring, RECV_BUFFERS, plan.recv_buf)
+        let bufs = BufRing::register(&ring, recv_buffers(plan.connections), plan.recv_buf)
             .map_err(super::EngineError::Ring)?;
         // Worker::new runs on the worker's own thread, the one that will enter.
         let registered = RegisteredRing::register(&ring);

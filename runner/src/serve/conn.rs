@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use super::routes::Route;
 use super::ws::WsState;
 
 /// Buffer capacity kept once a buffer empties; larger ones are released.
@@ -55,7 +56,26 @@ pub struct ServerConn {
     pub id: u64,
     /// TLS session (`serve --tls`); `inbuf` and `out` then hold plaintext.
     pub tls: Option<Box<rustls::ServerConnection>>,
+    /// The last request answered without side effects, byte for byte.
+    pub last: Option<Box<LastRequest>>,
 }
+
+/// A request and its answer, kept because a pipelining client repeats one
+/// request: comparing its bytes replaces parsing it (the client's header cache,
+/// mirrored). Parsing depends on nothing but these bytes, so a match answers alike.
+pub struct LastRequest {
+    /// The whole request: head and body.
+    pub bytes: Vec<u8>,
+    /// Which route answers it.
+    pub route: Route,
+    /// The connection stays open after the answer.
+    pub keep_alive: bool,
+    /// A `HEAD`: the answer's head only.
+    pub head_only: bool,
+}
+
+/// Largest request kept as [`LastRequest`]: bounds the memory and the comparison.
+pub const LAST_MAX: usize = 1024;
 
 /// Write as much buffered output as the socket takes; false on a dead peer.
 pub fn flush(c: &mut ServerConn) -> bool {

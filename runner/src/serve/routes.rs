@@ -49,6 +49,24 @@ pub enum Route {
     NotFound,
 }
 
+impl Route {
+    /// Answered from the request alone, with no effect on the connection or the
+    /// server beyond the answer: such a request may be answered from its bytes.
+    pub fn is_pure(self) -> bool {
+        matches!(
+            self,
+            Route::Hello
+                | Route::Json
+                | Route::Status(_)
+                | Route::Bytes(_)
+                | Route::Chunked(_)
+                | Route::Echo
+                | Route::BadParam
+                | Route::NotFound
+        )
+    }
+}
+
 /// Classify a request path (query already removed).
 pub fn route(path: &[u8]) -> Route {
     match path {

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::conn::{
-    epoll_ctl, flush, strip_body, would_block, ConnStage, Pending, ServerConn, OUT_KEEP,
+    epoll_ctl, flush, strip_body, would_block, ConnStage, LastRequest, Pending, ServerConn,
+    LAST_MAX, OUT_KEEP,
 };
 use super::request::{self, Parsed};
 use super::routes::{self, Route};
@@ -252,6 +253,7 @@ impl ServerWorker {
                 peer_eof: false,
                 interest,
                 id: (self.idx as u64) << 48 | self.accepted,
+                last: None,
             });
             self.accepted += 1;
         }
@@ -341,7 +343,11 @@ impl ServerWorker {
         let conn_id = c.id;
         while c.pending.is_none() && c.stage == ConnStage::Open && c.out.len() - c.wpos < OUT_HIGH {
             let ServerConn {
-                inbuf, rpos, out, ..
+                inbuf,
+                rpos,
+                out,
+                last,
+                ..
             } = c;
             let buf = &mut inbuf[*rpos..];
             if buf.is_empty() {
@@ -355,81 +361,96 @@ impl ServerWorker {
                 }
                 break;
             }
-            match request::parse(buf) {
-                Parsed::Partial => break,
-                Parsed::Invalid(status) => {
-                    routes::simple(out, status, b"text/plain", b"bad request\n", false);
-                    c.stage = ConnStage::CloseAfterFlush;
-                }
-                Parsed::Complete(req) => {
-                    let len = req.len;
-                    if let Some(rec) = &self.shared.recorder {
-                        rec.push(conn_id, &buf[..len]);
-                    }
-                    let keep_alive = req.keep_alive;
-                    let route = routes::route(req.path);
-                    let head_only = req.method == b"HEAD";
-                    let start = out.len();
-                    if route != Route::Stats {
-                        self.served += 1;
-                    }
-                    match route {
-                        Route::Hello => routes::hello(out, keep_alive),
-                        Route::Json => routes::json(out, keep_alive),
-                        Route::Status(code) => routes::status(out, code, keep_alive),
-                        Route::Bytes(n) => routes::bytes(out, n, keep_alive),
-                        Route::Chunked(n) => routes::chunked(out, n, keep_alive),
-                        Route::Echo => {
-                            let raw = &inbuf[*rpos..*rpos + len];
-                            routes::simple(out, 200, b"application/octet-stream", raw, keep_alive);
-                        }
-                        Route::Delay(ms) | Route::Stall(ms) => {
-                            let deadline = self.shared.now_ns() + ms * 1_000_000;
-                            if matches!(route, Route::Stall(_)) {
-                                self.shared
-                                    .stall_until
-                                    .fetch_max(deadline, Ordering::Relaxed);
-                            }
-                            c.pending = Some(Pending {
-                                deadline,
-                                keep_alive,
-                                head_only,
-                            });
-                        }
-                        Route::Ws => match req.ws_key {
-                            Some(key) if req.ws_upgrade => {
-                                routes::ws_accept(out, key);
-                                c.ws = Some(Box::default());
-                            }
-                            _ => routes::simple(
-                                out,
-                                400,
-                                b"text/plain",
-                                b"not a websocket upgrade\n",
-                                false,
-                            ),
-                        },
-                        Route::Stats => {
-                            self.publish();
-                            let total = self.shared.total_requests();
-                            routes::stats(out, total, keep_alive);
-                        }
-                        Route::BadParam => {
-                            routes::simple(out, 400, b"text/plain", b"bad parameter\n", keep_alive)
-                        }
-                        Route::NotFound => {
-                            routes::simple(out, 404, b"text/plain", b"not found\n", keep_alive)
-                        }
-                    }
-                    if head_only {
-                        strip_body(out, start);
-                    }
-                    if route == Route::Ws && c.ws.is_none() || !keep_alive && c.pending.is_none() {
+            let repeat = last.as_deref().filter(|l| buf.starts_with(&l.bytes));
+            let (len, route, keep_alive, head_only, ws_key) = match repeat {
+                Some(l) => (l.bytes.len(), l.route, l.keep_alive, l.head_only, None),
+                None => match request::parse(buf) {
+                    Parsed::Partial => break,
+                    Parsed::Invalid(status) => {
+                        routes::simple(out, status, b"text/plain", b"bad request\n", false);
                         c.stage = ConnStage::CloseAfterFlush;
+                        break;
                     }
-                    *rpos += len;
+                    Parsed::Complete(req) => {
+                        let route = routes::route(req.path);
+                        let head_only = req.method == b"HEAD";
+                        if route.is_pure() && req.len <= LAST_MAX {
+                            let l = last.get_or_insert_with(|| {
+                                Box::new(LastRequest {
+                                    bytes: Vec::with_capacity(req.len),
+                                    route,
+                                    keep_alive: req.keep_alive,
+                                    head_only,
+                                })
+                            });
+                            l.bytes.clear();
+                            l.bytes.extend_from_slice(&buf[..req.len]);
+                            (l.route, l.keep_alive, l.head_only) =
+                                (route, req.keep_alive, head_only);
+                        }
+                        let ws_key = req.ws_key.filter(|_| req.ws_upgrade);
+                        (req.len, route, req.keep_alive, head_only, ws_key)
+                    }
+                },
+            };
+            if let Some(rec) = &self.shared.recorder {
+                rec.push(conn_id, &buf[..len]);
+            }
+            let start = out.len();
+            if route != Route::Stats {
+                self.served += 1;
+            }
+            match route {
+                Route::Hello => routes::hello(out, keep_alive),
+                Route::Json => routes::json(out, keep_alive),
+                Route::Status(code) => routes::status(out, code, keep_alive),
+                Route::Bytes(n) => routes::bytes(out, n, keep_alive),
+                Route::Chunked(n) => routes::chunked(out, n, keep_alive),
+                Route::Echo => {
+                    let raw = &inbuf[*rpos..*rpos + len];
+                    routes::simple(out, 200, b"application/octet-stream", raw, keep_alive);
+                }
+                Route::Delay(ms) | Route::Stall(ms) => {
+                    let deadline = self.shared.now_ns() + ms * 1_000_000;
+                    if matches!(route, Route::Stall(_)) {
+                        self.shared
+                            .stall_until
+                            .fetch_max(deadline, Ordering::Relaxed);
+                    }
+                    c.pending = Some(Pending {
+                        deadline,
+                        keep_alive,
+                        head_only,
+                    });
+                }
+                Route::Ws => match ws_key {
+                    Some(key) => {
+                        routes::ws_accept(out, key);
+                        c.ws = Some(Box::default());
+                    }
+                    None => {
+                        routes::simple(out, 400, b"text/plain", b"not a websocket upgrade\n", false)
+                    }
+                },
+                Route::Stats => {
+                    self.publish();
+                    let total = self.shared.total_requests();
+                    routes::stats(out, total, keep_alive);
+                }
+                Route::BadParam => {
+                    routes::simple(out, 400, b"text/plain", b"bad parameter\n", keep_alive)
+                }
+                Route::NotFound => {
+                    routes::simple(out, 404, b"text/plain", b"not found\n", keep_alive)
                 }
             }
+            if head_only {
+                strip_body(out, start);
+            }
+            if route == Route::Ws && c.ws.is_none() || !keep_alive && c.pending.is_none() {
+                c.stage = ConnStage::CloseAfterFlush;
+            }
+            *rpos += len;
         }
         if c.rpos == c.inbuf.len() {
             c.inbuf.clear();
